@@ -1,0 +1,3 @@
+from curalog.cli import main
+
+main()

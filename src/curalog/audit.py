@@ -1,0 +1,112 @@
+"""The file-operation audit log: one JSON line per operation curalog performs on a file.
+
+Format and location follow legacy-formats.md (``file_operations_YYYYMMDD.log``), so the logs
+users already keep and the ones curalog writes can be read together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+OPERATIONS = ("move", "copy", "delete", "crop", "create", "send_to_trash")
+
+
+def now_local() -> datetime:
+    return datetime.now().astimezone()
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    source: str  # the log file it came from
+    line: int
+    data: dict
+
+    @property
+    def timestamp(self) -> str:
+        return str(self.data.get("timestamp", ""))
+
+    def paths(self) -> list[str]:
+        """Every path the entry names: each file joined to its source and destination folders."""
+        out = []
+        for name in self.data.get("files") or []:
+            for folder in (self.data.get("source_dir"), self.data.get("dest_dir")):
+                out.append(f"{folder}/{name}" if folder else str(name))
+        return out
+
+
+class AuditLog:
+    """Appends to ``<dir>/file_operations_YYYYMMDD.log``; each line is one ``write()``."""
+
+    def __init__(self, directory: Path, script: str = "curalog") -> None:
+        self.directory = directory
+        self.script = script
+
+    def record(
+        self,
+        operation: str,
+        files: list[str],
+        *,
+        source_dir: str = "",
+        dest_dir: str = "",
+        session_id: str = "",
+        notes: str = "",
+    ) -> None:
+        if operation not in OPERATIONS:
+            raise ValueError(f"unknown audit operation {operation!r}; one of {OPERATIONS}")
+        ts = now_local()
+        entry = {
+            "timestamp": iso(ts),
+            "session_id": session_id,
+            "script": self.script,
+            "operation": operation,
+            "source_dir": source_dir,
+            "dest_dir": dest_dir,
+            "file_count": len(files),
+            "files": list(files),
+            "notes": notes,
+        }
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.directory / f"file_operations_{ts:%Y%m%d}.log"
+        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
+        # O_APPEND + one write keeps concurrent writers' lines whole.
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def entries(self) -> Iterator[AuditEntry]:
+        """Every entry of every log file, oldest file first; unparseable lines are skipped."""
+        if not self.directory.is_dir():
+            return
+        for log in sorted(self.directory.glob("*.log")):
+            with open(log, encoding="utf-8", errors="replace") as fh:
+                for n, line in enumerate(fh, start=1):
+                    try:
+                        data = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue
+                    if isinstance(data, dict):
+                        yield AuditEntry(log.name, n, data)
+
+
+def query(log: AuditLog, since: str | None = None, path: str | None = None) -> list[AuditEntry]:
+    """Entries at or after ``since`` (ISO date or timestamp) that name ``path`` (a substring)."""
+    out = []
+    for entry in log.entries():
+        if since and entry.timestamp[: len(since)] < since:
+            continue
+        if path and not any(path in p for p in entry.paths()):
+            continue
+        out.append(entry)
+    return out

@@ -1,0 +1,312 @@
+"""The ``curalog`` command: a thin Typer layer over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from curalog import __version__
+from curalog.audit import query
+from curalog.embeddings.runner import Progress as ProgressFn
+from curalog.embeddings.store import VerifyReport
+from curalog.errors import ConfigError, CuralogError
+from curalog.project import Project, init_project, open_project
+
+app = typer.Typer(
+    name="curalog",
+    help="Curation decisions and embeddings that cannot rot silently.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--root",
+        help="Project root (default: nearest parent folder with curalog.toml or data/).",
+        show_default=False,
+    ),
+]
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _open(root: Path | None, tool: str) -> Project:
+    return open_project(root, tool=f"curalog {tool}")
+
+
+class RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} images/s" if speed else "– images/s", style="cyan")
+
+
+@contextmanager
+def rich_progress(label: str, on: Console = err) -> Iterator[ProgressFn]:
+    """A Rich progress bar (images/s, ETA) driven by the library's progress callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=on,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(done: int, total: int, phase: str) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(f"{label}: {phase}", total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def _print_report(report: VerifyReport) -> None:
+    console.print(
+        f"✅ index entries: {report.index_entries:,}   vector files: {report.vector_files:,}"
+        + (f"   legacy vector files: {report.legacy_files:,}" if report.legacy_files else "")
+    )
+    for severity, icon, items in (
+        ("warning", "⚠️ ", report.warnings),
+        ("error", "❌", report.errors),
+    ):
+        if not items:
+            continue
+        console.print(f"\n{icon} {severity.upper()}S ({len(items)})")
+        for p in items:
+            console.print(f"   {p.code}: {escape(p.message)}")
+            console.print(f"      fix: [bold]{escape(p.fix)}[/]")
+    if report.ok and not report.warnings:
+        console.print("[green]store verified: no problems[/]")
+
+
+def _report_json(report: VerifyReport) -> str:
+    return json.dumps(
+        {
+            "index_entries": report.index_entries,
+            "vector_files": report.vector_files,
+            "legacy_files": report.legacy_files,
+            "models": report.models,
+            "errors": len(report.errors),
+            "warnings": len(report.warnings),
+            "problems": [
+                {
+                    "code": p.code,
+                    "severity": p.severity,
+                    "subject": p.subject,
+                    "hash": p.hash,
+                    "message": p.message,
+                    "fix": p.fix,
+                }
+                for p in report.problems
+            ],
+        },
+        indent=2,
+    )
+
+
+@app.command()
+def init(
+    root: Annotated[Path, typer.Argument(help="Folder to make a curalog project.")] = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="Rewrite an existing curalog.toml.")] = False,
+) -> None:
+    """Write curalog.toml with the layout defaults (legacy-formats.md)."""
+    target = init_project(root, force=force)
+    console.print(f"wrote {target}")
+
+
+@app.command()
+def embed(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="Images or folders (default: every image a decision references)."),
+    ] = None,
+    root: RootOpt = None,
+    missing: Annotated[
+        bool, typer.Option("--missing", help="Only images with no vector at all (any model).")
+    ] = False,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="Embedder name (default: curalog.toml).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+) -> None:
+    """Embed images into the store: deduplicated, resumable, verified at the end."""
+    with _open(root, "embed") as proj:
+        targets = None
+        if paths:
+            targets, refused = proj.expand(paths)
+            for target, reason in refused:
+                err.print(f"[red]refused[/] {escape(target)}: {escape(reason)}")
+            if refused and not targets:
+                raise typer.Exit(2)
+        emb = proj.embedder(embedder)
+        with rich_progress(emb.name) as progress:
+            result = proj.embed(targets, missing_only=missing, embedder=emb, batch_size=batch_size,
+                                progress=progress)  # fmt: skip
+        console.print(
+            f"{result.requested:,} images: {result.embedded:,} embedded, "
+            f"{result.reused:,} reused a vector of identical bytes, "
+            f"{result.up_to_date:,} already up to date, {len(result.failed):,} failed"
+        )
+        if result.temp_files_removed:
+            console.print(f"removed {len(result.temp_files_removed)} temp files of killed runs")
+        for path, reason in result.failed:
+            console.print(f"  [red]failed[/] {escape(path)}: {escape(reason)}")
+        if result.verify is not None:
+            _print_report(result.verify)
+        if not result.ok:
+            raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    root: RootOpt = None,
+    adopt_orphans: Annotated[
+        bool,
+        typer.Option("--adopt-orphans", help="Index sound orphan vectors whose hash matches an image."),
+    ] = False,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.text,
+) -> None:
+    """Check the embedding store both ways: index vs files, vector contents, model mixture."""
+    with _open(root, "verify") as proj:
+        if adopt_orphans:
+            adopted, skipped = proj.adopt_orphans()
+            for r in adopted:
+                if r.error:
+                    console.print(f"[red]not adopted[/] {r.hash}: {escape(r.error)}")
+                else:
+                    console.print(f"adopted {r.hash}.npy for {', '.join(r.paths)}")
+            for subject, reason in skipped:
+                console.print(f"[yellow]not adopted[/] {escape(subject)}: {escape(reason)}")
+        report = proj.verify()
+    if fmt is Format.json:
+        print(_report_json(report))
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def audit(
+    root: RootOpt = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO date or timestamp.")] = None,
+    path: Annotated[str | None, typer.Option("--path", help="Only entries naming this path.")] = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.text,
+) -> None:
+    """List file operations from the audit log (curalog's and the legacy tools')."""
+    with _open(root, "audit") as proj:
+        entries = query(proj.audit, since=since, path=path)
+    if fmt is Format.json:
+        print(json.dumps([e.data for e in entries], indent=2, ensure_ascii=False))
+        return
+    table = Table("time", "script", "operation", "files", "where", "notes")
+    for e in entries:
+        d = e.data
+        files = d.get("files") or []
+        shown = ", ".join(map(str, files[:3])) + (f" (+{len(files) - 3})" if len(files) > 3 else "")
+        where = " → ".join(x for x in (d.get("source_dir"), d.get("dest_dir")) if x)
+        table.add_row(
+            escape(str(d.get("timestamp", ""))), escape(str(d.get("script", ""))),
+            escape(str(d.get("operation", ""))), escape(shown), escape(where),
+            escape(str(d.get("notes", ""))),
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"{len(entries)} entries")
+
+
+@app.command()
+def selftest() -> None:
+    """The seed's data-collection smoke test, end to end in a temp folder."""
+    from curalog.selftest import run_selftest
+
+    checks = run_selftest(
+        lambda c: console.print(f"{'✅' if c.passed else '❌'} {c.name}  [dim]{escape(c.detail)}[/]")
+    )
+    failed = [c for c in checks if not c.passed]
+    console.print("[green]selftest PASSED[/]" if not failed else f"[red]selftest FAILED ({len(failed)})[/]")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Folder for the sample project.")] = Path("curalog-demo"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Remake an existing demo folder.")] = False,
+    sets: Annotated[int, typer.Option("--sets", min=3, help="How many image sets.")] = 36,
+) -> None:
+    """Generate a sample project, embed it, log decisions through the API, verify it."""
+    from curalog.demo import run_demo
+
+    with rich_progress("thumbnail", on=console) as progress:
+        summary = run_demo(directory, fresh=fresh, n_sets=sets, say=console.print, progress=progress)
+    root = summary.root
+    console.print(
+        f"\n[bold green]Demo project ready[/] at {root}: {summary.images} images in "
+        f"{summary.sets} sets, {summary.selections} selections, {summary.crops} crops, "
+        f"{len(summary.rejected)} problems refused in the bad row."
+    )
+    console.print("Next, try:")
+    for cmd in (
+        f"curalog verify --root {root}",
+        f"curalog audit --root {root}",
+        f"curalog embed --root {root}        # nothing to do: everything is embedded",
+        "curalog selftest",
+    ):
+        console.print(f"  [bold]{cmd}[/]")
+    if not summary.verify_ok:
+        raise typer.Exit(1)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"curalog {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """curalog: validate at collection time, verify what is written, never drop a decision silently."""
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"curalog: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except CuralogError as exc:
+        err.print(f"curalog: {exc}", markup=False, highlight=False)
+        sys.exit(1)

@@ -1,0 +1,156 @@
+"""Project root discovery and ``curalog.toml``.
+
+The layout defaults are those of legacy-formats.md, so a project that only has legacy files
+(no ``curalog.toml``) is read where its files already are.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path, PurePosixPath
+
+from curalog.errors import ConfigError
+
+CONFIG_NAME = "curalog.toml"
+POLICIES = ("all", "crop", "off")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each kind of file lives, as POSIX paths relative to the project root."""
+
+    selection_log: str = "data/training/selection_only_log.csv"
+    crop_log: str = "data/training/select_crop_log.csv"
+    embedding_index: str = "data/ai_data/cache/processed_images.jsonl"
+    embeddings_dir: str = "data/ai_data/cache/embeddings"
+    audit_dir: str = "data/file_operations_logs"
+    database: str = "data/curalog.db"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Rules enforced when a decision is written."""
+
+    # "crop": crops need an embedding of the chosen image, selections only warn;
+    # "all": both need one; "off": neither is checked.
+    require_embedding: str = "crop"
+
+
+@dataclass(frozen=True)
+class EmbedSettings:
+    embedder: str = "thumbnail"
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    layout: Layout
+    policy: Policy
+    embed: EmbedSettings
+    from_file: bool
+
+    def path(self, layout_key: str) -> Path:
+        """Absolute path of a layout entry, e.g. ``config.path("database")``."""
+        return self.root / getattr(self.layout, layout_key)
+
+
+def default_toml() -> str:
+    """The text ``curalog init`` writes: every setting with its default, commented."""
+    lay, pol, emb = Layout(), Policy(), EmbedSettings()
+    layout_lines = "\n".join(f'{f.name} = "{getattr(lay, f.name)}"' for f in fields(Layout))
+    return f"""# curalog project settings. Paths are relative to this file's folder (the project root).
+
+[layout]
+{layout_lines}
+
+[policy]
+# Which decisions need an embedding of the chosen image before they can be logged:
+# "crop" (crops need one, selections warn), "all", or "off".
+require_embedding = "{pol.require_embedding}"
+
+[embed]
+# Built-in: "thumbnail" (model-free, for demos and tests).
+embedder = "{emb.embedder}"
+batch_size = {emb.batch_size}
+"""
+
+
+def _section(data: dict, name: str, cls: type, problems: list[str]) -> object:
+    raw = data.get(name, {})
+    if not isinstance(raw, dict):
+        problems.append(f"[{name}] must be a table")
+        return cls()
+    known = {f.name: f for f in fields(cls)}
+    for key in sorted(set(raw) - set(known)):
+        problems.append(f"[{name}] unknown setting {key!r} (known: {', '.join(known)})")
+    values = {}
+    for key in known:
+        if key not in raw:
+            continue
+        expected = type(getattr(cls(), key))
+        value = raw[key]
+        if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
+            problems.append(f"[{name}] {key} must be a {expected.__name__}, got {value!r}")
+            continue
+        values[key] = value
+    return cls(**values)
+
+
+def _check_relative(key: str, value: str, problems: list[str]) -> None:
+    p = PurePosixPath(value)
+    if not value or p.is_absolute() or ".." in p.parts or "\\" in value:
+        problems.append(f"[layout] {key} = {value!r} must be a relative path inside the project root")
+
+
+def load_config(root: str | os.PathLike[str]) -> Config:
+    """Read ``root/curalog.toml`` (or use the defaults when there is none).
+
+    Raises ConfigError naming every problem in the file.
+    """
+    root_path = Path(root).expanduser()
+    if not root_path.is_dir():
+        raise ConfigError(f"project root {str(root_path)!r} is not a folder")
+    root_path = root_path.resolve()
+    cfg_file = root_path / CONFIG_NAME
+    data: dict = {}
+    if cfg_file.exists():
+        try:
+            data = tomllib.loads(cfg_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read {cfg_file}: {exc}") from exc
+    problems: list[str] = []
+    for key in sorted(set(data) - {"layout", "policy", "embed"}):
+        problems.append(f"unknown section [{key}] (known: layout, policy, embed)")
+    layout = _section(data, "layout", Layout, problems)
+    policy = _section(data, "policy", Policy, problems)
+    embed = _section(data, "embed", EmbedSettings, problems)
+    assert isinstance(layout, Layout)
+    assert isinstance(policy, Policy)
+    assert isinstance(embed, EmbedSettings)
+    for f in fields(Layout):
+        _check_relative(f.name, getattr(layout, f.name), problems)
+    if policy.require_embedding not in POLICIES:
+        problems.append(
+            f"[policy] require_embedding = {policy.require_embedding!r} must be one of "
+            + ", ".join(repr(p) for p in POLICIES)
+        )
+    if embed.batch_size < 1:
+        problems.append(f"[embed] batch_size must be >= 1, got {embed.batch_size}")
+    if problems:
+        raise ConfigError(f"{cfg_file}: " + "; ".join(problems))
+    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists())
+
+
+def find_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest folder at or above ``start`` holding ``curalog.toml`` or a ``data/`` folder."""
+    here = Path(start if start is not None else Path.cwd()).expanduser().resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_NAME).is_file() or (folder / "data").is_dir():
+            return folder
+    raise ConfigError(
+        f"no curalog project at or above {here} (no {CONFIG_NAME} and no data/ folder); "
+        "run `curalog init` there or pass --root"
+    )

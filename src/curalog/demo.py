@@ -1,0 +1,177 @@
+"""``curalog demo``: a sample project, made and curated through the real API.
+
+It generates a few dozen sets of image variants (procedural landscapes, three stages each, one
+EXIF-rotated JPEG), embeds them, logs selections and crops, shows a bad decision being refused
+with every reason, verifies the store, and says what to run next.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+
+from curalog.embeddings.runner import Progress
+from curalog.errors import ConfigError, DecisionRejected
+
+MARKER = ".curalog-demo"
+STAGES = ("stage1", "stage2", "stage3")
+
+
+def _lerp(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, ...]:
+    return tuple(int(x + (y - x) * t) for x, y in zip(a, b, strict=True))
+
+
+def landscape(rng: random.Random, size: tuple[int, int]) -> Image.Image:
+    """A small procedural landscape: sky gradient, sun, layered ridges, a lake, some trees."""
+    w, h = size
+    top = (rng.randint(20, 90), rng.randint(60, 140), rng.randint(150, 255))
+    bottom = (rng.randint(200, 255), rng.randint(140, 220), rng.randint(90, 180))
+    im = Image.new("RGB", size)
+    draw = ImageDraw.Draw(im)
+    for y in range(h):
+        draw.line([(0, y), (w, y)], fill=_lerp(top, bottom, y / h))
+    r = rng.randint(h // 14, h // 7)
+    cx, cy = rng.randint(r, w - r), rng.randint(r, h // 2)
+    draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=(255, rng.randint(200, 245), 150))
+    for layer in range(3):
+        base = int(h * (0.45 + 0.13 * layer))
+        pts = [(0, h)]
+        for x in range(0, w + 40, 40):
+            pts.append((x, base - rng.randint(0, int(h * 0.2))))
+        pts.append((w, h))
+        shade = 40 + 35 * layer
+        draw.polygon(pts, fill=(shade // 2, shade + rng.randint(0, 40), shade // 2 + 20))
+    lake_y = int(h * 0.8)
+    draw.ellipse(
+        [rng.randint(0, w // 3), lake_y, rng.randint(w // 2, w), h + h // 6],
+        fill=(60, 110, rng.randint(160, 220)),
+    )
+    for _ in range(rng.randint(3, 9)):
+        tx, ty = rng.randint(0, w), rng.randint(int(h * 0.6), int(h * 0.85))
+        th = rng.randint(h // 12, h // 6)
+        draw.polygon([(tx, ty - th), (tx - th // 3, ty), (tx + th // 3, ty)], fill=(20, 70, 30))
+    return im
+
+
+def stages_of(base: Image.Image) -> list[Image.Image]:
+    """Three variants of one image, as a generation pipeline's stages might be."""
+    raw = ImageEnhance.Contrast(base.filter(ImageFilter.GaussianBlur(2))).enhance(0.7)
+    enhanced = ImageEnhance.Sharpness(ImageEnhance.Color(base).enhance(1.3)).enhance(1.5)
+    styled = ImageOps.posterize(ImageEnhance.Brightness(base).enhance(1.1), 4)
+    return [raw, enhanced, styled]
+
+
+@dataclass
+class DemoSummary:
+    root: Path
+    sets: int = 0
+    images: int = 0
+    selections: int = 0
+    crops: int = 0
+    rejected: list[str] = field(default_factory=list)
+    verify_ok: bool = False
+
+
+def make_images(root: Path, n_sets: int, seed: int) -> list[tuple[str, list[str]]]:
+    """Write ``n_sets`` sets of three stages under ``root/mojo1`` and ``root/mojo2``."""
+    rng = random.Random(seed)
+    sets = []
+    for i in range(n_sets):
+        project = "mojo1" if i % 3 else "mojo2"
+        folder = root / project / "selected"
+        folder.mkdir(parents=True, exist_ok=True)
+        portrait = i % 5 == 4
+        size = (360, 480) if portrait else (480, 360)
+        names = []
+        for stage, im in zip(STAGES, stages_of(landscape(rng, size)), strict=True):
+            name = f"img_{i:04d}_{stage}"
+            if i == 7:  # one JPEG stored sideways with an EXIF orientation tag (6: rotate 90)
+                exif = Image.Exif()
+                exif[0x0112] = 6
+                im.transpose(Image.Transpose.ROTATE_90).save(
+                    folder / f"{name}.jpg", quality=88, exif=exif.tobytes()
+                )
+                names.append(f"{project}/selected/{name}.jpg")
+            else:
+                im.save(folder / f"{name}.png")
+                names.append(f"{project}/selected/{name}.png")
+        sets.append((f"set_{i:04d}", names))
+    return sets
+
+
+def run_demo(
+    root: str | Path,
+    *,
+    fresh: bool = False,
+    n_sets: int = 36,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+    progress: Progress | None = None,
+) -> DemoSummary:
+    from curalog.project import init_project, open_project
+
+    root = Path(root).expanduser().resolve()
+    if root.exists() and any(root.iterdir()):
+        if not (root / MARKER).exists():
+            raise ConfigError(f"{root} exists and is not a curalog demo folder; choose another")
+        if not fresh:
+            raise ConfigError(f"{root} already holds a demo; pass --fresh to make it anew")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("made by `curalog demo`; safe to delete\n")
+    summary = DemoSummary(root)
+
+    say(f"[bold]1.[/] Generating {n_sets} image sets (3 stages each) in {root}")
+    sets = make_images(root, n_sets, seed)
+    summary.sets = len(sets)
+    summary.images = sum(len(names) for _, names in sets)
+    init_project(root)
+    say("[bold]2.[/] Wrote curalog.toml (layout defaults, crops require embeddings)")
+
+    rng = random.Random(seed + 1)
+    with open_project(root, tool="demo") as proj:
+        with proj.session(tool="demo") as session:
+            say("[bold]3.[/] Embedding every image (built-in `thumbnail` embedder)")
+            all_paths = [p for _, names in sets for p in names]
+            result = proj.embed(all_paths, progress=progress, session_id=session.id)
+            say(f"   {result.embedded} vectors written and verified, {len(result.failed)} failures")
+            say("[bold]4.[/] Logging decisions through the ledger API")
+            for i, (set_id, names) in enumerate(sets):
+                chosen = rng.randrange(len(names))
+                directory = names[0].rsplit("/", 1)[0]
+                if i % 3 == 2:
+                    session.log_selection(set_id, directory, names, chosen, list(STAGES))
+                    summary.selections += 1
+                    continue
+                facts = proj.facts.get(names[chosen])
+                w, h = facts.width, facts.height
+                x1, y1 = rng.randint(0, w // 3), rng.randint(0, h // 3)
+                x2, y2 = rng.randint(x1 + w // 3, w), rng.randint(y1 + h // 3, h)
+                session.log_crop(set_id, directory, names, chosen, (x1, y1, x2, y2), list(STAGES))
+                summary.crops += 1
+            say(f"   {summary.selections} selections and {summary.crops} crops stored")
+
+            say("[bold]5.[/] Trying the post-mortem's bad row (0x0 sizes, placeholder box):")
+            set_id, names = sets[0]
+            try:
+                session.log_crop(
+                    set_id, names[0].rsplit("/", 1)[0], names, 1, (0.0, 0.0, 1.0, 1.0),
+                    list(STAGES), [(0, 0)] * len(names),
+                )  # fmt: skip
+            except DecisionRejected as exc:
+                for p in exc.problems:
+                    summary.rejected.append(f"{p.code}: {p.message}")
+                    say(f"   [red]refused[/] {p.code}: {p.message}")
+        report = proj.verify()
+        summary.verify_ok = report.ok
+        say(
+            f"[bold]6.[/] Store verified: {report.index_entries} index entries, "
+            f"{report.vector_files} vector files, "
+            + ("[green]no problems[/]" if report.ok else f"[red]{len(report.errors)} errors[/]")
+        )
+    return summary

@@ -1,0 +1,472 @@
+"""The embedding store: ``<sha256>.npy`` vector files plus their index in the ledger database.
+
+Write protocol, so that "the index says yes, the disk says no" cannot be produced even by
+kill -9: each vector goes to a temp file in the same folder, is fsynced, linked into place
+(never over an existing file), the folder is fsynced, and only then are the index rows committed.
+A crash leaves at worst an orphan file, which ``verify`` reports and nothing uses.
+
+Files that curalog did not write (a legacy vector of the same image, say) are never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from curalog.audit import AuditLog, iso, now_local
+
+if TYPE_CHECKING:
+    from curalog.ledger.db import Database
+
+TEMP_PREFIX = ".curalog-tmp-"
+_VECTOR_NAME = re.compile(r"^([0-9a-f]{64})\.npy$")
+_TEMP_NAME = re.compile(r"^\.curalog-tmp-(\d+)-[0-9a-f]+-([0-9a-f]{64})\.npy$")
+# An existing unindexed file is adopted only if it holds (nearly) the vector just computed.
+ADOPT_ATOL = 1e-4
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    path: str
+    hash: str
+    dim: int
+    model: str
+    file_size: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    code: str
+    severity: str  # "error" | "warning"
+    subject: str  # the image path (index problems) or the vector file (file problems)
+    message: str
+    fix: str
+    hash: str = ""
+
+
+@dataclass
+class VerifyReport:
+    problems: list[StoreProblem] = field(default_factory=list)
+    index_entries: int = 0
+    vector_files: int = 0
+    legacy_files: int = 0
+    models: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[StoreProblem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[StoreProblem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class PutResult:
+    hash: str
+    paths: tuple[str, ...]
+    error: str | None = None
+    action: str = ""  # "written" | "reused" | "adopted" | "" (on error)
+
+
+def check_vector(arr: object, dim: int | None = None) -> str | None:
+    """Why ``arr`` is not a usable vector, or None: 1-D float, right length, finite, not zero."""
+    if not isinstance(arr, np.ndarray):
+        return "not an array"
+    if arr.ndim != 1:
+        return f"not 1-D (shape {arr.shape})"
+    if arr.dtype.kind != "f":
+        return f"not float (dtype {arr.dtype})"
+    if dim is not None and arr.shape[0] != dim:
+        return f"wrong length {arr.shape[0]} (index says {dim})"
+    if arr.shape[0] == 0:
+        return "empty"
+    if not np.isfinite(arr).all():
+        return "holds NaN or Inf"
+    if not arr.any():
+        return "all zeros"
+    return None
+
+
+def read_vector(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        return None, f"unreadable ({exc})"
+    problem = check_vector(arr, dim)
+    return (None, problem) if problem else (arr, None)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddingStore:
+    def __init__(
+        self,
+        root: Path,
+        directory: Path,
+        db: Database,
+        audit: AuditLog,
+        legacy_index: Path | None = None,
+    ) -> None:
+        self.root = root
+        self.directory = directory
+        self.db = db
+        self.audit = audit
+        self.legacy_index = legacy_index
+
+    @property
+    def rel_dir(self) -> str:
+        return self.directory.relative_to(self.root).as_posix()
+
+    def vector_path(self, digest: str) -> Path:
+        return self.directory / f"{digest}.npy"
+
+    # -- index reads ------------------------------------------------------------------------
+    @staticmethod
+    def _entry(r: object) -> IndexEntry:
+        return IndexEntry(
+            r["path"],
+            r["hash"],
+            r["dim"],
+            r["model"],
+            r["file_size"],
+            r["created_at"],  # type: ignore[index]
+        )
+
+    def lookup(self, path: str) -> IndexEntry | None:
+        rows = self.db.query("SELECT * FROM embedding_index WHERE path = ?", (path,))
+        return self._entry(rows[0]) if rows else None
+
+    def entries(self) -> list[IndexEntry]:
+        return [self._entry(r) for r in self.db.query("SELECT * FROM embedding_index ORDER BY path")]
+
+    def indexed_paths(self) -> list[str]:
+        return [r["path"] for r in self.db.query("SELECT path FROM embedding_index")]
+
+    def vector_problem(self, digest: str) -> str | None:
+        """Why the image with content ``digest`` has no usable vector, or None if it has one.
+
+        Cheap (one index lookup and one stat): the index must name the hash and the file must be
+        on disk with the size recorded when it was written. ``verify`` reads the contents.
+        """
+        rows = self.db.query("SELECT file_size FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
+        if not rows:
+            return "no index entry names it"
+        try:
+            size = os.stat(self.vector_path(digest)).st_size
+        except FileNotFoundError:
+            return f"its vector file {self.rel_dir}/{digest}.npy is gone"
+        if size != rows[0]["file_size"]:
+            return (
+                f"its vector file {self.rel_dir}/{digest}.npy is corrupt (size {size}, "
+                f"written as {rows[0]['file_size']})"
+            )
+        return None
+
+    def load(self, digest: str) -> np.ndarray:
+        rows = self.db.query("SELECT dim FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
+        if not rows:
+            raise KeyError(f"no index entry for {digest}")
+        arr, problem = read_vector(self.vector_path(digest), rows[0]["dim"])
+        if arr is None:
+            raise ValueError(f"{self.rel_dir}/{digest}.npy: {problem}")
+        return arr
+
+    # -- writes -----------------------------------------------------------------------------
+    def _write_file(self, digest: str, vec: np.ndarray) -> bool:
+        """Write ``vec`` to ``<digest>.npy`` (temp, fsync, link). False if a file was there."""
+        tmp = self.directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{digest}.npy"
+        try:
+            with open(tmp, "xb") as fh:
+                np.save(fh, vec, allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, self.vector_path(digest))  # atomic and never clobbers
+            except FileExistsError:
+                return False
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return True
+
+    def _replace_file(self, digest: str, vec: np.ndarray) -> None:
+        """Atomically replace curalog's own vector file (re-embedding with another model)."""
+        tmp = self.directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{digest}.npy"
+        try:
+            with open(tmp, "xb") as fh:
+                np.save(fh, vec, allow_pickle=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.vector_path(digest))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    def put_many(
+        self,
+        items: Sequence[tuple[str, Sequence[str], np.ndarray]],
+        model: str,
+        session_id: str = "",
+    ) -> list[PutResult]:
+        """Store vectors for ``(hash, image paths, vector)`` items, crash-safely, in one batch.
+
+        Each vector is checked (1-D, finite, non-zero) and L2-normalized before it is written.
+        An item whose file exists but is not indexed (a crash leftover or a file curalog did not
+        write) is adopted only if it holds the same vector; otherwise it is left untouched and the
+        item fails with the reason.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        results: list[PutResult] = []
+        ready: list[tuple[str, list[str], int, int]] = []  # hash, paths, dim, file size
+        written: list[str] = []
+        # Hashes indexed under another model or length: drop their rows first (committed), so a
+        # crash while the file is replaced leaves an orphan, never a row naming the wrong vector.
+        stale: dict[str, list[str]] = {}
+        for digest, _paths, vec in items:
+            rows = self.db.query(
+                "SELECT path FROM embedding_index WHERE hash = ? AND (model <> ? OR dim <> ?)",
+                (digest, model, int(np.asarray(vec).reshape(-1).shape[0])),
+            )
+            if rows:
+                stale[digest] = [r["path"] for r in rows]
+        if stale:
+            with self.db.write() as conn:
+                conn.executemany("DELETE FROM embedding_index WHERE hash = ?", [(h,) for h in stale])
+        for digest, paths, vec in items:
+            paths = sorted({*paths, *stale.get(digest, ())})
+            arr = np.asarray(vec)
+            problem = check_vector(arr) if arr.ndim == 1 else f"not 1-D (shape {arr.shape})"
+            if problem:
+                results.append(PutResult(digest, tuple(paths), f"embedder output {problem}"))
+                continue
+            arr = (arr / np.linalg.norm(arr.astype(np.float64))).astype(np.float32)
+            final = self.vector_path(digest)
+            if digest in stale:
+                self._replace_file(digest, arr)
+                written.append(final.name)
+                action = "written"
+            elif self.vector_problem(digest) is None:
+                action = "reused"
+            elif self._write_file(digest, arr):
+                written.append(final.name)
+                action = "written"
+            else:
+                existing, why = read_vector(final, arr.shape[0])
+                if existing is None or not np.allclose(existing, arr, atol=ADOPT_ATOL):
+                    results.append(
+                        PutResult(
+                            digest,
+                            tuple(paths),
+                            f"{self.rel_dir}/{final.name} already exists, is not in the index and "
+                            f"holds a different vector ({why or 'values differ'}); it was left "
+                            "untouched: move it away or run `curalog verify` to inspect it",
+                        )
+                    )
+                    continue
+                action = "adopted"
+            ready.append((digest, paths, int(arr.shape[0]), final.stat().st_size))
+            results.append(PutResult(digest, tuple(paths), None, action))
+        if written:
+            _fsync_dir(self.directory)
+            self.audit.record(
+                "create", written, dest_dir=self.rel_dir, session_id=session_id,
+                notes=f"embedding vectors ({model})",
+            )  # fmt: skip
+        if ready:
+            now = iso(now_local())
+            rows = [(p, h, dim, model, size, now) for h, paths, dim, size in ready for p in paths]
+            with self.db.write() as conn:
+                conn.executemany(
+                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
+                    "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
+                    "created_at=excluded.created_at",
+                    rows,
+                )
+                conn.executemany("DELETE FROM embed_failures WHERE path = ?", [(r[0],) for r in rows])
+        return results
+
+    def record_failures(self, failures: Iterable[tuple[str, str]], model: str) -> None:
+        now = iso(now_local())
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT INTO embed_failures(path, model, reason, failed_at) VALUES (?,?,?,?) "
+                "ON CONFLICT(path) DO UPDATE SET model=excluded.model, reason=excluded.reason, "
+                "failed_at=excluded.failed_at",
+                [(p, model, reason, now) for p, reason in failures],
+            )
+
+    def failures(self) -> list[tuple[str, str]]:
+        rows = self.db.query("SELECT path, reason FROM embed_failures ORDER BY path")
+        return [(r["path"], r["reason"]) for r in rows]
+
+    def clean_temp_files(self, session_id: str = "") -> list[str]:
+        """Delete temp files left by writers that were killed (their process is gone)."""
+        if not self.directory.is_dir():
+            return []
+        removed = []
+        for entry in os.scandir(self.directory):
+            m = _TEMP_NAME.match(entry.name)
+            if m and not _pid_alive(int(m.group(1))):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+        if removed:
+            self.audit.record(
+                "delete", removed, source_dir=self.rel_dir, session_id=session_id,
+                notes="temp files left by an interrupted embedding write",
+            )  # fmt: skip
+        return removed
+
+    # -- verification -----------------------------------------------------------------------
+    def legacy_hashes(self) -> set[str]:
+        """Hashes named by the legacy index (processed_images.jsonl), read-only."""
+        out: set[str] = set()
+        if self.legacy_index is None or not self.legacy_index.is_file():
+            return out
+        with open(self.legacy_index, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    h = json.loads(line).get("hash")
+                except (json.JSONDecodeError, AttributeError):
+                    continue
+                if isinstance(h, str):
+                    out.add(h)
+        return out
+
+    def verify(self) -> VerifyReport:
+        """Check index and files in both directions; every problem itemized."""
+        report = VerifyReport()
+        entries = self.entries()
+        report.index_entries = len(entries)
+        by_hash: dict[str, list[IndexEntry]] = {}
+        for e in entries:
+            by_hash.setdefault(e.hash, []).append(e)
+            report.models[e.model] = report.models.get(e.model, 0) + 1
+        files: dict[str, str] = {}
+        temps: list[str] = []
+        if self.directory.is_dir():
+            for entry in os.scandir(self.directory):
+                m = _VECTOR_NAME.match(entry.name)
+                if m:
+                    files[m.group(1)] = entry.name
+                elif entry.name.startswith(TEMP_PREFIX):
+                    temps.append(entry.name)
+        report.vector_files = len(files)
+        rel = self.rel_dir
+        if len(report.models) > 1:
+            mix = ", ".join(f"{m} ({n})" for m, n in sorted(report.models.items()))
+            report.problems.append(
+                StoreProblem(
+                    "embedding.model_mixture", "error", rel,
+                    f"the index mixes {len(report.models)} models: {mix}",
+                    "curalog embed (re-embeds every image with the configured model)",
+                )
+            )  # fmt: skip
+        for digest, group in sorted(by_hash.items()):
+            if digest not in files:
+                for e in group:
+                    report.problems.append(
+                        StoreProblem(
+                            "embedding.file_missing", "error", e.path,
+                            f"the index names {rel}/{digest}.npy for {e.path}, but it is not on disk",
+                            f"curalog embed {e.path}", digest,
+                        )
+                    )  # fmt: skip
+                continue
+            path = self.directory / files[digest]
+            _arr, problem = read_vector(path, group[0].dim)
+            if problem is None and path.stat().st_size != group[0].file_size:
+                problem = f"size {path.stat().st_size} differs from the {group[0].file_size} written"
+            if problem:
+                report.problems.append(
+                    StoreProblem(
+                        "embedding.corrupt", "error", f"{rel}/{files[digest]}",
+                        f"{rel}/{files[digest]} ({group[0].path}): {problem}",
+                        f"curalog embed {group[0].path}", digest,
+                    )
+                )  # fmt: skip
+        legacy = self.legacy_hashes()
+        for digest, name in sorted(files.items()):
+            if digest in by_hash:
+                continue
+            if digest in legacy:
+                report.legacy_files += 1
+                continue
+            _arr, problem = read_vector(self.directory / name)
+            state = f"unreadable: {problem}" if problem else "sound"
+            report.problems.append(
+                StoreProblem(
+                    "embedding.orphan_file", "warning", f"{rel}/{name}",
+                    f"{rel}/{name} is named by no index entry ({state})",
+                    "curalog verify --adopt-orphans" if not problem else f"inspect {rel}/{name}",
+                    digest,
+                )
+            )  # fmt: skip
+        for name in sorted(temps):
+            report.problems.append(
+                StoreProblem(
+                    "embedding.orphan_file", "warning", f"{rel}/{name}",
+                    f"{rel}/{name} is a temp file left by an interrupted write",
+                    "curalog embed (removes temp files of finished processes)",
+                )
+            )  # fmt: skip
+        return report
+
+    def adopt_orphans(
+        self, paths_by_hash: Callable[[], dict[str, list[str]]], model: str, dim: int
+    ) -> tuple[list[PutResult], list[tuple[str, str]]]:
+        """Index sound orphan files whose hash is the content hash of an image under the root.
+
+        Returns (adopted, skipped with reasons). Orphans are vectors curalog wrote before a crash
+        stopped it from indexing them, so they are recorded under ``model`` when their length is
+        ``dim``; any other orphan is skipped and said why.
+        """
+        orphans = [p for p in self.verify().problems if p.code == "embedding.orphan_file" and p.hash]
+        if not orphans:
+            return [], []
+        images = paths_by_hash()
+        adopted: list[PutResult] = []
+        skipped: list[tuple[str, str]] = []
+        for o in orphans:
+            arr, problem = read_vector(self.vector_path(o.hash))
+            if arr is None:
+                skipped.append((o.subject, f"unreadable: {problem}"))
+            elif arr.shape[0] != dim:
+                skipped.append((o.subject, f"length {arr.shape[0]} is not {model}'s {dim}"))
+            elif o.hash not in images:
+                skipped.append((o.subject, "no image under the root has this content hash"))
+            else:
+                adopted.extend(self.put_many([(o.hash, images[o.hash], arr)], model))
+        return adopted, skipped

@@ -1,0 +1,81 @@
+"""Exceptions shared across curalog.
+
+Every error names what is wrong and where; `DecisionRejected` carries *every* problem of a
+decision at once, as ``(code, message)`` pairs using the finding codes of findings.md.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class CuralogError(Exception):
+    """Base class of all curalog errors."""
+
+
+class ConfigError(CuralogError):
+    """No project root, an unreadable or invalid curalog.toml, bad arguments (CLI exit 2)."""
+
+
+class PathError(CuralogError):
+    """A path that cannot be turned into a canonical project path."""
+
+    code = "path.unresolved"
+
+    def __init__(self, raw: str, message: str) -> None:
+        super().__init__(message)
+        self.raw = raw
+
+
+class PathUnresolved(PathError):
+    code = "path.unresolved"
+
+
+class PathOutsideRoot(PathError):
+    code = "path.unresolved"
+
+
+class PathAmbiguous(PathError):
+    code = "path.ambiguous"
+
+    def __init__(self, raw: str, candidates: list[str]) -> None:
+        listed = ", ".join(candidates)
+        super().__init__(
+            raw,
+            f"{raw!r} matches {len(candidates)} files by name and is refused: {listed}",
+        )
+        self.candidates = candidates
+
+
+class ImageError(CuralogError):
+    """An image that cannot be read: missing, not an image, truncated, or a decompression bomb."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class StoreError(CuralogError):
+    """The embedding store refused an operation."""
+
+
+class Problem(NamedTuple):
+    """One reason a decision cannot be written: a finding code and a message."""
+
+    code: str
+    message: str
+
+
+class DecisionRejected(CuralogError, ValueError):
+    """A decision was refused before any row existed. ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p.code}: {p.message}" for p in self.problems)
+        n = len(self.problems)
+        super().__init__(f"decision rejected ({n} problem{'s' if n != 1 else ''}):\n{lines}")
+
+
+class DecisionWarning(UserWarning):
+    """A decision was stored, but something about it deserves attention (e.g. no embedding)."""

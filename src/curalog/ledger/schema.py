@@ -1,0 +1,108 @@
+"""The ledger's SQL schema. CHECK constraints and triggers make the worst defects of the legacy
+logs impossible to store even if the Python validation had a bug: 0x0 sizes, inverted or empty
+boxes, boxes outside the image, the 0,0,1,1 placeholder, chosen indexes out of range, and a
+chosen image that disagrees with its candidate row.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+_HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
+_REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sessions (
+    id          TEXT PRIMARY KEY CHECK (length(id) > 0),
+    tool        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    ended_at    TEXT,
+    host        TEXT,
+    pid         INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS decisions (
+    id            INTEGER PRIMARY KEY,
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    kind          TEXT NOT NULL CHECK (kind IN ('selection', 'crop')),
+    set_id        TEXT NOT NULL CHECK (length(set_id) > 0),
+    directory     TEXT NOT NULL,
+    project       TEXT NOT NULL CHECK (length(project) > 0),
+    n_candidates  INTEGER NOT NULL CHECK (n_candidates >= 1),
+    chosen_idx    INTEGER NOT NULL CHECK (chosen_idx >= 0 AND chosen_idx < n_candidates),
+    chosen_path   TEXT NOT NULL CHECK ({_REL.format(c="chosen_path")}),
+    chosen_hash   TEXT NOT NULL CHECK ({_HASH.format(c="chosen_hash")}),
+    chosen_width  INTEGER NOT NULL CHECK (chosen_width > 0),
+    chosen_height INTEGER NOT NULL CHECK (chosen_height > 0),
+    crop_x1 REAL, crop_y1 REAL, crop_x2 REAL, crop_y2 REAL,
+    norm_x1 REAL, norm_y1 REAL, norm_x2 REAL, norm_y2 REAL,
+    created_at    TEXT NOT NULL,
+    CHECK (
+        (kind = 'selection'
+            AND crop_x1 IS NULL AND crop_y1 IS NULL AND crop_x2 IS NULL AND crop_y2 IS NULL
+            AND norm_x1 IS NULL AND norm_y1 IS NULL AND norm_x2 IS NULL AND norm_y2 IS NULL)
+        OR
+        (kind = 'crop'
+            AND crop_x1 >= 0 AND crop_y1 >= 0
+            AND crop_x2 > crop_x1 AND crop_y2 > crop_y1
+            AND crop_x2 <= chosen_width AND crop_y2 <= chosen_height
+            AND norm_x1 >= 0 AND norm_y1 >= 0 AND norm_x2 <= 1 AND norm_y2 <= 1
+            AND norm_x2 > norm_x1 AND norm_y2 > norm_y1
+            AND NOT (norm_x1 = 0 AND norm_y1 = 0 AND norm_x2 = 1 AND norm_y2 = 1))
+    )
+);
+CREATE INDEX IF NOT EXISTS decisions_session ON decisions(session_id, set_id);
+CREATE INDEX IF NOT EXISTS decisions_chosen_hash ON decisions(chosen_hash);
+
+CREATE TABLE IF NOT EXISTS candidates (
+    decision_id INTEGER NOT NULL REFERENCES decisions(id),
+    idx         INTEGER NOT NULL CHECK (idx >= 0),
+    path        TEXT NOT NULL CHECK ({_REL.format(c="path")}),
+    hash        TEXT NOT NULL CHECK ({_HASH.format(c="hash")}),
+    stage       TEXT,
+    width       INTEGER NOT NULL CHECK (width > 0),
+    height      INTEGER NOT NULL CHECK (height > 0),
+    PRIMARY KEY (decision_id, idx)
+);
+CREATE INDEX IF NOT EXISTS candidates_path ON candidates(path);
+
+CREATE TRIGGER IF NOT EXISTS candidates_consistent BEFORE INSERT ON candidates
+BEGIN
+    SELECT RAISE(ABORT, 'candidate index out of range for its decision')
+    WHERE NEW.idx >= (SELECT n_candidates FROM decisions WHERE id = NEW.decision_id);
+    SELECT RAISE(ABORT, 'chosen candidate disagrees with its decision row')
+    WHERE EXISTS (SELECT 1 FROM decisions d WHERE d.id = NEW.decision_id
+                  AND d.chosen_idx = NEW.idx
+                  AND (d.chosen_path <> NEW.path OR d.chosen_hash <> NEW.hash
+                       OR d.chosen_width <> NEW.width OR d.chosen_height <> NEW.height));
+END;
+
+CREATE TABLE IF NOT EXISTS embedding_index (
+    path        TEXT PRIMARY KEY CHECK ({_REL.format(c="path")}),
+    hash        TEXT NOT NULL CHECK ({_HASH.format(c="hash")}),
+    dim         INTEGER NOT NULL CHECK (dim > 0),
+    model       TEXT NOT NULL CHECK (length(model) > 0),
+    file_size   INTEGER NOT NULL CHECK (file_size > 0),
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS embedding_index_hash ON embedding_index(hash);
+
+CREATE TABLE IF NOT EXISTS embed_failures (
+    path        TEXT PRIMARY KEY,
+    model       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    failed_at   TEXT NOT NULL
+);
+
+-- A cache of what was learned about image files, keyed by their stat identity. Safe to delete.
+CREATE TABLE IF NOT EXISTS file_facts (
+    path      TEXT PRIMARY KEY,
+    size      INTEGER NOT NULL,
+    mtime_ns  INTEGER NOT NULL,
+    inode     INTEGER NOT NULL,
+    ctime_ns  INTEGER NOT NULL,
+    sha256    TEXT NOT NULL,
+    width     INTEGER NOT NULL CHECK (width > 0),
+    height    INTEGER NOT NULL CHECK (height > 0)
+);
+"""

@@ -1,0 +1,200 @@
+"""Canonical paths: POSIX, relative to the project root.
+
+Legacy logs hold three conventions at once (legacy-formats.md, "Paths in the CSVs"): absolute
+paths from another machine, paths relative to the root, and paths relative to the row's
+``directory``. ``PathResolver.resolve`` turns any of them into the canonical form, falling back
+to the file name only when it is unique among the candidates. Nothing outside the root is ever
+resolved: no ``..`` escape, no symlink escape.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
+from curalog.images import IMAGE_EXTENSIONS
+
+_WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
+# Folders never searched for images: curalog's data and tool folders.
+SKIP_DIRS = frozenset({"data", "node_modules", "__pycache__"})
+
+
+@dataclass(frozen=True)
+class Resolution:
+    canonical: str
+    method: str  # "exact" | "directory" | "stripped-prefix" | "file-name"
+    on_disk: bool
+
+
+def _split(raw: str) -> tuple[bool, list[str]]:
+    """(is_absolute, components) of a path written by any OS."""
+    text = raw.strip()
+    if _WINDOWS_ABS.match(text):
+        return True, [p for p in re.split(r"[\\/]+", text[2:]) if p]
+    if "\\" in text and "/" not in text:
+        text = text.replace("\\", "/")
+    pure = PurePosixPath(text)
+    parts = [p for p in pure.parts if p not in ("/", ".")]
+    return pure.is_absolute(), parts
+
+
+def project_of(canonical: str) -> str:
+    """The project a canonical path belongs to: its first component."""
+    return canonical.split("/", 1)[0]
+
+
+def list_images(root: Path) -> list[str]:
+    """Canonical paths of every image file under ``root`` (hidden and data folders skipped)."""
+    found = []
+    root_s = str(root)
+    for dirpath, dirnames, filenames in os.walk(root_s):
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and not (dirpath == root_s and d in SKIP_DIRS)
+        )
+        rel = os.path.relpath(dirpath, root_s)
+        for name in sorted(filenames):
+            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                found.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
+    return found
+
+
+class PathResolver:
+    """Resolves raw paths against one project root.
+
+    ``extra_candidates`` supplies canonical paths known without a file on disk (the embedding
+    index's ``image_path`` values); they resolve like files but report ``on_disk=False``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        extra_candidates: Callable[[], Iterable[str]] | None = None,
+        listing: Iterable[str] | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self._extra_source = extra_candidates
+        self._listing: set[str] | None = set(listing) if listing is not None else None
+        self._extra: set[str] | None = None
+        self._by_name: dict[str, set[str]] | None = None
+
+    # -- candidates -------------------------------------------------------------------------
+    def _candidates(self, refresh: bool = False) -> dict[str, set[str]]:
+        if self._by_name is None or refresh:
+            if self._listing is None or refresh:
+                self._listing = set(list_images(self.root))
+            self._extra = set(self._extra_source()) if self._extra_source else set()
+            by_name: dict[str, set[str]] = {}
+            for c in self._listing | self._extra:
+                by_name.setdefault(c.rsplit("/", 1)[-1], set()).add(c)
+            self._by_name = by_name
+        return self._by_name
+
+    def forget(self) -> None:
+        """Drop the cached listing (call after files were added or the index changed)."""
+        self._by_name = None
+        self._listing = None
+
+    # -- checks -----------------------------------------------------------------------------
+    def _inside(self, raw: str, parts: list[str]) -> str:
+        """Canonical form of root-relative ``parts``; refuses any escape from the root."""
+        norm = os.path.normpath("/".join(parts)) if parts else "."
+        if norm == "." or norm.startswith(".."):
+            raise PathOutsideRoot(raw, f"{raw!r} points outside the project root {self.root}")
+        full = self.root / norm
+        if os.path.lexists(full):
+            real = full.resolve()
+            if not real.is_relative_to(self.root):
+                raise PathOutsideRoot(
+                    raw, f"{raw!r} leads outside the project root through a link (to {real})"
+                )
+        return norm.replace(os.sep, "/")
+
+    def _known(self, canonical: str) -> Resolution | None:
+        if (self.root / canonical).is_file():
+            return Resolution(canonical, "exact", True)
+        self._candidates()
+        if self._extra and canonical in self._extra:
+            return Resolution(canonical, "exact", False)
+        return None
+
+    # -- public -----------------------------------------------------------------------------
+    def canonical(self, path: str | os.PathLike[str]) -> str:
+        """Canonical form of a path known to be under the root (absolute or root-relative)."""
+        p = Path(path)
+        if p.is_absolute():
+            try:
+                rel = p.resolve().relative_to(self.root)
+            except ValueError:
+                raise PathOutsideRoot(str(path), f"{str(path)!r} is not under {self.root}") from None
+            return self._inside(str(path), list(rel.parts))
+        return self._inside(str(path), _split(str(path))[1])
+
+    def resolve(self, raw: str, directory: str | None = None) -> Resolution:
+        """Canonical path for ``raw`` as written in a log row (see the module docstring).
+
+        Raises PathUnresolved, PathAmbiguous (with every candidate) or PathOutsideRoot.
+        """
+        if not isinstance(raw, str) or not raw.strip():
+            raise PathUnresolved(str(raw), "empty path")
+        is_abs, parts = _split(raw)
+        if is_abs:
+            local = Path(raw)
+            if not _WINDOWS_ABS.match(raw.strip()) and local.resolve().is_relative_to(self.root):
+                found = self._known(self.canonical(local))
+                if found:
+                    return found
+            # Another machine's prefix: strip leading components until the rest is known here.
+            for i in range(1, len(parts)):
+                try:
+                    cand = self._inside(raw, parts[i:])
+                except PathOutsideRoot:
+                    continue
+                found = self._known(cand)
+                if found:
+                    return Resolution(found.canonical, "stripped-prefix", found.on_disk)
+        else:
+            found = self._known(self._inside(raw, parts))
+            if found:
+                return found
+            if directory and directory.strip():
+                try:
+                    base = self.resolve_dir(directory)
+                except PathOutsideRoot:
+                    base = None
+                if base is not None:
+                    found = self._known(self._inside(raw, [*base.split("/"), *parts]))
+                    if found:
+                        return Resolution(found.canonical, "directory", found.on_disk)
+        return self._by_file_name(raw, parts[-1] if parts else raw)
+
+    def resolve_dir(self, directory: str) -> str | None:
+        """Canonical form of a folder written in any convention, or None if it is not here."""
+        is_abs, parts = _split(directory)
+        starts = range(len(parts)) if is_abs else range(1)
+        for i in starts:
+            if not parts[i:]:
+                continue
+            try:
+                cand = self._inside(directory, parts[i:])
+            except PathOutsideRoot:
+                if is_abs:
+                    continue
+                raise
+            if (self.root / cand).is_dir():
+                return cand
+        return None
+
+    def _by_file_name(self, raw: str, name: str) -> Resolution:
+        matches = self._candidates().get(name)
+        if not matches:
+            matches = self._candidates(refresh=True).get(name)
+        if not matches:
+            raise PathUnresolved(raw, f"{raw!r}: no image, index entry or file matches, even by file name")
+        if len(matches) > 1:
+            raise PathAmbiguous(raw, sorted(matches))
+        (only,) = matches
+        return Resolution(only, "file-name", (self.root / only).is_file())

@@ -1,0 +1,184 @@
+"""The project object that the rest of the API hangs off: ``curalog.open_project(root)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from curalog.audit import AuditLog
+from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_config
+from curalog.embeddings.embedders import Embedder, get_embedder
+from curalog.embeddings.runner import EmbedResult, Progress, embed_paths
+from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
+from curalog.errors import ConfigError, PathError
+from curalog.ledger import Ledger, Session
+from curalog.ledger.db import Database
+from curalog.ledger.facts import FactCache
+from curalog.paths import PathResolver, list_images
+
+
+class Project:
+    def __init__(self, config: Config, tool: str = "curalog") -> None:
+        self.config = config
+        self.root = config.root
+        self.audit = AuditLog(config.path("audit_dir"), script=tool)
+        self.db = Database(config.path("database"), self.audit, self.root)
+        self.embeddings = EmbeddingStore(
+            self.root,
+            config.path("embeddings_dir"),
+            self.db,
+            self.audit,
+            legacy_index=config.path("embedding_index"),
+        )
+        self.paths = PathResolver(self.root, extra_candidates=self.embeddings.indexed_paths)
+        self.facts = FactCache(self.root, self.db)
+        self.ledger = Ledger(self.db, self.paths, self.facts, self.embeddings, config.policy)
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.root)!r})"
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def session(self, tool: str = "curalog", session_id: str | None = None) -> Iterator[Session]:
+        """A logging session; its id is generated (or given) and recorded with its tool."""
+        s = self.ledger.start_session(tool, session_id)
+        try:
+            yield s
+        finally:
+            self.ledger.end_session(s.id)
+
+    def embedder(self, name: str | None = None) -> Embedder:
+        return get_embedder(name or self.config.embed.embedder)
+
+    def expand(self, targets: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+        """Canonical image paths for files or folders given by a user, and (target, reason) refusals."""
+        out: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for t in targets:
+            full = Path(t) if os.path.isabs(t) else Path.cwd() / t
+            if full.is_dir():
+                try:
+                    base = self.paths.canonical(full)
+                except PathError as exc:
+                    refused.append((t, str(exc)))
+                    continue
+                prefix = "" if base == "." else base + "/"
+                out.extend(p for p in list_images(self.root) if p.startswith(prefix))
+                continue
+            try:
+                if full.exists():
+                    out.append(self.paths.canonical(full))
+                else:
+                    out.append(self.paths.resolve(t).canonical)
+            except PathError as exc:
+                refused.append((t, str(exc)))
+        return sorted(set(out)), refused
+
+    def embed(
+        self,
+        paths: Sequence[str] | None = None,
+        *,
+        missing_only: bool = False,
+        embedder: Embedder | None = None,
+        batch_size: int | None = None,
+        progress: Progress | None = None,
+        session_id: str = "",
+    ) -> EmbedResult:
+        """Embed canonical ``paths`` (default: every image a decision references)."""
+        targets = list(paths) if paths is not None else self.ledger.referenced_images()
+        result = embed_paths(
+            targets,
+            store=self.embeddings,
+            facts=self.facts,
+            embedder=embedder or self.embedder(),
+            batch_size=batch_size or self.config.embed.batch_size,
+            missing_only=missing_only,
+            session_id=session_id,
+            progress=progress,
+        )
+        self.paths.forget()
+        return result
+
+    def verify(self) -> VerifyReport:
+        return self.embeddings.verify()
+
+    def adopt_orphans(self, embedder: Embedder | None = None):
+        """Index sound orphan vectors whose hash matches an image under the root."""
+        emb = embedder or self.embedder()
+
+        def paths_by_hash() -> dict[str, list[str]]:
+            found, _failed = self.facts.get_many(list_images(self.root))
+            out: dict[str, list[str]] = {}
+            for f in found.values():
+                out.setdefault(f.sha256, []).append(f.path)
+            return out
+
+        result: tuple[list[PutResult], list[tuple[str, str]]] = self.embeddings.adopt_orphans(
+            paths_by_hash, emb.fingerprint, emb.dim
+        )
+        return result
+
+
+def open_project(root: str | os.PathLike[str] | None = None, tool: str = "curalog") -> Project:
+    """Open the project at ``root`` (default: the nearest parent with curalog.toml or data/)."""
+    return Project(load_config(root if root is not None else find_root()), tool=tool)
+
+
+def init_project(root: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Write ``root/curalog.toml`` with the layout defaults; returns its path.
+
+    Refuses to replace an existing file unless ``force``.
+    """
+    folder = Path(root).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / CONFIG_NAME
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists (use --force to rewrite it)")
+    tmp = target.with_name(f".{CONFIG_NAME}.tmp-{os.getpid()}")
+    tmp.write_text(default_toml(), encoding="utf-8")
+    os.replace(tmp, target)
+    config = load_config(folder)
+    AuditLog(config.path("audit_dir"), script="curalog init").record(
+        "create", [CONFIG_NAME], dest_dir="", notes="project settings"
+    )
+    return target
+
+
+_OPEN: dict[Path, Project] = {}
+
+
+def log_select_crop_entry(
+    session_id: str,
+    set_id: str,
+    directory: str,
+    image_paths: Sequence[str],
+    image_stages: Sequence[str] | None,
+    image_sizes: Sequence[tuple[int, int]] | None,
+    chosen_idx: int,
+    crop_coords: Sequence[float],
+    root: str | os.PathLike[str] | None = None,
+) -> int:
+    """The seed's logging function, with every check it asked for done before the row exists.
+
+    Logs one crop decision into the ledger of the project at ``root`` (default: found from the
+    current folder) under ``session_id``; returns the decision id or raises DecisionRejected.
+    """
+    config = load_config(root if root is not None else find_root())
+    project = _OPEN.get(config.root)
+    if project is None:
+        project = _OPEN[config.root] = Project(config, tool="log_select_crop_entry")
+    session = project.ledger.start_session("log_select_crop_entry", session_id)
+    return session.log_crop(
+        set_id, directory, image_paths, chosen_idx, crop_coords,
+        image_stages=image_stages, image_sizes=image_sizes,
+    )  # fmt: skip
