@@ -176,22 +176,24 @@ class EmbeddingStore:
     def vector_problem(self, digest: str) -> str | None:
         """Why the image with content ``digest`` has no usable vector, or None if it has one.
 
-        Cheap (one index lookup and one stat): the index must name the hash and the file must be
-        on disk with the size recorded when it was written. ``verify`` reads the contents.
+        The index must name the hash, and the file must be on disk with the size recorded when
+        it was written and hold a sound vector (1-D float of the indexed length, finite, not 0).
         """
-        rows = self.db.query("SELECT file_size FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
+        rows = self.db.query("SELECT file_size, dim FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
         if not rows:
             return "no index entry names it"
+        name = f"{self.rel_dir}/{digest}.npy"
+        path = self.vector_path(digest)
         try:
-            size = os.stat(self.vector_path(digest)).st_size
+            size = os.stat(path).st_size
         except FileNotFoundError:
-            return f"its vector file {self.rel_dir}/{digest}.npy is gone"
+            return f"its vector file {name} is gone"
+        problem = None
         if size != rows[0]["file_size"]:
-            return (
-                f"its vector file {self.rel_dir}/{digest}.npy is corrupt (size {size}, "
-                f"written as {rows[0]['file_size']})"
-            )
-        return None
+            problem = f"size {size}, written as {rows[0]['file_size']}"
+        else:
+            _arr, problem = read_vector(path, rows[0]["dim"])
+        return f"its vector file {name} is corrupt ({problem})" if problem else None
 
     def load(self, digest: str) -> np.ndarray:
         rows = self.db.query("SELECT dim FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))

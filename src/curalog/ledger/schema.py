@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS decisions (
             AND norm_x1 IS NULL AND norm_y1 IS NULL AND norm_x2 IS NULL AND norm_y2 IS NULL)
         OR
         (kind = 'crop'
+            AND crop_x1 IS NOT NULL AND crop_y1 IS NOT NULL
+            AND crop_x2 IS NOT NULL AND crop_y2 IS NOT NULL
+            AND norm_x1 IS NOT NULL AND norm_y1 IS NOT NULL
+            AND norm_x2 IS NOT NULL AND norm_y2 IS NOT NULL
             AND crop_x1 >= 0 AND crop_y1 >= 0
             AND crop_x2 > crop_x1 AND crop_y2 > crop_y1
             AND crop_x2 <= chosen_width AND crop_y2 <= chosen_height
