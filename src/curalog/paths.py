@@ -130,6 +130,8 @@ class PathResolver:
                 rel = p.resolve().relative_to(self.root)
             except ValueError:
                 raise PathOutsideRoot(str(path), f"{str(path)!r} is not under {self.root}") from None
+            if not rel.parts:
+                return "."  # the root itself (a folder target)
             return self._inside(str(path), list(rel.parts))
         return self._inside(str(path), _split(str(path))[1])
 

@@ -61,25 +61,27 @@ class Project:
         return get_embedder(name or self.config.embed.embedder)
 
     def expand(self, targets: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
-        """Canonical image paths for files or folders given by a user, and (target, reason) refusals."""
+        """Canonical image paths for files or folders a user named, and (target, reason) refusals.
+
+        A relative target is looked up from the current folder first, then from the root; one
+        that exists in neither is resolved like a logged path (prefix stripping, file name).
+        """
         out: list[str] = []
         refused: list[tuple[str, str]] = []
+        images: list[str] | None = None
         for t in targets:
-            full = Path(t) if os.path.isabs(t) else Path.cwd() / t
-            if full.is_dir():
-                try:
-                    base = self.paths.canonical(full)
-                except PathError as exc:
-                    refused.append((t, str(exc)))
-                    continue
-                prefix = "" if base == "." else base + "/"
-                out.extend(p for p in list_images(self.root) if p.startswith(prefix))
-                continue
+            tried = [Path(t)] if os.path.isabs(t) else [Path.cwd() / t, self.root / t]
+            full = next((c for c in tried if c.exists()), None)
             try:
-                if full.exists():
-                    out.append(self.paths.canonical(full))
-                else:
+                if full is None:
                     out.append(self.paths.resolve(t).canonical)
+                elif full.is_dir():
+                    base = self.paths.canonical(full)
+                    prefix = "" if base == "." else base + "/"
+                    images = images if images is not None else list_images(self.root)
+                    out.extend(p for p in images if p.startswith(prefix))
+                else:
+                    out.append(self.paths.canonical(full))
             except PathError as exc:
                 refused.append((t, str(exc)))
         return sorted(set(out)), refused
