@@ -69,19 +69,24 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """Fully decoded RGB image, EXIF-transposed. Truncated files are refused, never padded."""
     p = Path(path)
     im = _open(p)
+    out = im
     try:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
-            out = ImageOps.exif_transpose(im).convert("RGB")
+            if _orientation(im) != 1:
+                out = ImageOps.exif_transpose(out)
+            if out.mode != "RGB":
+                out = out.convert("RGB")
     except OSError as exc:
         reason = "truncated file" if "truncated" in str(exc) else f"cannot decode ({exc})"
         raise ImageError(str(p), reason) from exc
     except (SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         raise ImageError(str(p), f"cannot decode ({exc})") from exc
     finally:
-        im.close()
+        if out is not im:  # the decoded copy is returned; release the file now
+            im.close()
     return out
 
 

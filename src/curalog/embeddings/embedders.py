@@ -39,8 +39,8 @@ class ThumbnailEmbedder:
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for i, im in enumerate(images):
-            rgb = im.convert("RGB")
-            small = rgb.resize((64, 64), Image.Resampling.BILINEAR)
+            rgb = im if im.mode == "RGB" else im.convert("RGB")
+            small = rgb.resize((64, 64), Image.Resampling.BILINEAR, reducing_gap=2.0)
             thumb = np.asarray(small.resize((self.side, self.side), Image.Resampling.BOX))
             pixels = np.asarray(small).reshape(-1, 3)
             hist = np.concatenate(

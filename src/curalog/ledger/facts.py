@@ -7,6 +7,7 @@ mtime, inode or ctime changed is measured again. Deleting the cache loses nothin
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,13 @@ from pathlib import Path
 from curalog.errors import ImageError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.ledger.db import Database
+
+_UPSERT = (
+    "INSERT INTO file_facts(path, size, mtime_ns, inode, ctime_ns, sha256, width, height) "
+    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET size=excluded.size, "
+    "mtime_ns=excluded.mtime_ns, inode=excluded.inode, ctime_ns=excluded.ctime_ns, "
+    "sha256=excluded.sha256, width=excluded.width, height=excluded.height"
+)
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class FactCache:
         self.root = root
         self.db = db
         self._mem: dict[str, tuple[tuple[int, int, int, int], ImageFacts]] = {}
+        self._pending: list[tuple[tuple[int, int, int, int], ImageFacts]] = []
 
     def _cached(self, canonical: str) -> tuple[tuple[int, int, int, int] | None, ImageFacts | None]:
         try:
@@ -59,14 +68,27 @@ class FactCache:
         self._mem[canonical] = (key, facts)
         return key, facts
 
-    def get(self, canonical: str) -> ImageFacts:
-        """Facts of the file at ``canonical``; raises ImageError if it cannot be read."""
+    def get(self, canonical: str, *, defer: bool = False) -> ImageFacts:
+        """Facts of the file at ``canonical``; raises ImageError if it cannot be read.
+
+        New facts are cached in the database at once, or with ``defer`` kept until
+        ``write_pending`` runs inside the caller's own transaction (no extra commit).
+        """
         _key, facts = self._cached(canonical)
         if facts is not None:
             return facts
         key, facts = self._measure(canonical)
-        self._store([(key, facts)])
+        if defer:
+            self._pending.append((key, facts))
+        else:
+            self._store([(key, facts)])
         return facts
+
+    def write_pending(self, conn: sqlite3.Connection) -> None:
+        """Cache the deferred facts using ``conn``'s open transaction."""
+        if self._pending:
+            conn.executemany(_UPSERT, [(f.path, *k, f.sha256, f.width, f.height) for k, f in self._pending])
+            self._pending.clear()
 
     def get_many(
         self, paths: Iterable[str], progress: Callable[[int], None] | None = None
@@ -94,11 +116,4 @@ class FactCache:
         if not items:
             return
         with self.db.write() as conn:
-            conn.executemany(
-                "INSERT INTO file_facts(path, size, mtime_ns, inode, ctime_ns, sha256, width, "
-                "height) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET "
-                "size=excluded.size, mtime_ns=excluded.mtime_ns, inode=excluded.inode, "
-                "ctime_ns=excluded.ctime_ns, sha256=excluded.sha256, width=excluded.width, "
-                "height=excluded.height",
-                [(f.path, *k, f.sha256, f.width, f.height) for k, f in items],
-            )
+            conn.executemany(_UPSERT, [(f.path, *k, f.sha256, f.width, f.height) for k, f in items])

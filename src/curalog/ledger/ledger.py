@@ -174,7 +174,7 @@ class Ledger:
                 logged = checked
             if res.on_disk:
                 try:
-                    facts = self.facts.get(res.canonical)
+                    facts = self.facts.get(res.canonical, defer=True)
                 except ImageError as exc:
                     problems.append(Problem("image.unreadable", f"{label}: {exc.reason}"))
                     out.append(None)
@@ -282,6 +282,7 @@ class Ledger:
         b = box or (None, None, None, None)
         nb = norm or (None, None, None, None)
         with self.db.write() as conn:
+            self.facts.write_pending(conn)
             dup = conn.execute(
                 "SELECT id FROM decisions WHERE session_id = ? AND set_id = ? AND kind = ? "
                 "AND chosen_hash = ? AND crop_x1 IS ? AND crop_y1 IS ? AND crop_x2 IS ? "

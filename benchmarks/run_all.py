@@ -1,0 +1,18 @@
+"""Run every benchmark once and print its figures: `make bench`."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_embed
+import bench_ledger
+
+if __name__ == "__main__":
+    print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    bench_ledger.report(bench_ledger.run())
+    print()
+    bench_embed.report(bench_embed.run())
