@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,7 +69,7 @@ class RateColumn(ProgressColumn):
 
 
 @contextmanager
-def rich_progress(label: str, on: Console = err) -> Iterator[ProgressFn]:
+def rich_progress(label: str, on: Console = err, transient: bool = False) -> Iterator[ProgressFn]:
     """A Rich progress bar (images/s, ETA) driven by the library's progress callback."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -77,7 +78,7 @@ def rich_progress(label: str, on: Console = err) -> Iterator[ProgressFn]:
         RateColumn(),
         TimeRemainingColumn(),
         console=on,
-        transient=False,
+        transient=transient,
     ) as bar:
         tasks: dict[str, int] = {}
 
@@ -266,7 +267,7 @@ def demo(
     """Generate a sample project, embed it, log decisions through the API, verify it."""
     from curalog.demo import run_demo
 
-    with rich_progress("thumbnail", on=console) as progress:
+    with rich_progress("thumbnail", on=console, transient=True) as progress:
         summary = run_demo(directory, fresh=fresh, n_sets=sets, say=console.print, progress=progress)
     root = summary.root
     console.print(
@@ -274,16 +275,32 @@ def demo(
         f"{summary.sets} sets, {summary.selections} selections, {summary.crops} crops, "
         f"{len(summary.rejected)} problems refused in the bad row."
     )
+    exe = _invocation()
     console.print("Next, try:")
     for cmd in (
-        f"curalog verify --root {root}",
-        f"curalog audit --root {root}",
-        f"curalog embed --root {root}        # nothing to do: everything is embedded",
-        "curalog selftest",
+        f"{exe} verify --root {root}",
+        f"{exe} audit --root {root}",
+        f"{exe} embed --root {root}        # nothing to do: everything is embedded",
+        f"{exe} selftest",
     ):
         console.print(f"  [bold]{cmd}[/]")
     if not summary.verify_ok:
         raise typer.Exit(1)
+
+
+def _invocation() -> str:
+    """How to call curalog again from here: `curalog` if it is on PATH, else its full path."""
+    script = Path(sys.argv[0])
+    on_path = shutil.which("curalog")
+    if script.name == "curalog" and on_path and Path(on_path).resolve() == script.resolve():
+        return "curalog"
+    beside = Path(sys.executable).parent / "curalog"
+    if beside.exists():
+        try:
+            return str(beside.relative_to(Path.cwd()))
+        except ValueError:
+            return str(beside)
+    return f"{sys.executable} -m curalog"
 
 
 def _version(value: bool) -> None:
