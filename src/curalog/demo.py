@@ -135,6 +135,13 @@ def run_demo(
 
     rng = random.Random(seed + 1)
     with open_project(root, tool="demo") as proj:
+        by_folder: dict[str, list[str]] = {}
+        for _, names in sets:
+            for name in names:
+                folder, _, file = name.rpartition("/")
+                by_folder.setdefault(folder, []).append(file)
+        for folder, files in sorted(by_folder.items()):
+            proj.audit.record("create", files, dest_dir=folder, notes="demo images")
         with proj.session(tool="demo") as session:
             say("[bold]3.[/] Embedding every image (built-in `thumbnail` embedder)")
             all_paths = [p for _, names in sets for p in names]

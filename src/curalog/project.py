@@ -157,6 +157,7 @@ def init_project(root: str | os.PathLike[str], *, force: bool = False) -> Path:
 
 
 _OPEN: dict[Path, Project] = {}
+_SEED_SESSIONS: dict[Path, dict[str, Session]] = {}
 
 
 def log_select_crop_entry(
@@ -179,7 +180,10 @@ def log_select_crop_entry(
     project = _OPEN.get(config.root)
     if project is None:
         project = _OPEN[config.root] = Project(config, tool="log_select_crop_entry")
-    session = project.ledger.start_session("log_select_crop_entry", session_id)
+    known = _SEED_SESSIONS.setdefault(config.root, {})
+    session = known.get(session_id)
+    if session is None:
+        session = known[session_id] = project.ledger.start_session("log_select_crop_entry", session_id)
     return session.log_crop(
         set_id, directory, image_paths, chosen_idx, crop_coords,
         image_stages=image_stages, image_sizes=image_sizes,

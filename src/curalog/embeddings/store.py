@@ -205,35 +205,29 @@ class EmbeddingStore:
         return arr
 
     # -- writes -----------------------------------------------------------------------------
-    def _write_file(self, digest: str, vec: np.ndarray) -> bool:
-        """Write ``vec`` to ``<digest>.npy`` (temp, fsync, link). False if a file was there."""
+    def _write_file(self, digest: str, vec: np.ndarray, *, replace: bool = False) -> bool:
+        """Write ``vec`` to ``<digest>.npy``: temp file, fsync, then link it into place.
+
+        Linking never clobbers: False when a file was already there. ``replace`` atomically
+        swaps curalog's own file instead (re-embedding with another model).
+        """
         tmp = self.directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{digest}.npy"
         try:
             with open(tmp, "xb") as fh:
                 np.save(fh, vec, allow_pickle=False)
                 fh.flush()
                 os.fsync(fh.fileno())
+            if replace:
+                os.replace(tmp, self.vector_path(digest))
+                return True
             try:
-                os.link(tmp, self.vector_path(digest))  # atomic and never clobbers
+                os.link(tmp, self.vector_path(digest))
             except FileExistsError:
                 return False
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
         return True
-
-    def _replace_file(self, digest: str, vec: np.ndarray) -> None:
-        """Atomically replace curalog's own vector file (re-embedding with another model)."""
-        tmp = self.directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{digest}.npy"
-        try:
-            with open(tmp, "xb") as fh:
-                np.save(fh, vec, allow_pickle=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.vector_path(digest))
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
 
     def put_many(
         self,
@@ -275,7 +269,7 @@ class EmbeddingStore:
             arr = (arr / np.linalg.norm(arr.astype(np.float64))).astype(np.float32)
             final = self.vector_path(digest)
             if digest in stale:
-                self._replace_file(digest, arr)
+                self._write_file(digest, arr, replace=True)
                 written.append(final.name)
                 action = "written"
             elif self.vector_problem(digest) is None:

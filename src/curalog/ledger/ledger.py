@@ -66,6 +66,19 @@ def new_session_id(when: datetime | None = None) -> str:
     return f"{ts:%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"
 
 
+def _per_image(value: object, name: str, kind: str, n: int, problems: list[Problem]) -> list[object] | None:
+    """``value`` as a list with one entry per image, or None (a problem is recorded if wrong)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        problems.append(Problem("row.malformed", f"{name} must be {kind}"))
+    elif len(value) != n:
+        problems.append(Problem("row.malformed", f"{name} has {len(value)} entries for {n} image(s)"))
+    else:
+        return list(value)
+    return None
+
+
 class Ledger:
     def __init__(
         self,
@@ -123,32 +136,8 @@ class Ledger:
                     f"chosen_idx {chosen_idx} is out of range for {n} image(s) (0..{max(n - 1, 0)})",
                 )
             )
-        stages: list[object] = [None] * n
-        if image_stages is not None:
-            if isinstance(image_stages, str) or not isinstance(image_stages, Sequence):
-                problems.append(Problem("row.malformed", "image_stages must be a list"))
-            elif len(image_stages) != n:
-                problems.append(
-                    Problem(
-                        "row.malformed",
-                        f"image_stages has {len(image_stages)} entries for {n} image(s)",
-                    )
-                )
-            else:
-                stages = list(image_stages)
-        sizes: list[object] | None = None
-        if image_sizes is not None:
-            if isinstance(image_sizes, str) or not isinstance(image_sizes, Sequence):
-                problems.append(Problem("row.malformed", "image_sizes must be a list of (w, h)"))
-            elif len(image_sizes) != n:
-                problems.append(
-                    Problem(
-                        "row.malformed",
-                        f"image_sizes has {len(image_sizes)} entries for {n} image(s)",
-                    )
-                )
-            else:
-                sizes = list(image_sizes)
+        stages = _per_image(image_stages, "image_stages", "a list", n, problems) or [None] * n
+        sizes = _per_image(image_sizes, "image_sizes", "a list of (w, h)", n, problems)
 
         out: list[Candidate | None] = []
         for i, raw in enumerate(paths):
