@@ -145,3 +145,38 @@ def test_demo_builds_a_verified_project(tmp_path: Path) -> None:
     (other / "precious.txt").write_text("mine")
     refused = curalog("demo", str(other), "--fresh")
     assert refused.returncode == 2 and (other / "precious.txt").read_text() == "mine"
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+def test_read_only_commands_create_nothing_in_a_legacy_project(tmp_path: Path) -> None:
+    legacy = tmp_path / "legacy"
+    emb = legacy / "data/ai_data/cache/embeddings"
+    emb.mkdir(parents=True)
+    np.save(emb / ("a" * 64 + ".npy"), np.ones(512, np.float32))
+    np.save(emb / ("b" * 64 + ".npy"), np.ones(512, np.float32))
+    (legacy / "data/ai_data/cache/processed_images.jsonl").write_text(
+        '{"image_path": "/Users/x/mojo1/a.png", "hash": "' + "a" * 64 + '", "embedding_dim": 512}\n'
+    )
+    (legacy / "data/file_operations_logs").mkdir()
+    (legacy / "data/file_operations_logs/file_operations_20251002.log").write_text(
+        '{"timestamp": "2025-10-02T14:05:00", "operation": "crop", '
+        '"dest_dir": "mojo1/crop", "files": ["a.png"]}\n'
+    )
+    before = _snapshot(legacy)
+    out = curalog("verify", "--root", str(legacy))
+    assert out.returncode == 0, out.stderr
+    assert "legacy vector files: 1" in out.stdout and "b" * 64 in out.stdout  # one orphan warning
+    out = curalog("audit", "--root", str(legacy), "--format", "json", "--since", "2025-10-01")
+    assert [e["operation"] for e in json.loads(out.stdout)] == ["crop"]
+    assert _snapshot(legacy) == before
+
+
+def test_embed_with_nothing_referenced_says_how(root: Path) -> None:
+    out = curalog("embed", "--root", str(root))
+    assert out.returncode == 0 and "nothing to embed" in out.stdout

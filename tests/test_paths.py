@@ -4,8 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
+from curalog.errors import PathAmbiguous, PathError, PathOutsideRoot, PathUnresolved
 from curalog.paths import PathResolver
 from tests.conftest import make_image
 
@@ -92,3 +94,25 @@ def test_new_files_are_found_after_listing(tree: Path) -> None:
     res.resolve("mojo1/crop/a.png")
     make_image(tree / "mojo2" / "late" / "late.png")
     assert res.resolve("somewhere/late.png").canonical == "mojo2/late/late.png"
+
+
+segments = st.lists(
+    st.sampled_from(["..", ".", "mojo1", "crop", "a.png", "b.png", "x", "", "Users"]), max_size=7
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    parts=segments,
+    absolute=st.booleans(),
+    directory=st.sampled_from([None, "", "mojo1/crop", "../..", "/a/b"]),
+)
+def test_resolution_never_leaves_the_root(tree: Path, parts, absolute, directory) -> None:
+    raw = ("/" if absolute else "") + "/".join(parts)
+    try:
+        r = PathResolver(tree).resolve(raw, directory)
+    except PathError:
+        return
+    assert ".." not in r.canonical.split("/") and not r.canonical.startswith("/")
+    assert (tree / r.canonical).resolve().is_relative_to(tree.resolve())
+    assert (tree / r.canonical).is_file()

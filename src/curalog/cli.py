@@ -172,6 +172,11 @@ def embed(
         with rich_progress(emb.name) as progress:
             result = proj.embed(targets, missing_only=missing, embedder=emb, batch_size=batch_size,
                                 progress=progress)  # fmt: skip
+        if result.requested == 0:
+            console.print(
+                "nothing to embed: no decision references an image yet; "
+                "name files or folders, e.g. `curalog embed mojo1/`"
+            )
         console.print(
             f"{result.requested:,} images: {result.embedded:,} embedded, "
             f"{result.reused:,} reused a vector of identical bytes, "
