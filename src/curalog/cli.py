@@ -204,7 +204,8 @@ def verify(
     """Check the embedding store both ways: index vs files, vector contents, model mixture."""
     with _open(root, "verify") as proj:
         if adopt_orphans:
-            adopted, skipped = proj.adopt_orphans()
+            with rich_progress("adopt", transient=True) as progress:
+                adopted, skipped = proj.adopt_orphans(progress=progress)
             for r in adopted:
                 if r.error:
                     console.print(f"[red]not adopted[/] {r.hash}: {escape(r.error)}")
@@ -212,7 +213,8 @@ def verify(
                     console.print(f"adopted {r.hash}.npy for {', '.join(r.paths)}")
             for subject, reason in skipped:
                 console.print(f"[yellow]not adopted[/] {escape(subject)}: {escape(reason)}")
-        report = proj.verify()
+        with rich_progress("store", transient=True) as progress:
+            report = proj.verify(progress)
     if fmt is Format.json:
         print(_report_json(report))
     else:

@@ -111,24 +111,29 @@ class Project:
         self.paths.forget()
         return result
 
-    def verify(self) -> VerifyReport:
-        return self.embeddings.verify()
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
+        return self.embeddings.verify(progress)
 
-    def adopt_orphans(self, embedder: Embedder | None = None):
+    def adopt_orphans(
+        self, embedder: Embedder | None = None, progress: Progress | None = None
+    ) -> tuple[list[PutResult], list[tuple[str, str]]]:
         """Index sound orphan vectors whose hash matches an image under the root."""
         emb = embedder or self.embedder()
 
         def paths_by_hash() -> dict[str, list[str]]:
-            found, _failed = self.facts.get_many(list_images(self.root))
+            images = list_images(self.root)
+
+            def hashing(n: int) -> None:
+                if progress and (n % 64 == 0 or n == len(images)):
+                    progress(n, len(images), "hashing images")
+
+            found, _failed = self.facts.get_many(images, hashing)
             out: dict[str, list[str]] = {}
             for f in found.values():
                 out.setdefault(f.sha256, []).append(f.path)
             return out
 
-        result: tuple[list[PutResult], list[tuple[str, str]]] = self.embeddings.adopt_orphans(
-            paths_by_hash, emb.fingerprint, emb.dim
-        )
-        return result
+        return self.embeddings.adopt_orphans(paths_by_hash, emb.fingerprint, emb.dim, progress)
 
 
 def open_project(root: str | os.PathLike[str] | None = None, tool: str = "curalog") -> Project:

@@ -116,7 +116,7 @@ def embed_paths(
     if result.failed:
         store.record_failures(result.failed, embedder.fingerprint)
     if verify:
-        result.verify = store.verify()
+        result.verify = store.verify(progress)
     return result
 
 

@@ -361,8 +361,11 @@ class EmbeddingStore:
                     out.add(h)
         return out
 
-    def verify(self) -> VerifyReport:
-        """Check index and files in both directions; every problem itemized."""
+    def verify(self, progress: Callable[[int, int, str], None] | None = None) -> VerifyReport:
+        """Check index and files in both directions; every problem itemized.
+
+        ``progress(done, total, "verifying")`` is called as vector files are read.
+        """
         report = VerifyReport()
         entries = self.entries()
         report.index_entries = len(entries)
@@ -381,6 +384,14 @@ class EmbeddingStore:
                     temps.append(entry.name)
         report.vector_files = len(files)
         rel = self.rel_dir
+        done, total = 0, len(files)
+
+        def tick() -> None:
+            nonlocal done
+            done += 1
+            if progress and (done % 256 == 0 or done == total):
+                progress(done, total, "verifying")
+
         if len(report.models) > 1:
             mix = ", ".join(f"{m} ({n})" for m, n in sorted(report.models.items()))
             report.problems.append(
@@ -402,6 +413,7 @@ class EmbeddingStore:
                     )  # fmt: skip
                 continue
             path = self.directory / files[digest]
+            tick()
             _arr, problem = read_vector(path, group[0].dim)
             if problem is None and path.stat().st_size != group[0].file_size:
                 problem = f"size {path.stat().st_size} differs from the {group[0].file_size} written"
@@ -417,6 +429,7 @@ class EmbeddingStore:
         for digest, name in sorted(files.items()):
             if digest in by_hash:
                 continue
+            tick()
             if digest in legacy:
                 report.legacy_files += 1
                 continue
@@ -441,7 +454,11 @@ class EmbeddingStore:
         return report
 
     def adopt_orphans(
-        self, paths_by_hash: Callable[[], dict[str, list[str]]], model: str, dim: int
+        self,
+        paths_by_hash: Callable[[], dict[str, list[str]]],
+        model: str,
+        dim: int,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> tuple[list[PutResult], list[tuple[str, str]]]:
         """Index sound orphan files whose hash is the content hash of an image under the root.
 
@@ -449,7 +466,8 @@ class EmbeddingStore:
         stopped it from indexing them, so they are recorded under ``model`` when their length is
         ``dim``; any other orphan is skipped and said why.
         """
-        orphans = [p for p in self.verify().problems if p.code == "embedding.orphan_file" and p.hash]
+        report = self.verify(progress)
+        orphans = [p for p in report.problems if p.code == "embedding.orphan_file" and p.hash]
         if not orphans:
             return [], []
         images = paths_by_hash()
