@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from curalog.audit import AuditLog, iso, now_local
+from curalog.embeddings.npy import read_vector_file, value_problem
 
 if TYPE_CHECKING:
     from curalog.ledger.db import Database
@@ -91,24 +92,7 @@ def check_vector(arr: object, dim: int | None = None) -> str | None:
         return f"not 1-D (shape {arr.shape})"
     if arr.dtype.kind != "f":
         return f"not float (dtype {arr.dtype})"
-    if dim is not None and arr.shape[0] != dim:
-        return f"wrong length {arr.shape[0]} (index says {dim})"
-    if arr.shape[0] == 0:
-        return "empty"
-    if not np.isfinite(arr).all():
-        return "holds NaN or Inf"
-    if not arr.any():
-        return "all zeros"
-    return None
-
-
-def read_vector(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        return None, f"unreadable ({exc})"
-    problem = check_vector(arr, dim)
-    return (None, problem) if problem else (arr, None)
+    return value_problem(arr, dim)
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -192,14 +176,14 @@ class EmbeddingStore:
         if size != rows[0]["file_size"]:
             problem = f"size {size}, written as {rows[0]['file_size']}"
         else:
-            _arr, problem = read_vector(path, rows[0]["dim"])
+            _arr, problem = read_vector_file(path, rows[0]["dim"])
         return f"its vector file {name} is corrupt ({problem})" if problem else None
 
     def load(self, digest: str) -> np.ndarray:
         rows = self.db.query("SELECT dim FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
         if not rows:
             raise KeyError(f"no index entry for {digest}")
-        arr, problem = read_vector(self.vector_path(digest), rows[0]["dim"])
+        arr, problem = read_vector_file(self.vector_path(digest), rows[0]["dim"])
         if arr is None:
             raise ValueError(f"{self.rel_dir}/{digest}.npy: {problem}")
         return arr
@@ -278,7 +262,7 @@ class EmbeddingStore:
                 written.append(final.name)
                 action = "written"
             else:
-                existing, why = read_vector(final, arr.shape[0])
+                existing, why = read_vector_file(final, arr.shape[0])
                 if existing is None or not np.allclose(existing, arr, atol=ADOPT_ATOL):
                     results.append(
                         PutResult(
@@ -414,7 +398,7 @@ class EmbeddingStore:
                 continue
             path = self.directory / files[digest]
             tick()
-            _arr, problem = read_vector(path, group[0].dim)
+            _arr, problem = read_vector_file(path, group[0].dim)
             if problem is None and path.stat().st_size != group[0].file_size:
                 problem = f"size {path.stat().st_size} differs from the {group[0].file_size} written"
             if problem:
@@ -433,7 +417,7 @@ class EmbeddingStore:
             if digest in legacy:
                 report.legacy_files += 1
                 continue
-            _arr, problem = read_vector(self.directory / name)
+            _arr, problem = read_vector_file(self.directory / name)
             state = f"unreadable: {problem}" if problem else "sound"
             report.problems.append(
                 StoreProblem(
@@ -474,7 +458,7 @@ class EmbeddingStore:
         adopted: list[PutResult] = []
         skipped: list[tuple[str, str]] = []
         for o in orphans:
-            arr, problem = read_vector(self.vector_path(o.hash))
+            arr, problem = read_vector_file(self.vector_path(o.hash))
             if arr is None:
                 skipped.append((o.subject, f"unreadable: {problem}"))
             elif arr.shape[0] != dim:

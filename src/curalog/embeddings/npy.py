@@ -1,0 +1,91 @@
+"""Reading ``.npy`` vector files fast: one ``read()`` per file, the header parsed once per
+distinct header text (all vectors of one model share it), no pickle ever.
+
+Used by the store's ``verify`` and by the validator, so a vector is judged the same everywhere.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import numpy as np
+
+_MAGIC = b"\x93NUMPY"
+_HEADERS: dict[bytes, tuple[np.dtype, bool, tuple[int, ...]] | str] = {}
+
+
+def _parse_header(header: bytes) -> tuple[np.dtype, bool, tuple[int, ...]] | str:
+    hit = _HEADERS.get(header)
+    if hit is not None:
+        return hit
+    try:
+        meta = ast.literal_eval(header.decode("latin1"))
+        result: tuple[np.dtype, bool, tuple[int, ...]] | str = (
+            np.dtype(meta["descr"]),
+            bool(meta["fortran_order"]),
+            tuple(int(n) for n in meta["shape"]),
+        )
+    except (ValueError, SyntaxError, KeyError, TypeError) as exc:
+        result = f"unreadable .npy header ({exc})"
+    if len(_HEADERS) < 1024:
+        _HEADERS[header] = result
+    return result
+
+
+def parse_vector(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """(vector, None) or (None, why not) for the bytes of a ``.npy`` file.
+
+    The structural checks: a .npy file, 1-D, floating point, complete. Values (finite, non-zero)
+    are checked by ``value_problem``, which works on many vectors at once.
+    """
+    if len(data) < 10 or data[:6] != _MAGIC:
+        return None, "unreadable (not a .npy file)" if data else "unreadable (empty file)"
+    major = data[6]
+    if major == 1:
+        hlen, start = int.from_bytes(data[8:10], "little"), 10
+    elif major in (2, 3):
+        hlen, start = int.from_bytes(data[8:12], "little"), 12
+    else:
+        return None, f"unreadable (.npy version {major})"
+    meta = _parse_header(bytes(data[start : start + hlen]))
+    if isinstance(meta, str):
+        return None, meta
+    dtype, _fortran, shape = meta
+    if dtype.hasobject:
+        return None, "not float (holds Python objects)"
+    if len(shape) != 1:
+        return None, f"not 1-D (shape {shape})"
+    if dtype.kind != "f":
+        return None, f"not float (dtype {dtype})"
+    offset = start + hlen
+    expected = shape[0] * dtype.itemsize
+    if len(data) - offset < expected:
+        return None, f"unreadable (truncated: {len(data) - offset} of {expected} bytes)"
+    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=offset), None
+
+
+def value_problem(vec: np.ndarray, dim: int | None = None) -> str | None:
+    """Why a parsed vector is unusable: wrong length, empty, NaN/Inf, all zeros; or None."""
+    if dim is not None and vec.shape[0] != dim:
+        return f"wrong length {vec.shape[0]} (index says {dim})"
+    if vec.shape[0] == 0:
+        return "empty"
+    if not np.isfinite(vec).all():
+        return "holds NaN or Inf"
+    if not vec.any():
+        return "all zeros"
+    return None
+
+
+def read_vector_file(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
+    """(vector, None) or (None, why it is not a usable vector)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"unreadable ({exc.strerror or exc})"
+    vec, problem = parse_vector(data)
+    if vec is None:
+        return None, problem
+    problem = value_problem(vec, dim)
+    return (None, problem) if problem else (vec, None)

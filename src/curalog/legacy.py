@@ -1,0 +1,260 @@
+"""Reading the legacy logs (legacy-formats.md), read-only and line-exact.
+
+Every data line of a log becomes either a parsed row or a ``Malformed`` record naming its line
+(1-based; the CSV header is line 1) and what is wrong. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_IMAGES = 4
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+CROP_COORDS = ("crop_x1", "crop_y1", "crop_x2", "crop_y2")
+SELECTION_REQUIRED = ("set_id", "chosen_path")
+CROP_REQUIRED = ("set_id", "chosen_path", "image_count", "chosen_index", *CROP_COORDS)
+
+
+@dataclass(frozen=True)
+class Malformed:
+    source: str
+    line: int
+    message: str
+    raw_path: str = ""  # a chosen path, when one could still be read from the line
+
+
+@dataclass(frozen=True)
+class SelectionRow:
+    source: str
+    line: int
+    timestamp: str
+    session_id: str
+    set_id: str
+    directory: str
+    chosen_path: str
+    negative_paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CropRow:
+    source: str
+    line: int
+    timestamp: str
+    session_id: str
+    set_id: str
+    directory: str
+    chosen_index: int
+    chosen_path: str
+    box: tuple[float, float, float, float]
+    image_paths: tuple[str, ...]
+    image_stages: tuple[str, ...]
+    sizes: tuple[tuple[float, float], ...]  # logged (width, height) per image
+
+    @property
+    def chosen_size(self) -> tuple[float, float]:
+        return self.sizes[self.chosen_index]
+
+
+@dataclass(frozen=True)
+class IndexLine:
+    source: str
+    line: int
+    image_path: str
+    hash: str
+    dim: int | None
+    model: str
+
+
+@dataclass
+class LogRead:
+    """What one log file held: parsed rows, malformed lines, and the number of data lines."""
+
+    source: str
+    exists: bool = False
+    data_lines: int = 0
+    rows: list = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _csv_lines(path: Path) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(first line number, fields, header) of each non-blank CSV record after the header."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    last = reader.line_num
+    for fields in reader:
+        start = last + 1
+        last = reader.line_num
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue
+        yield start, fields, header
+
+
+def _check_header(read: LogRead, path: Path, required: tuple[str, ...]) -> list[str] | None:
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        header = next(csv.reader(fh), None)
+    if header is None:
+        return None
+    header = [h.strip() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        read.malformed.append(
+            Malformed(read.source, 1, f"header lacks column(s) {', '.join(missing)}: file not read")
+        )
+        return None
+    return header
+
+
+def read_selection_log(path: Path, source: str) -> LogRead:
+    read = LogRead(source, exists=path.is_file())
+    if not read.exists or _check_header(read, path, SELECTION_REQUIRED) is None:
+        return read
+    for line, fields, header in _csv_lines(path):
+        read.data_lines += 1
+        if len(fields) != len(header):
+            read.malformed.append(
+                Malformed(source, line, f"{len(fields)} fields where the header has {len(header)}")
+            )
+            continue
+        row = dict(zip(header, fields, strict=True))
+        chosen = row["chosen_path"].strip()
+        if not chosen:
+            read.malformed.append(Malformed(source, line, "chosen_path is empty"))
+            continue
+        negatives_text = row.get("negative_paths", "").strip()
+        try:
+            negatives = json.loads(negatives_text) if negatives_text else []
+        except json.JSONDecodeError as exc:
+            read.malformed.append(
+                Malformed(source, line, f"negative_paths is not valid JSON ({exc.msg})", chosen)
+            )
+            continue
+        if not isinstance(negatives, list) or not all(isinstance(p, str) for p in negatives):
+            read.malformed.append(
+                Malformed(source, line, "negative_paths is not a JSON list of paths", chosen)
+            )
+            continue
+        read.rows.append(
+            SelectionRow(
+                source, line, row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
+                row["set_id"].strip(), row.get("directory", "").strip(), chosen, tuple(negatives),
+            )
+        )  # fmt: skip
+    return read
+
+
+def read_crop_log(path: Path, source: str) -> LogRead:
+    read = LogRead(source, exists=path.is_file())
+    if not read.exists or _check_header(read, path, CROP_REQUIRED) is None:
+        return read
+    for line, fields, header in _csv_lines(path):
+        read.data_lines += 1
+        if len(fields) != len(header):
+            read.malformed.append(
+                Malformed(source, line, f"{len(fields)} fields where the header has {len(header)}")
+            )
+            continue
+        row = dict(zip(header, fields, strict=True))
+        chosen = row["chosen_path"].strip()
+        problems: list[str] = []
+        if not chosen:
+            problems.append("chosen_path is empty")
+        count = _number(row["image_count"])
+        if count is None or count != int(count) or not 1 <= count <= MAX_IMAGES:
+            problems.append(f"image_count {row['image_count']!r} is not a whole number 1..{MAX_IMAGES}")
+            count = 0
+        count = int(count)
+        index = _number(row["chosen_index"])
+        if index is None or index != int(index):
+            problems.append(f"chosen_index {row['chosen_index']!r} is not a whole number")
+        elif count and not 0 <= index < count:
+            problems.append(f"chosen_index {int(index)} is out of range for {count} image(s)")
+        box: list[float] = []
+        for col in CROP_COORDS:
+            value = _number(row[col])
+            if value is None:
+                problems.append(f"{col} {row[col]!r} is not a number")
+            else:
+                box.append(value)
+        sizes: list[tuple[float, float]] = []
+        for i in range(count):
+            w = _number(row.get(f"width_{i}", ""))
+            h = _number(row.get(f"height_{i}", ""))
+            if w is None or h is None:
+                problems.append(
+                    f"width_{i}/height_{i} {row.get(f'width_{i}', '')!r}/"
+                    f"{row.get(f'height_{i}', '')!r} are not numbers"
+                )
+            else:
+                sizes.append((w, h))
+        if problems:
+            read.malformed.append(Malformed(source, line, "; ".join(problems), chosen))
+            continue
+        read.rows.append(
+            CropRow(
+                source, line, row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
+                row["set_id"].strip(), row.get("directory", "").strip(), int(index or 0), chosen,
+                (box[0], box[1], box[2], box[3]),
+                tuple(row.get(f"image_{i}_path", "").strip() for i in range(count)),
+                tuple(row.get(f"image_{i}_stage", "").strip() for i in range(count)),
+                tuple(sizes),
+            )
+        )  # fmt: skip
+    return read
+
+
+def read_index(path: Path, source: str) -> LogRead:
+    """The legacy embedding index (processed_images.jsonl), one ``IndexLine`` per good line."""
+    read = LogRead(source, exists=path.is_file())
+    if not read.exists:
+        return read
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for n, text in enumerate(fh, start=1):
+            if not text.strip():
+                continue
+            read.data_lines += 1
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                read.malformed.append(Malformed(source, n, f"invalid JSON ({exc.msg})"))
+                continue
+            if not isinstance(obj, dict):
+                read.malformed.append(Malformed(source, n, "not a JSON object"))
+                continue
+            image_path, digest, dim = obj.get("image_path"), obj.get("hash"), obj.get("embedding_dim")
+            problems = []
+            if not isinstance(image_path, str) or not image_path.strip():
+                problems.append("image_path missing")
+            if not isinstance(digest, str) or not _HASH.match(digest):
+                problems.append("hash is not 64 lowercase hex digits")
+            if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
+                problems.append(f"embedding_dim {dim!r} is not a positive whole number")
+            if problems:
+                read.malformed.append(Malformed(source, n, "; ".join(problems)))
+                continue
+            read.rows.append(
+                IndexLine(source, n, str(image_path).strip(), str(digest), dim, str(obj.get("model", "")))
+            )
+    return read
+
+
+def is_finite_box(box: tuple[float, ...]) -> bool:
+    return all(math.isfinite(v) for v in box)
