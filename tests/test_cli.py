@@ -180,3 +180,27 @@ def test_read_only_commands_create_nothing_in_a_legacy_project(tmp_path: Path) -
 def test_embed_with_nothing_referenced_says_how(root: Path) -> None:
     out = curalog("embed", "--root", str(root))
     assert out.returncode == 0 and "nothing to embed" in out.stdout
+
+
+def test_validate_command_exit_codes_and_output(tmp_path: Path) -> None:
+    from tests.legacy_project import build
+
+    legacy = tmp_path / "legacy"
+    planted = build(legacy)
+    out = curalog("validate", "--root", str(legacy))
+    assert out.returncode == 1 and "❌ ERRORS" in out.stdout
+    report_file = tmp_path / "report.json"
+    out = curalog("validate", "--root", str(legacy), "--format", "json", "--output", str(report_file))
+    assert out.returncode == 1 and out.stdout == ""
+    data = json.loads(report_file.read_text())
+    assert len(data["findings"]) == len(planted.findings)
+    assert curalog("validate", "--root", str(tmp_path / "nope")).returncode == 2
+
+
+def test_validate_strict_fails_on_warnings_only(root: Path) -> None:
+    assert curalog("embed", "--root", str(root), *SET0).returncode == 0
+    orphan = root / "data/ai_data/cache/embeddings" / ("f" * 64 + ".npy")
+    np.save(orphan, np.ones(240, np.float32))
+    assert curalog("validate", "--root", str(root)).returncode == 0
+    out = curalog("validate", "--root", str(root), "--strict")
+    assert out.returncode == 1 and "embedding.orphan_file" in out.stdout

@@ -58,6 +58,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
 def _open(root: Path | None, tool: str) -> Project:
     return open_project(root, tool=f"curalog {tool}")
 
@@ -249,6 +254,34 @@ def audit(
         )  # fmt: skip
     console.print(table)
     console.print(f"{len(entries)} entries")
+
+
+@app.command()
+def validate(
+    root: RootOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.text,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the report to FILE.")] = None,
+    deep: Annotated[bool, typer.Option("--deep", help="Re-hash indexed images (embedding.stale).")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only decisions logged at or after this ISO date.")
+    ] = None,
+) -> None:
+    """Find and explain every problem in the logs, the index and the vector files (read-only)."""
+    from curalog.validate import validate as run_validation
+    from curalog.validate.render import render_json, render_text
+
+    with rich_progress("validate", transient=True) as progress:
+        report = run_validation(root, deep=deep, since=since, progress=progress)
+    text = render_json(report) if fmt is ReportFormat.json else render_text(report)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        tmp = output.with_name(f".{output.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(output)
+        err.print(f"report written to {output}: {report.errors} errors, {report.warnings} warnings")
+    raise typer.Exit(report.exit_code(strict))
 
 
 @app.command()

@@ -77,12 +77,19 @@ class PathResolver:
     ) -> None:
         self.root = root.resolve()
         self._extra_source = extra_candidates
+        # A listing given by the caller is trusted as the files on disk (no stat per lookup).
+        self._static = listing is not None
         self._listing: set[str] | None = set(listing) if listing is not None else None
+        self._dirs: dict[str, str | None] = {}
         self._extra: set[str] | None = None
         self._by_name: dict[str, set[str]] | None = None
 
     # -- candidates -------------------------------------------------------------------------
     def _candidates(self, refresh: bool = False) -> dict[str, set[str]]:
+        if refresh and self._static:
+            refresh = False  # the caller's listing is the whole truth
+            if self._by_name is not None:
+                return self._by_name
         if self._by_name is None or refresh:
             if self._listing is None or refresh:
                 self._listing = set(list_images(self.root))
@@ -96,7 +103,9 @@ class PathResolver:
     def forget(self) -> None:
         """Drop the cached listing (call after files were added or the index changed)."""
         self._by_name = None
-        self._listing = None
+        self._dirs.clear()
+        if not self._static:
+            self._listing = None
 
     # -- checks -----------------------------------------------------------------------------
     def _inside(self, raw: str, parts: list[str]) -> str:
@@ -114,7 +123,10 @@ class PathResolver:
         return norm.replace(os.sep, "/")
 
     def _known(self, canonical: str) -> Resolution | None:
-        if (self.root / canonical).is_file():
+        if self._static:
+            if canonical in self._listing:  # type: ignore[operator]
+                return Resolution(canonical, "exact", True)
+        elif (self.root / canonical).is_file():
             return Resolution(canonical, "exact", True)
         self._candidates()
         if self._extra and canonical in self._extra:
@@ -135,10 +147,11 @@ class PathResolver:
             return self._inside(str(path), list(rel.parts))
         return self._inside(str(path), _split(str(path))[1])
 
-    def resolve(self, raw: str, directory: str | None = None) -> Resolution:
+    def resolve(self, raw: str, directory: str | None = None, *, by_name: bool = True) -> Resolution:
         """Canonical path for ``raw`` as written in a log row (see the module docstring).
 
         Raises PathUnresolved, PathAmbiguous (with every candidate) or PathOutsideRoot.
+        ``by_name=False`` skips the file-name fallback.
         """
         if not isinstance(raw, str) or not raw.strip():
             raise PathUnresolved(str(raw), "empty path")
@@ -171,10 +184,17 @@ class PathResolver:
                     found = self._known(self._inside(raw, [*base.split("/"), *parts]))
                     if found:
                         return Resolution(found.canonical, "directory", found.on_disk)
+        if not by_name:
+            raise PathUnresolved(raw, f"{raw!r}: no image or index entry at this path")
         return self._by_file_name(raw, parts[-1] if parts else raw)
 
     def resolve_dir(self, directory: str) -> str | None:
         """Canonical form of a folder written in any convention, or None if it is not here."""
+        if directory not in self._dirs:
+            self._dirs[directory] = self._resolve_dir(directory)
+        return self._dirs[directory]
+
+    def _resolve_dir(self, directory: str) -> str | None:
         is_abs, parts = _split(directory)
         starts = range(len(parts)) if is_abs else range(1)
         for i in starts:

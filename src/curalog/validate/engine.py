@@ -1,0 +1,400 @@
+"""``validate``: every finding of findings.md over the legacy logs, the ledger and the vectors.
+
+Read-only: user files are only read; the one file written is the validator's own cache.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from curalog.config import Config, find_root, load_config
+from curalog.embeddings.npy import parse_vector
+from curalog.errors import ImageError, PathAmbiguous, PathError
+from curalog.images import image_size, sha256_file, stat_key
+from curalog.legacy import CropRow, LogRead, SelectionRow, read_crop_log, read_index, read_selection_log
+from curalog.paths import PathResolver, _split, list_images
+from curalog.project import Project
+from curalog.validate import rules
+from curalog.validate.cache import CACHE_NAME, ValidateCache
+from curalog.validate.model import Finding, Report
+from curalog.validate.rules import Where
+
+_VECTOR = re.compile(r"^([0-9a-f]{64})\.npy$")
+TEMP_PREFIX = ".curalog-tmp-"
+Progress = Callable[[int, int, str], None]
+
+RECOMMEND = {
+    "decision.no_embedding": "curalog embed --missing",
+    "embedding.file_missing": "curalog embed --missing",
+    "embedding.corrupt": "curalog embed --missing",
+    "embedding.stale": "curalog embed --missing",
+    "crop.zero_dimensions": "curalog repair sizes --apply",
+    "crop.dimension_mismatch": "curalog repair sizes --apply",
+    "crop.placeholder": "curalog repair crops --outputs DIR",
+    "crop.invalid_box": "curalog repair crops --outputs DIR",
+    "crop.out_of_bounds": "curalog repair crops --outputs DIR",
+    "embedding.orphan_file": "curalog verify --adopt-orphans",
+    "row.malformed": "curalog import-legacy --dry-run",
+    "path.unresolved": "curalog doctor",
+    "path.ambiguous": "curalog doctor",
+    "image.missing": "curalog doctor",
+}
+
+
+@dataclass(frozen=True)
+class IndexRef:
+    hash: str
+    dim: int | None
+    source: str
+    line: int | None
+
+
+@dataclass
+class VectorState:
+    length: int
+    problem: str  # "" when the file is structurally sound with finite, non-zero values
+
+
+class Validation:
+    """One run of the validator over one project."""
+
+    def __init__(self, config: Config, *, deep: bool, since: str | None, use_cache: bool,
+                 progress: Progress | None) -> None:  # fmt: skip
+        self.config = config
+        self.root = config.root
+        self.deep = deep
+        self.since = since
+        self.progress = progress
+        self.cache = ValidateCache(config.path("database").with_name(CACHE_NAME))
+        if use_cache:
+            self.cache.load()
+        self.report = Report(str(self.root), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        self.findings: list[Finding] = []
+        self.emb_dir_rel = config.layout.embeddings_dir
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _project_guess(self, raw: str, directory: str = "") -> str:
+        for text in (raw, directory):
+            for part in _split(text)[1]:
+                if part in self.top_dirs:
+                    return part
+        return ""
+
+    def _in_range(self, timestamp: str) -> bool:
+        return not self.since or not timestamp or timestamp[: len(self.since)] >= self.since
+
+    # -- inputs -----------------------------------------------------------------------------
+    def _list_vectors(self) -> None:
+        self.vector_files: dict[str, tuple[str, tuple[int, int, int]]] = {}  # hash -> (name, key)
+        self.temp_files: list[str] = []
+        folder = self.config.path("embeddings_dir")
+        if not folder.is_dir():
+            return
+        for entry in os.scandir(folder):
+            m = _VECTOR.match(entry.name)
+            if m:
+                st = entry.stat()
+                self.vector_files[m.group(1)] = (entry.name, (st.st_size, st.st_mtime_ns, st.st_ino))
+            elif entry.name.startswith(TEMP_PREFIX):
+                self.temp_files.append(entry.name)
+
+    def _check_vectors(self) -> None:
+        """Read every vector file not already verified (cache keyed by size+mtime+inode)."""
+        self.vectors: dict[str, VectorState] = {}
+        folder = self.config.path("embeddings_dir")
+        fresh: dict[int, list[tuple[str, np.ndarray]]] = {}
+        total = len(self.vector_files)
+        for n, (digest, (name, key)) in enumerate(self.vector_files.items(), start=1):
+            hit = self.cache.vectors.get(name)
+            if hit is not None and hit[0] == key:
+                self.vectors[digest] = VectorState(hit[1], hit[2])
+                continue
+            try:
+                data = (folder / name).read_bytes()
+            except OSError as exc:
+                self.vectors[digest] = VectorState(-1, f"unreadable ({exc.strerror or exc})")
+                continue
+            vec, problem = parse_vector(data)
+            if vec is None:
+                self.vectors[digest] = VectorState(-1, problem or "unreadable")
+                self.cache.new_vectors[name] = (key, -1, problem or "unreadable")
+            else:
+                fresh.setdefault(vec.shape[0], []).append((digest, vec))
+            if self.progress and (n % 2048 == 0 or n == total):
+                self.progress(n, total, "reading vectors")
+        # value checks, one matrix per vector length
+        for length, group in fresh.items():
+            matrix = np.stack([v for _, v in group]) if length else np.zeros((len(group), 0))
+            finite = np.isfinite(matrix).all(axis=1)
+            nonzero = matrix.any(axis=1) if length else np.zeros(len(group), bool)
+            for (digest, _), ok_finite, ok_nonzero in zip(group, finite, nonzero, strict=True):
+                problem = (
+                    "empty" if length == 0 else
+                    "holds NaN or Inf" if not ok_finite else
+                    "all zeros" if not ok_nonzero else ""
+                )  # fmt: skip
+                self.vectors[digest] = VectorState(length, problem)
+                name, key = self.vector_files[digest]
+                self.cache.new_vectors[name] = (key, length, problem)
+
+    def _index(self, legacy: LogRead, project: Project) -> None:
+        """Canonical image path -> vector reference, from the legacy index and the ledger."""
+        self.index: dict[str, IndexRef] = {}
+        self.indexed_hashes: dict[str, list[IndexRef | str]] = {}
+        exact = PathResolver(self.root, listing=self.listing)
+        self.index_lines: list[tuple[str, IndexRef]] = []
+        for line in legacy.rows:
+            try:
+                canonical = exact.resolve(line.image_path, by_name=False).canonical
+            except PathError:
+                parts = _split(line.image_path)[1]
+                starts = [i for i, p in enumerate(parts) if p in self.top_dirs]
+                canonical = "/".join(parts[starts[0] :]) if starts else "/".join(parts)
+            ref = IndexRef(line.hash, line.dim, legacy.source, line.line)
+            self.index[canonical] = ref  # a later line for the same image wins
+            self.index_lines.append((canonical, ref))
+        db_source = self.config.layout.database
+        for e in project.embeddings.entries():
+            ref = IndexRef(e.hash, e.dim, db_source, None)
+            self.index_lines.append((e.path, ref))
+            if self._vector_problem(ref) is None or e.path not in self.index:
+                self.index[e.path] = ref
+        for canonical, ref in self.index_lines:
+            self.indexed_hashes.setdefault(ref.hash, []).append(canonical)
+
+    def _vector_problem(self, ref: IndexRef) -> str | None:
+        """Why the vector an index line names is not usable, or None."""
+        if ref.hash not in self.vector_files:
+            return f"its .npy ({self.emb_dir_rel}/{ref.hash}.npy) is gone"
+        state = self.vectors[ref.hash]
+        if state.problem:
+            return f"the file {ref.hash}.npy is corrupt ({state.problem})"
+        if ref.dim is not None and state.length != ref.dim:
+            return f"the file {ref.hash}.npy is corrupt (length {state.length}, index says {ref.dim})"
+        return None
+
+    def _embedding_problem(self, canonical: str) -> str | None:
+        ref = self.index.get(canonical)
+        if ref is None:
+            return "no index line names it"
+        return self._vector_problem(ref)
+
+    def _actual_size(self, canonical: str) -> tuple[int, int] | None:
+        full = self.root / canonical
+        try:
+            key = stat_key(os.stat(full))
+        except OSError:
+            return None
+        hit = self.cache.images.get(canonical)
+        if hit is not None and hit[0] == key:
+            return hit[1], hit[2]
+        try:
+            w, h = image_size(full)
+        except ImageError:
+            return None
+        self.cache.new_images[canonical] = (key, w, h)
+        return w, h
+
+    # -- decisions --------------------------------------------------------------------------
+    def _resolve(self, raw: str, directory: str, where: Where, out: list[Finding]):
+        try:
+            return self.resolver.resolve(raw, directory)
+        except PathAmbiguous as exc:
+            out.append(rules.path_ambiguous(where, exc.candidates))
+        except PathError as exc:
+            out.append(rules.path_unresolved(where, str(exc)))
+        return None
+
+    def _decision(self, kind: str, raw: str, directory: str, where: Where,
+                  row_findings: list[Finding]) -> tuple[Where, bool, bool]:  # fmt: skip
+        """Path, image and embedding checks of a decision's chosen image.
+
+        Returns the location (canonical when resolved), whether the chosen path resolved, and
+        whether the decision has a sound vector.
+        """
+        res = self._resolve(raw, directory, where, row_findings)
+        if res is None:
+            return where, False, False
+        where = Where(where.source, where.line, res.canonical.split("/", 1)[0], res.canonical)
+        if not res.on_disk:
+            row_findings.append(rules.image_missing(where))
+        problem = self._embedding_problem(res.canonical)
+        if problem is not None:
+            policy = self.config.policy.require_embedding
+            severity = "error" if (kind == "crop" and policy != "off") or policy == "all" else "warning"
+            row_findings.append(rules.decision_no_embedding(where, problem, severity))
+        return where, True, problem is None
+
+    def _finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
+                    seen: dict[tuple, int]) -> None:  # fmt: skip
+        has_error = any(f.severity == "error" for f in found)
+        if not has_error and key in seen:
+            found.append(rules.row_duplicate(where, seen[key]))
+            usable = False
+        elif not has_error:
+            seen[key] = where.line or 0
+        self.findings.extend(found)
+        if usable and not has_error and not any(f.code == "path.ambiguous" for f in found):
+            if kind == "crop":
+                self.report.usable_crops += 1
+            else:
+                self.report.usable_selections += 1
+
+    def _selections(self, read: LogRead) -> None:
+        seen: dict[tuple, int] = {}
+        for row in read.rows:
+            assert isinstance(row, SelectionRow)
+            if not self._in_range(row.timestamp):
+                continue
+            found: list[Finding] = []
+            where = Where(
+                row.source, row.line, self._project_guess(row.chosen_path, row.directory), row.chosen_path
+            )
+            where, _resolved, usable = self._decision(
+                "selection", row.chosen_path, row.directory, where, found
+            )
+            self._finish_row(
+                "selection", where, (row.session_id, row.set_id, where.path), found, usable, seen
+            )
+
+    def _crops(self, read: LogRead) -> None:
+        rows = [r for r in read.rows if self._in_range(r.timestamp)]
+        if not rows:
+            return
+        cols = rules.BoxColumns(
+            *(np.array([r.box[i] for r in rows], dtype=np.float64) for i in range(4)),
+            np.array([r.chosen_size[0] for r in rows], dtype=np.float64),
+            np.array([r.chosen_size[1] for r in rows], dtype=np.float64),
+        )
+        masks = [(code, mask_of(cols), summary) for code, mask_of, summary in rules.BOX_RULES]
+        size_known = cols.size_known
+        seen: dict[tuple, int] = {}
+        for i, row in enumerate(rows):
+            assert isinstance(row, CropRow)
+            found: list[Finding] = []
+            where = Where(
+                row.source, row.line, self._project_guess(row.chosen_path, row.directory), row.chosen_path
+            )
+            where, resolved, usable = self._decision("crop", row.chosen_path, row.directory, where, found)
+            zero = rules.crop_zero_dimensions(where, *row.chosen_size)
+            if zero is not None:
+                found.append(zero)
+            for code, mask, summary in masks:
+                if mask[i]:
+                    found.append(rules.box_finding(code, where, summary, row.box, row.chosen_size))
+                    break
+            actual = self._actual_size(where.path) if resolved and size_known[i] else None
+            if actual is not None:
+                mismatch = rules.crop_dimension_mismatch(where, row.chosen_size, actual)
+                if mismatch is not None:
+                    found.append(mismatch)
+            self._finish_row(
+                "crop", where, (row.session_id, row.set_id, where.path, row.box), found, usable, seen
+            )
+
+    def _ledger_decisions(self, project: Project) -> None:
+        source = self.config.layout.database
+        for d in project.ledger.decisions():
+            if not self._in_range(d.created_at):
+                continue
+            if d.kind == "crop":
+                self.report.crops += 1
+            else:
+                self.report.selections += 1
+            found: list[Finding] = []
+            where = Where(source, d.id, d.project, d.chosen.path)
+            _where, _resolved, usable = self._decision(d.kind, d.chosen.path, "", where, found)
+            self._finish_row(d.kind, where, ("ledger", d.id), found, usable, {})
+
+    # -- the index and the files --------------------------------------------------------------
+    def _store_findings(self) -> None:
+        rel = self.emb_dir_rel
+        for canonical, ref in self.index_lines:
+            where = Where(ref.source, ref.line, canonical.split("/", 1)[0], canonical)
+            if ref.hash not in self.vector_files:
+                self.findings.append(rules.embedding_file_missing(where, f"{rel}/{ref.hash}.npy"))
+            elif self.deep and (self.root / canonical).is_file():
+                try:
+                    actual = sha256_file(self.root / canonical)
+                except ImageError:
+                    continue
+                if actual != ref.hash:
+                    self.findings.append(rules.embedding_stale(where, ref.hash, actual))
+        for digest, (name, _key) in sorted(self.vector_files.items()):
+            named = self.indexed_hashes.get(digest, [])
+            image = str(named[0]) if named else ""
+            where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
+            state = self.vectors[digest]
+            problem = state.problem
+            dims = (
+                {ref.dim for c, ref in self.index_lines if ref.hash == digest and ref.dim} if named else set()
+            )
+            if not problem and dims and state.length not in dims:
+                problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(dims)))})"
+            if not named:
+                self.findings.append(
+                    rules.embedding_orphan_file(where, f"unreadable: {problem}" if problem else "sound")
+                )
+            if problem:
+                self.findings.append(rules.embedding_corrupt(where, problem, image))
+        for name in sorted(self.temp_files):
+            where = Where(rel, None, "", f"{rel}/{name}")
+            self.findings.append(
+                rules.embedding_orphan_file(where, "a temp file left by an interrupted write")
+            )
+
+    # -- run --------------------------------------------------------------------------------
+    def run(self) -> Report:
+        lay = self.config.layout
+        self.listing = list_images(self.root)
+        self.top_dirs = {p.split("/", 1)[0] for p in self.listing if "/" in p}
+        selections = read_selection_log(self.config.path("selection_log"), lay.selection_log)
+        crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
+        legacy_index = read_index(self.config.path("embedding_index"), lay.embedding_index)
+        self._list_vectors()
+        self._check_vectors()
+        project = Project(self.config, tool="curalog validate")
+        try:
+            self._index(legacy_index, project)
+            self.resolver = PathResolver(
+                self.root, extra_candidates=lambda: list(self.index), listing=self.listing
+            )
+            r = self.report
+            r.selections, r.crops = selections.data_lines, crops.data_lines
+            r.index_entries = legacy_index.data_lines + len(project.embeddings.entries())
+            r.embedding_files = len(self.vector_files)
+            for read in (selections, crops, legacy_index):
+                for m in read.malformed:
+                    where = Where(m.source, m.line, self._project_guess(m.raw_path), m.raw_path)
+                    self.findings.append(rules.row_malformed(where, m.message))
+            self._selections(selections)
+            self._crops(crops)
+            self._ledger_decisions(project)
+            self._store_findings()
+        finally:
+            project.close()
+        self.cache.save()
+        self.findings.sort(key=lambda f: (f.source, f.line or 0, f.path, f.code))
+        r.findings = self.findings
+        r.recommendations = list(dict.fromkeys(RECOMMEND[c] for c in r.by_code if c in RECOMMEND))
+        return r
+
+
+def validate(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    deep: bool = False,
+    since: str | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+) -> Report:
+    """Validate the project at ``root`` (legacy logs, ledger, index and vector files)."""
+    config = load_config(Path(root) if root is not None else find_root())
+    return Validation(config, deep=deep, since=since, use_cache=use_cache, progress=progress).run()

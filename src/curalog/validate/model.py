@@ -1,0 +1,89 @@
+"""Findings and the report, shaped exactly as findings.md's JSON report."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+# Default severity of each code (decision.no_embedding depends on the decision and the policy).
+SEVERITY = {
+    "row.malformed": "error",
+    "row.duplicate": "warning",
+    "path.unresolved": "error",
+    "path.ambiguous": "warning",
+    "crop.zero_dimensions": "error",
+    "crop.placeholder": "error",
+    "crop.invalid_box": "error",
+    "crop.out_of_bounds": "error",
+    "crop.dimension_mismatch": "warning",
+    "decision.no_embedding": "error",
+    "embedding.file_missing": "error",
+    "embedding.orphan_file": "warning",
+    "embedding.corrupt": "error",
+    "embedding.stale": "warning",
+    "image.missing": "warning",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str
+    source: str
+    line: int | None
+    project: str
+    path: str
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    root: str
+    generated_at: str
+    selections: int = 0
+    crops: int = 0
+    index_entries: int = 0
+    embedding_files: int = 0
+    usable_selections: int = 0
+    usable_crops: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    recommendations: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(f.severity == "error" for f in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(f.severity == "warning" for f in self.findings)
+
+    @property
+    def by_code(self) -> dict[str, int]:
+        return dict(sorted(Counter(f.code for f in self.findings).items()))
+
+    def exit_code(self, strict: bool = False) -> int:
+        """0 no error · 1 at least one error (or, with strict, a warning)."""
+        return 1 if self.errors or (strict and self.warnings) else 0
+
+    def to_dict(self) -> dict:
+        return {
+            "root": self.root,
+            "generated_at": self.generated_at,
+            "summary": {
+                "selections": self.selections,
+                "crops": self.crops,
+                "index_entries": self.index_entries,
+                "embedding_files": self.embedding_files,
+                "usable_selections": self.usable_selections,
+                "usable_crops": self.usable_crops,
+                "errors": self.errors,
+                "warnings": self.warnings,
+                "by_code": self.by_code,
+            },
+            "findings": [f.to_dict() for f in self.findings],
+            "recommendations": list(self.recommendations),
+        }

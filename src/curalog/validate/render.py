@@ -1,0 +1,84 @@
+"""Report renderers: the seed's text report and findings.md's JSON."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from curalog.validate.model import Finding, Report
+
+EXAMPLES = 3
+
+_KIND = {"selection": "selections", "crop": "crop entries", "curalog": "ledger decisions"}
+
+PHRASES = {
+    "row.malformed": "unparseable lines in {name}",
+    "row.duplicate": "duplicate decisions in {name}",
+    "path.unresolved": "chosen paths in {name} that match no image",
+    "path.ambiguous": "chosen paths in {name} whose file name matches several images",
+    "crop.zero_dimensions": "crop entries with dimensions = (0, 0)",
+    "crop.placeholder": "crop entries with the placeholder box 0,0,1,1",
+    "crop.invalid_box": "crop entries with inverted, empty, negative or NaN boxes",
+    "crop.out_of_bounds": "crop entries with boxes outside the image",
+    "crop.dimension_mismatch": "crop entries whose logged size differs from the file",
+    "decision.no_embedding": "{kind} without a usable embedding",
+    "embedding.file_missing": "index entries in {name} point to missing embedding files",
+    "embedding.orphan_file": "vector files that no index entry names",
+    "embedding.corrupt": "corrupt vector files",
+    "embedding.stale": "index entries whose image changed since it was embedded",
+    "image.missing": "chosen images in {name} indexed but missing from disk",
+}
+
+
+def _kind(source: str) -> str:
+    for key, kind in _KIND.items():
+        if key in source:
+            return kind
+    return "decisions"
+
+
+def _groups(findings: list[Finding]) -> dict[tuple[str, str, str], list[Finding]]:
+    groups: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
+    for f in findings:
+        groups[(f.code, f.source, f.project)].append(f)
+    return groups
+
+
+def render_text(report: Report) -> str:
+    r = report
+    out = [
+        "=== TRAINING DATA VALIDATION REPORT ===",
+        f"Root: {r.root}",
+        f"Date: {r.generated_at}",
+        "",
+        f"✅ Selection data: {r.selections:,} entries ({r.usable_selections:,} usable)",
+        f"✅ Crop data: {r.crops:,} entries ({r.usable_crops:,} usable)",
+        f"✅ Embedding index: {r.index_entries:,} entries; vector files on disk: {r.embedding_files:,}",
+    ]
+    for severity, title in (("warning", "⚠️  WARNINGS"), ("error", "❌ ERRORS")):
+        items = [f for f in r.findings if f.severity == severity]
+        if not items:
+            continue
+        out += ["", f"{title} ({len(items):,}):"]
+        groups = sorted(_groups(items).items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        for (code, source, project), group in groups:
+            name = source.rsplit("/", 1)[-1]
+            phrase = PHRASES.get(code, code).format(name=name, kind=_kind(source))
+            where = f" ({project})" if project else ""
+            out.append(f"   - {len(group):,} {phrase}{where}  [{code}]")
+            for f in group[:EXAMPLES]:
+                at = f"{f.source}:{f.line}  " if f.line is not None else ""
+                out.append(f"       {at}{f.path}: {f.message}")
+                out.append(f"         fix: {f.fix}")
+            if len(group) > EXAMPLES:
+                out.append(f"       … and {len(group) - EXAMPLES:,} more (--format json lists every one)")
+    if not r.findings:
+        out += ["", "No problems found."]
+    if r.recommendations:
+        out += ["", "🔧 RECOMMENDATIONS:"]
+        out += [f"   {i}. {cmd}" for i, cmd in enumerate(r.recommendations, start=1)]
+    return "\n".join(out) + "\n"
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"

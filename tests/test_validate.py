@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from curalog.validate import validate
+from curalog.validate.render import render_json, render_text
+from tests.legacy_project import CROP, EMB, INDEX, SEL, build
+
+
+@pytest.fixture
+def legacy(tmp_path: Path):
+    root = tmp_path / "legacy"
+    planted = build(root)
+    return root, planted
+
+
+def _key(f) -> tuple:
+    source = EMB if f.source == EMB else f.source
+    return (f.code, source, f.line)
+
+
+def test_reports_exactly_what_was_planted(legacy) -> None:
+    root, planted = legacy
+    report = validate(root)
+    found = {_key(f) for f in report.findings}
+    assert found == planted.findings, (found - planted.findings, planted.findings - found)
+    assert len(report.findings) == len(planted.findings)  # one finding per planted defect
+
+
+def test_summary_counts(legacy) -> None:
+    root, planted = legacy
+    report = validate(root)
+    assert report.selections == planted.selections and report.crops == planted.crops
+    assert report.usable_selections == planted.usable_selections
+    assert report.usable_crops == planted.usable_crops
+    assert report.embedding_files == len(list((root / EMB).glob("*.npy")))
+    assert report.index_entries == len((root / INDEX).read_text().splitlines())
+    assert report.exit_code() == 1
+
+
+def test_every_finding_is_explained(legacy) -> None:
+    root, _ = legacy
+    for f in validate(root).findings:
+        assert f.message and f.fix and f.severity in ("error", "warning")
+        if f.source in (SEL, CROP):
+            assert f.line and f.line >= 2
+        if f.code == "decision.no_embedding" and f.source == CROP:
+            assert f.severity == "error" and f.fix == f"curalog embed {f.path}"
+            assert f.project == "mojo2"
+    messages = {f.code: f.message for f in validate(root).findings if f.source == CROP}
+    assert "0x0" in messages["crop.zero_dimensions"]
+
+
+def test_no_embedding_says_which_reason(legacy) -> None:
+    root, _ = legacy
+    reasons = {f.path: f.message for f in validate(root).findings if f.code == "decision.no_embedding"}
+    assert "no index line names it" in reasons["mojo1/selected/never_embedded.png"]
+    assert "is gone" in reasons["mojo2/crop/vector_gone.png"]
+    assert "corrupt" in reasons["mojo2/crop/vector_nan.png"]
+    sel = [f for f in validate(root).findings if f.code == "decision.no_embedding" and f.source == SEL]
+    assert [f.severity for f in sel] == ["warning"]
+
+
+def test_json_report_shape(legacy) -> None:
+    root, planted = legacy
+    data = json.loads(render_json(validate(root)))
+    assert set(data) == {"root", "generated_at", "summary", "findings", "recommendations"}
+    assert set(data["summary"]) == {
+        "selections", "crops", "index_entries", "embedding_files", "usable_selections",
+        "usable_crops", "errors", "warnings", "by_code",
+    }  # fmt: skip
+    assert sum(data["summary"]["by_code"].values()) == len(data["findings"]) == len(planted.findings)
+    assert set(data["findings"][0]) == {
+        "code",
+        "severity",
+        "source",
+        "line",
+        "project",
+        "path",
+        "message",
+        "fix",
+    }
+    assert data["generated_at"].endswith("Z")
+    assert "curalog embed --missing" in data["recommendations"]
+
+
+def test_text_report_has_the_seed_shape(legacy) -> None:
+    root, _ = legacy
+    text = render_text(validate(root))
+    assert text.startswith("=== TRAINING DATA VALIDATION REPORT ===")
+    for needle in ("✅ Selection data:", "✅ Crop data:", "⚠️  WARNINGS", "❌ ERRORS", "🔧 RECOMMENDATIONS",
+                   "crop entries with dimensions = (0, 0) (mojo2)", f"{CROP}:"):  # fmt: skip
+        assert needle in text, needle
+    assert text.index("⚠️  WARNINGS") < text.index("❌ ERRORS") < text.index("🔧 RECOMMENDATIONS")
+
+
+def _snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "curalog-validate-cache" not in p.name
+    }
+
+
+def test_validation_is_read_only(legacy) -> None:
+    root, _ = legacy
+    before = _snapshot(root)
+    validate(root)
+    validate(root, deep=True)
+    assert _snapshot(root) == before
+    created = {p.name for p in root.rglob("*") if p.is_file()} - {Path(k).name for k in before}
+    assert created <= {"curalog-validate-cache.sqlite"}
+
+
+def test_repeat_run_uses_the_cache_and_sees_changes(legacy) -> None:
+    root, _ = legacy
+    first = validate(root)
+    assert (root / "data" / "curalog-validate-cache.sqlite").is_file()
+    again = validate(root)
+    assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in first.findings]
+    # a vector file changed since the cached check is read again
+    clean = next(f for f in (root / EMB).glob("*.npy") if f.stat().st_size > 0 and f.name not in {
+        g.path.rsplit("/", 1)[-1] for g in first.findings if g.code.startswith("embedding.")})  # fmt: skip
+    clean.write_bytes(clean.read_bytes()[:40])
+    third = validate(root)
+    assert any(f.code == "embedding.corrupt" and clean.name in f.path for f in third.findings)
+
+
+def test_deep_finds_stale_vectors(legacy) -> None:
+    root, _ = legacy
+    target = root / "mojo1/selected/c_stage1.png"
+    data = target.read_bytes()
+    target.write_bytes(data + b"\0")  # same picture, other bytes
+    os.utime(target)
+    assert not any(f.code == "embedding.stale" for f in validate(root).findings)
+    stale = [f for f in validate(root, deep=True).findings if f.code == "embedding.stale"]
+    assert [(f.source, f.path) for f in stale] == [(INDEX, "mojo1/selected/c_stage1.png")]
+
+
+def test_since_filters_decisions(legacy) -> None:
+    root, _ = legacy
+    report = validate(root, since="2026-01-01")
+    assert report.usable_selections == 0 and report.usable_crops == 0
+    assert not any(f.code.startswith("crop.") for f in report.findings)
+
+
+def test_a_legacy_only_root_needs_no_config(legacy) -> None:
+    root, _ = legacy
+    assert not (root / "curalog.toml").exists()
+    assert validate(root).crops > 0
