@@ -7,9 +7,7 @@ Every data line of a log becomes either a parsed row or a ``Malformed`` record n
 from __future__ import annotations
 
 import csv
-import io
 import json
-import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -90,50 +88,65 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _csv_lines(path: Path) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(first line number, fields, header) of each non-blank CSV record after the header."""
+def _physical_lines(path: Path) -> list[str]:
+    """The file's lines, split on "\n" only (as editors and ``wc -l`` count them)."""
     text = path.read_bytes().decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(reader)
-    except StopIteration:
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+def _parse_line(line: str) -> list[str]:
+    """One CSV record from one physical line. Raises csv.Error for unbalanced quotes or NUL."""
+    return next(csv.reader([line], strict=True))
+
+
+def _csv_records(
+    path: Path, read: LogRead, required: tuple[str, ...]
+) -> Iterator[tuple[int, list[str], list[str]]]:
+    """(line number, fields, header) of each non-blank data line of a legacy CSV log.
+
+    Legacy logs hold one decision per line, so each physical line is parsed on its own: a stray
+    quote spoils its own line (reported as malformed), never the lines after it. A header that
+    lacks a required column is reported on line 1 and the file is not read further.
+    """
+    lines = _physical_lines(path)
+    if not lines:
         return
-    header = [h.strip() for h in header]
-    last = reader.line_num
-    for fields in reader:
-        start = last + 1
-        last = reader.line_num
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue
-        yield start, fields, header
-
-
-def _check_header(read: LogRead, path: Path, required: tuple[str, ...]) -> list[str] | None:
-    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-        header = next(csv.reader(fh), None)
-    if header is None:
-        return None
-    header = [h.strip() for h in header]
+    try:
+        header = [h.strip() for h in _parse_line(lines[0])]
+    except csv.Error as exc:
+        read.malformed.append(Malformed(read.source, 1, f"header is not a CSV record ({exc}): file not read"))
+        return
     missing = [c for c in required if c not in header]
     if missing:
         read.malformed.append(
             Malformed(read.source, 1, f"header lacks column(s) {', '.join(missing)}: file not read")
         )
-        return None
-    return header
+        return
+    for n, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        read.data_lines += 1
+        try:
+            fields = _parse_line(line)
+        except (csv.Error, StopIteration) as exc:
+            read.malformed.append(Malformed(read.source, n, f"not a CSV record ({exc})"))
+            continue
+        if len(fields) != len(header):
+            read.malformed.append(
+                Malformed(read.source, n, f"{len(fields)} fields where the header has {len(header)}")
+            )
+            continue
+        yield n, fields, header
 
 
 def read_selection_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
-    if not read.exists or _check_header(read, path, SELECTION_REQUIRED) is None:
+    if not read.exists:
         return read
-    for line, fields, header in _csv_lines(path):
-        read.data_lines += 1
-        if len(fields) != len(header):
-            read.malformed.append(
-                Malformed(source, line, f"{len(fields)} fields where the header has {len(header)}")
-            )
-            continue
+    for line, fields, header in _csv_records(path, read, SELECTION_REQUIRED):
         row = dict(zip(header, fields, strict=True))
         chosen = row["chosen_path"].strip()
         if not chosen:
@@ -163,15 +176,9 @@ def read_selection_log(path: Path, source: str) -> LogRead:
 
 def read_crop_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
-    if not read.exists or _check_header(read, path, CROP_REQUIRED) is None:
+    if not read.exists:
         return read
-    for line, fields, header in _csv_lines(path):
-        read.data_lines += 1
-        if len(fields) != len(header):
-            read.malformed.append(
-                Malformed(source, line, f"{len(fields)} fields where the header has {len(header)}")
-            )
-            continue
+    for line, fields, header in _csv_records(path, read, CROP_REQUIRED):
         row = dict(zip(header, fields, strict=True))
         chosen = row["chosen_path"].strip()
         problems: list[str] = []
@@ -254,7 +261,3 @@ def read_index(path: Path, source: str) -> LogRead:
                 IndexLine(source, n, str(image_path).strip(), str(digest), dim, str(obj.get("model", "")))
             )
     return read
-
-
-def is_finite_box(box: tuple[float, ...]) -> bool:
-    return all(math.isfinite(v) for v in box)

@@ -1,0 +1,82 @@
+"""The legacy readers: garbage never crashes them, every line is accounted for by number."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curalog.legacy import read_crop_log, read_index, read_selection_log
+from tests.legacy_project import CROP_HEADER, SEL_HEADER
+
+GOOD_CROP = [
+    "2025-10-02T14:03:11", "s", "set", "mojo1/crop", "1", "0", "mojo1/crop/a.png",
+    "1", "2", "30", "40", "mojo1/crop/a.png", "stage2", "64", "48",
+] + [""] * 12  # fmt: skip
+GOOD_SEL = ["2025-10-02T14:03:11", "s", "set", "mojo1/selected", "mojo1/selected/a.png", '["x.png"]']
+
+_chars = st.characters(blacklist_characters="\n\r", blacklist_categories=("Cs",))
+garbage = st.text(alphabet=_chars, min_size=1, max_size=80).filter(lambda t: t.strip() != "")
+
+
+def _line(fields: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
+def _write(lines: list[str], header: list[str]) -> Path:
+    path = Path(tempfile.mkdtemp()) / "log.csv"
+    path.write_text("\n".join([",".join(header), *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(garbage, st.just(None)), min_size=1, max_size=30))
+def test_garbage_never_crashes_and_is_named_by_line(items: list[str | None]) -> None:
+    lines = [_line(GOOD_CROP) if item is None else item for item in items]
+    read = read_crop_log(_write(lines, CROP_HEADER), "crop.csv")
+    good = {n for n, item in enumerate(items, start=2) if item is None}
+    parsed = {r.line for r in read.rows}
+    malformed = {m.line for m in read.malformed}
+    assert good <= parsed  # valid lines survive whatever surrounds them
+    assert parsed | malformed == set(range(2, len(items) + 2))  # every line accounted for, by number
+    assert not parsed & malformed
+    assert read.data_lines == len(items)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.one_of(garbage, st.just(None)), min_size=1, max_size=30))
+def test_selection_garbage(items: list[str | None]) -> None:
+    lines = [_line(GOOD_SEL) if item is None else item for item in items]
+    read = read_selection_log(_write(lines, SEL_HEADER), "sel.csv")
+    good = {n for n, item in enumerate(items, start=2) if item is None}
+    assert good <= {r.line for r in read.rows}
+    assert {r.line for r in read.rows} | {m.line for m in read.malformed} == set(range(2, len(items) + 2))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(garbage, min_size=1, max_size=20))
+def test_index_garbage(items: list[str]) -> None:
+    path = Path(tempfile.mkdtemp()) / "index.jsonl"
+    path.write_text("\n".join(items) + "\n", encoding="utf-8")
+    read = read_index(path, "index.jsonl")
+    assert {r.line for r in read.rows} | {m.line for m in read.malformed} == set(range(1, len(items) + 1))
+
+
+def test_a_stray_quote_spoils_only_its_own_line(tmp_path: Path) -> None:
+    lines = [_line(GOOD_CROP), 'x,"unterminated,quote', _line(GOOD_CROP), _line(GOOD_CROP)]
+    read = read_crop_log(_write(lines, CROP_HEADER), "crop.csv")
+    assert [r.line for r in read.rows] == [2, 4, 5]
+    assert [m.line for m in read.malformed] == [3]
+
+
+def test_header_missing_columns_is_reported_on_line_1(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    path.write_text("timestamp,session_id\n1,2\n")
+    read = read_crop_log(path, "crop.csv")
+    assert [(m.line, "chosen_path" in m.message) for m in read.malformed] == [(1, True)]
