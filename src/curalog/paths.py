@@ -10,10 +10,11 @@ resolved: no ``..`` escape, no symlink escape.
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
 from curalog.images import IMAGE_EXTENSIONS
@@ -37,9 +38,7 @@ def _split(raw: str) -> tuple[bool, list[str]]:
         return True, [p for p in re.split(r"[\\/]+", text[2:]) if p]
     if "\\" in text and "/" not in text:
         text = text.replace("\\", "/")
-    pure = PurePosixPath(text)
-    parts = [p for p in pure.parts if p not in ("/", ".")]
-    return pure.is_absolute(), parts
+    return text.startswith("/"), [p for p in text.split("/") if p and p != "."]
 
 
 def project_of(canonical: str) -> str:
@@ -48,17 +47,33 @@ def project_of(canonical: str) -> str:
 
 
 def list_images(root: Path) -> list[str]:
-    """Canonical paths of every image file under ``root`` (hidden and data folders skipped)."""
-    found = []
-    root_s = str(root)
-    for dirpath, dirnames, filenames in os.walk(root_s):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and not (dirpath == root_s and d in SKIP_DIRS)
-        )
-        rel = os.path.relpath(dirpath, root_s)
-        for name in sorted(filenames):
-            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
-                found.append(name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}")
+    """Canonical paths of every image file under ``root`` (hidden and data folders skipped).
+
+    Folder links are not followed; a file link is listed only when it points inside the root,
+    so the listing never leads outside it. One ``scandir`` per folder, no stat per file.
+    """
+    found: list[str] = []
+    real_root = os.path.realpath(root)
+    stack: list[tuple[str, str]] = [(str(root), "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        subdirs = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                if not (rel == "" and name in SKIP_DIRS):
+                    subdirs.append((entry.path, f"{rel}{name}/"))
+            elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                if entry.is_symlink() and not os.path.realpath(entry.path).startswith(real_root + os.sep):
+                    continue
+                found.append(rel + name)
+        stack.extend(reversed(subdirs))
     return found
 
 
@@ -76,6 +91,7 @@ class PathResolver:
         listing: Iterable[str] | None = None,
     ) -> None:
         self.root = root.resolve()
+        self._root_prefix = str(self.root) + "/"
         self._extra_source = extra_candidates
         # A listing given by the caller is trusted as the files on disk (no stat per lookup).
         self._static = listing is not None
@@ -109,18 +125,23 @@ class PathResolver:
 
     # -- checks -----------------------------------------------------------------------------
     def _inside(self, raw: str, parts: list[str]) -> str:
-        """Canonical form of root-relative ``parts``; refuses any escape from the root."""
-        norm = os.path.normpath("/".join(parts)) if parts else "."
-        if norm == "." or norm.startswith(".."):
+        """Canonical form of root-relative ``parts``; refuses any escape from the root.
+
+        With a caller's listing (which holds no link leading outside), this is string work only;
+        otherwise a path that exists is also checked for a link leading outside.
+        """
+        norm = posixpath.normpath("/".join(parts)) if parts else "."
+        if norm == "." or norm == ".." or norm.startswith("../"):
             raise PathOutsideRoot(raw, f"{raw!r} points outside the project root {self.root}")
-        full = self.root / norm
-        if os.path.lexists(full):
-            real = full.resolve()
-            if not real.is_relative_to(self.root):
-                raise PathOutsideRoot(
-                    raw, f"{raw!r} leads outside the project root through a link (to {real})"
-                )
-        return norm.replace(os.sep, "/")
+        if not self._static:
+            full = self.root / norm
+            if os.path.lexists(full):
+                real = full.resolve()
+                if not real.is_relative_to(self.root):
+                    raise PathOutsideRoot(
+                        raw, f"{raw!r} leads outside the project root through a link (to {real})"
+                    )
+        return norm
 
     def _known(self, canonical: str) -> Resolution | None:
         if self._static:
@@ -157,9 +178,9 @@ class PathResolver:
             raise PathUnresolved(str(raw), "empty path")
         is_abs, parts = _split(raw)
         if is_abs:
-            local = Path(raw)
-            if not _WINDOWS_ABS.match(raw.strip()) and local.resolve().is_relative_to(self.root):
-                found = self._known(self.canonical(local))
+            text = raw.strip()
+            if text.startswith(self._root_prefix):  # an absolute path on this machine, under the root
+                found = self._known(self._inside(raw, text[len(self._root_prefix) :].split("/")))
                 if found:
                     return found
             # Another machine's prefix: strip leading components until the rest is known here.

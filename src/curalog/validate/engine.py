@@ -147,7 +147,8 @@ class Validation:
     def _index(self, legacy: LogRead, project: Project) -> None:
         """Canonical image path -> vector reference, from the legacy index and the ledger."""
         self.index: dict[str, IndexRef] = {}
-        self.indexed_hashes: dict[str, list[IndexRef | str]] = {}
+        self.indexed_hashes: dict[str, list[str]] = {}
+        self.indexed_dims: dict[str, set[int]] = {}
         exact = PathResolver(self.root, listing=self.listing)
         self.index_lines: list[tuple[str, IndexRef]] = []
         for line in legacy.rows:
@@ -168,6 +169,8 @@ class Validation:
                 self.index[e.path] = ref
         for canonical, ref in self.index_lines:
             self.indexed_hashes.setdefault(ref.hash, []).append(canonical)
+            if ref.dim:
+                self.indexed_dims.setdefault(ref.hash, set()).add(ref.dim)
 
     def _vector_problem(self, ref: IndexRef) -> str | None:
         """Why the vector an index line names is not usable, or None."""
@@ -333,9 +336,7 @@ class Validation:
             where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
             state = self.vectors[digest]
             problem = state.problem
-            dims = (
-                {ref.dim for c, ref in self.index_lines if ref.hash == digest and ref.dim} if named else set()
-            )
+            dims = self.indexed_dims.get(digest, set())
             if not problem and dims and state.length not in dims:
                 problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(dims)))})"
             if not named:

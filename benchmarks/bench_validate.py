@@ -1,0 +1,120 @@
+"""`curalog validate` against the I/O floor on a seed-scale legacy project.
+
+The floor: read every .npy once, parse both logs, list the image folders (warm page cache).
+Targets: a full run (no validator cache) within 2x the floor; a repeat run with nothing changed
+within 0.5x. Each measurement runs in its own process (timed inside it, imports excluded) so
+peak memory (max RSS) is per run. Also checks that the findings equal what was planted.
+
+    .venv/bin/python benchmarks/bench_validate.py [--scale 1.0] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from seed_project import generate
+
+FLOOR = r"""
+import csv, json, os, resource, sys, time
+root = sys.argv[1]
+t = time.perf_counter()
+emb = os.path.join(root, "data/ai_data/cache/embeddings")
+for e in os.scandir(emb):
+    with open(e.path, "rb") as fh:
+        fh.read()
+for log in ("data/training/selection_only_log.csv", "data/training/select_crop_log.csv"):
+    with open(os.path.join(root, log), newline="", encoding="utf-8") as fh:
+        for row in csv.reader(fh):
+            pass
+n = 0
+for dirpath, dirnames, filenames in os.walk(root):
+    n += len(filenames)
+print(json.dumps({"seconds": time.perf_counter() - t,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+RUN = r"""
+import json, resource, sys, time
+from curalog.validate import validate
+t = time.perf_counter()
+report = validate(sys.argv[1])
+seconds = time.perf_counter() - t
+print(json.dumps({"seconds": seconds, "by_code": report.by_code,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _run(script: str, root: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(root)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="curalog-bench-validate-"))
+    root = keep or tmp / "seed"
+    try:
+        if not (root / "data").exists():
+            planted = generate(root, scale)
+            (root / "planted.json").write_text(json.dumps(planted))
+        planted = json.loads((root / "planted.json").read_text())
+        cache = root / "data" / "curalog-validate-cache.sqlite"
+        _run(FLOOR, root)  # warm the page cache
+        floors, fulls, repeats_ = [], [], []
+        for _ in range(repeats):
+            floors.append(_run(FLOOR, root))
+            cache.unlink(missing_ok=True)
+            fulls.append(_run(RUN, root))
+            repeats_.append(_run(RUN, root))
+        floor = statistics.median(r["seconds"] for r in floors)
+        full = statistics.median(r["seconds"] for r in fulls)
+        repeat = statistics.median(r["seconds"] for r in repeats_)
+        return {
+            "scale": scale,
+            "floor_s": floor,
+            "full_s": full,
+            "repeat_s": repeat,
+            "full_ratio": full / floor,
+            "repeat_ratio": repeat / floor,
+            "full_rss_mb": max(r["max_rss_mb"] for r in fulls),
+            "repeat_rss_mb": max(r["max_rss_mb"] for r in repeats_),
+            "floor_rss_mb": max(r["max_rss_mb"] for r in floors),
+            "planted": planted,
+            "found": fulls[-1]["by_code"],
+        }
+    finally:
+        if keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(r: dict) -> None:
+    print(f"validate: seed-scale legacy project (scale {r['scale']}), medians of runs in fresh processes")
+    print(f"  I/O floor (read .npy, parse logs, list folders)  {r['floor_s']:7.3f} s   "
+          f"peak {r['floor_rss_mb']:.0f} MB")  # fmt: skip
+    print(f"  full run, no validator cache                     {r['full_s']:7.3f} s   "
+          f"{r['full_ratio']:.2f}x floor (target <= 2x)   peak {r['full_rss_mb']:.0f} MB")  # fmt: skip
+    print(f"  repeat run, nothing changed                      {r['repeat_s']:7.3f} s   "
+          f"{r['repeat_ratio']:.2f}x floor (target <= 0.5x)   peak {r['repeat_rss_mb']:.0f} MB")  # fmt: skip
+    same = r["planted"] == r["found"]
+    print(f"  findings equal the planted defects: {'yes' if same else 'NO'}")
+    if not same:
+        print(f"    planted {r['planted']}\n    found   {r['found']}")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
+    args = ap.parse_args()
+    report(run(args.scale, args.repeats, args.keep))

@@ -1,0 +1,188 @@
+"""A seed-scale synthetic legacy project (legacy-formats.md) with known planted defects.
+
+~21k selections, ~7k crops, ~77k index lines and vector files, ~77k images, every path
+convention, and a known number of each defect, so a validator run can be checked against
+exactly what was planted.
+
+    .venv/bin/python benchmarks/seed_project.py DIR [--scale 1.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+SEL = "data/training/selection_only_log.csv"
+CROP = "data/training/select_crop_log.csv"
+INDEX = "data/ai_data/cache/processed_images.jsonl"
+EMB = "data/ai_data/cache/embeddings"
+DIM = 512
+PREFIX = "/Users/someone/projects/curation"
+CROP_HEADER = (
+    "timestamp,session_id,set_id,directory,image_count,chosen_index,chosen_path,"
+    "crop_x1,crop_y1,crop_x2,crop_y2,"
+    + ",".join(f"image_{i}_path,image_{i}_stage,width_{i},height_{i}" for i in range(4))
+)
+SEL_HEADER = "timestamp,session_id,set_id,directory,chosen_path,negative_paths"
+
+
+def _png(size: tuple[int, int], colour: tuple[int, int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _csv(fields: list) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
+def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
+    """Write the project; returns the planted findings as a Counter of codes."""
+    rng = random.Random(seed)
+    n_images = int(77_000 * scale)
+    n_sel = int(21_250 * scale)
+    n_crop = int(7_189 * scale)
+    emb = root / EMB
+    emb.mkdir(parents=True)
+    (root / "data/training").mkdir(parents=True)
+    planted: Counter = Counter()
+    # Images: unique bytes per file (a counter in a PNG text chunk) so hashes are distinct.
+    template = _png((1024, 768), (120, 130, 140))
+    images: list[str] = []
+    hashes: dict[str, str] = {}
+    for i in range(n_images):
+        project = ("mojo1", "mojo2", "mojo3")[i % 3]
+        rel = f"{project}/{'crop' if i % 4 == 0 else 'selected'}/img_{i:06d}_stage{i % 3 + 1}.png"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = template[:-12] + i.to_bytes(4, "big") + template[-12:]  # before IEND: still decodes
+        path.write_bytes(data)
+        images.append(rel)
+        hashes[rel] = hashlib.sha256(data).hexdigest()
+    # Index lines and vectors: every image; paths in mixed conventions.
+    vec = np.linspace(0.1, 1.0, DIM, dtype=np.float32)
+    npy = io.BytesIO()
+    np.save(npy, vec)
+    npy_bytes = npy.getvalue()
+    missing_vec = set(rng.sample(images, int(300 * scale)))
+    corrupt_vec = set(rng.sample(sorted(set(images) - missing_vec), int(20 * scale)))
+    lines = []
+    for rel in images:
+        shown = f"{PREFIX}/{rel}" if rng.random() < 0.5 else rel
+        entry = {"image_path": shown, "hash": hashes[rel], "embedding_dim": DIM,
+                 "model": "openai/clip-vit-base-patch32", "timestamp": "2025-10-02T14:05:00"}  # fmt: skip
+        lines.append(json.dumps(entry))
+        if rel in missing_vec:
+            planted["embedding.file_missing"] += 1
+            continue
+        data = npy_bytes if rel not in corrupt_vec else npy_bytes[: -DIM * 2]  # truncated
+        (emb / f"{hashes[rel]}.npy").write_bytes(data)
+    planted["embedding.corrupt"] += len(corrupt_vec)
+    for k in range(int(50 * scale)):
+        (emb / f"{hashlib.sha256(f'orphan{k}'.encode()).hexdigest()}.npy").write_bytes(npy_bytes)
+        planted["embedding.orphan_file"] += 1
+    bad_index = int(10 * scale)
+    lines += ["{broken json"] * bad_index
+    planted["row.malformed"] += bad_index
+    (root / INDEX).write_text("\n".join(lines) + "\n")
+
+    usable_pool = [p for p in images if p not in missing_vec and p not in corrupt_vec]
+
+    def path_as(rel: str) -> tuple[str, str]:
+        folder, name = rel.rsplit("/", 1)
+        style = rng.random()
+        if style < 0.4:
+            return rel, folder
+        if style < 0.8:
+            return f"{PREFIX}/{rel}", f"{PREFIX}/{folder}"
+        return name, folder
+
+    # Selections
+    out = [SEL_HEADER]
+    no_emb = rng.sample(
+        sorted(missing_vec | corrupt_vec), min(len(missing_vec | corrupt_vec), int(150 * scale))
+    )
+    for i in range(n_sel):
+        if i < len(no_emb):
+            chosen = no_emb[i]
+            planted["decision.no_embedding"] += 1
+        else:
+            chosen = rng.choice(usable_pool)
+        shown, folder = path_as(chosen)
+        out.append(_csv([f"2025-10-{1 + i % 28:02d}T14:03:11", f"2025100{i % 9}_1402", f"set_{i:06d}",
+                         folder, shown, json.dumps([rng.choice(images)])]))  # fmt: skip
+    for _ in range(int(20 * scale)):
+        out.append(out[rng.randrange(len(no_emb) + 1, len(out))])  # exact duplicates of clean lines
+        planted["row.duplicate"] += 1
+    for k in range(int(30 * scale)):
+        out.append(_csv(["2025-10-03T10:00:00", "x", f"ghost_{k}", "mojo1/selected",
+                         f"mojo1/selected/ghost_{k}.png", "[]"]))  # fmt: skip
+        planted["path.unresolved"] += 1
+    for _ in range(int(15 * scale)):
+        out.append("2025-10-03T10:00:00,x,broken")
+        planted["row.malformed"] += 1
+    (root / SEL).write_text("\n".join(out) + "\n")
+
+    # Crops
+    out = [CROP_HEADER]
+    plan = {
+        "crop.zero_dimensions": 120,
+        "crop.placeholder": 90,
+        "crop.invalid_box": 30,
+        "crop.out_of_bounds": 30,
+    }
+    defects = [code for code, n in plan.items() for _ in range(int(n * scale))]
+    for i in range(n_crop):
+        chosen = rng.choice(usable_pool)
+        shown, folder = path_as(chosen)
+        w, h = 1024, 768
+        box: tuple[float, ...] = (
+            rng.randint(0, 300),
+            rng.randint(0, 200),
+            rng.randint(400, 1024),
+            rng.randint(300, 768),
+        )
+        if i % 7 == 3:
+            box = (round(box[0] / w, 4), round(box[1] / h, 4), round(box[2] / w, 4), round(box[3] / h, 4))
+        defect = defects[i] if i < len(defects) else None
+        if defect == "crop.zero_dimensions":
+            w, h = 0, 0
+            box = (10, 10, 1787, 900)
+        elif defect == "crop.placeholder":
+            box = (0.0, 0.0, 1.0, 1.0)
+        elif defect == "crop.invalid_box":
+            box = (500, 10, 100, 300)
+        elif defect == "crop.out_of_bounds":
+            box = (10, 10, 1500, 300)
+        if defect:
+            planted[defect] += 1
+        when = f"2025-10-{1 + i % 28:02d}T15:00:00"
+        row = [when, "20251002_1500", f"crop_{i:06d}", folder, "1", "0", shown, *box, shown, "stage2", w, h]
+        row += [""] * 12
+        out.append(_csv(row))
+    for _ in range(int(15 * scale)):
+        out.append(_csv(["2025-10-03", "x", "c", "mojo1/crop", "1", "0", "mojo1/crop/x.png",
+                         "abc", "1", "2", "3", "mojo1/crop/x.png", "s", "10", "10"] + [""] * 12))  # fmt: skip
+        planted["row.malformed"] += 1
+    (root / CROP).write_text("\n".join(out) + "\n")
+    return planted
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--scale", type=float, default=1.0)
+    args = ap.parse_args()
+    counts = generate(args.root, args.scale)
+    print(json.dumps(dict(sorted(counts.items())), indent=2))
