@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from curalog.validate.cache import CACHE_NAME
 from seed_project import generate
 
 FLOOR = r"""
@@ -68,7 +69,7 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
             planted = generate(root, scale)
             (root / "planted.json").write_text(json.dumps(planted))
         planted = json.loads((root / "planted.json").read_text())
-        cache = root / "data" / "curalog-validate-cache.sqlite"
+        cache = root / "data" / CACHE_NAME
         _run(FLOOR, root)  # warm the page cache
         floors, fulls, repeats_ = [], [], []
         for _ in range(repeats):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -80,3 +81,30 @@ def test_header_missing_columns_is_reported_on_line_1(tmp_path: Path) -> None:
     path.write_text("timestamp,session_id\n1,2\n")
     read = read_crop_log(path, "crop.csv")
     assert [(m.line, "chosen_path" in m.message) for m in read.malformed] == [(1, True)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    image_path=st.text(min_size=1, max_size=40).filter(lambda t: t.strip() != ""),
+    digest=st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+    dim=st.integers(1, 4096),
+    model=st.one_of(st.none(), st.text(max_size=20)),
+    timestamp=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_index_fast_path_reads_what_json_reads(image_path, digest, dim, model, timestamp) -> None:
+    entry = {"image_path": image_path, "hash": digest, "embedding_dim": dim}
+    if model is not None:
+        entry["model"] = model
+    if timestamp is not None:
+        entry["timestamp"] = timestamp
+    path = Path(tempfile.mkdtemp()) / "index.jsonl"
+    path.write_text(json.dumps(entry) + "\n" + json.dumps(entry, ensure_ascii=False) + "\n", encoding="utf-8")
+    read = read_index(path, "index.jsonl")
+    assert not read.malformed
+    for row in read.rows:
+        assert (row.image_path, row.hash, row.dim, row.model) == (
+            image_path.strip(),
+            digest,
+            dim,
+            model or "",
+        )

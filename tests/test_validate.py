@@ -113,13 +113,13 @@ def test_validation_is_read_only(legacy) -> None:
     validate(root, deep=True)
     assert _snapshot(root) == before
     created = {p.name for p in root.rglob("*") if p.is_file()} - {Path(k).name for k in before}
-    assert created <= {"curalog-validate-cache.sqlite"}
+    assert created <= {"curalog-validate-cache.npz"}
 
 
 def test_repeat_run_uses_the_cache_and_sees_changes(legacy) -> None:
     root, _ = legacy
     first = validate(root)
-    assert (root / "data" / "curalog-validate-cache.sqlite").is_file()
+    assert (root / "data" / "curalog-validate-cache.npz").is_file()
     again = validate(root)
     assert [f.to_dict() for f in again.findings] == [f.to_dict() for f in first.findings]
     # a vector file changed since the cached check is read again
@@ -152,3 +152,68 @@ def test_a_legacy_only_root_needs_no_config(legacy) -> None:
     root, _ = legacy
     assert not (root / "curalog.toml").exists()
     assert validate(root).crops > 0
+
+
+def _codes(report) -> list[tuple[str, str, int | None]]:
+    return sorted((f.code, f.path, f.line) for f in report.findings)
+
+
+def test_unchanged_inputs_reuse_the_last_result(legacy) -> None:
+    root, _ = legacy
+    first = validate(root)
+    again = validate(root)
+    assert not first.reused and again.reused
+    assert _codes(again) == _codes(first) and again.usable_crops == first.usable_crops
+    assert not validate(root, deep=True).reused  # --deep always re-hashes
+
+
+def test_any_changed_input_invalidates_the_reused_result(legacy) -> None:
+    root, _ = legacy
+    validate(root)
+    # a new log line
+    with open(root / SEL, "a", encoding="utf-8") as fh:
+        fh.write("2025-10-05T10:00:00,x,s99,mojo1/selected,mojo1/selected/late_ghost.png,[]\n")
+    r = validate(root)
+    assert not r.reused and any(f.path == "mojo1/selected/late_ghost.png" for f in r.findings)
+    assert validate(root).reused
+    # an image deleted (its folder changes)
+    (root / "mojo1/selected/c_stage1.png").unlink()
+    r = validate(root)
+    assert not r.reused and any(f.code == "image.missing" and "c_stage1" in f.path for f in r.findings)
+    assert validate(root).reused
+    # a measured crop image rewritten in place with another size
+    from PIL import Image
+
+    target = root / "mojo1/crop/clean_px.png"
+    Image.new("RGB", (65, 48), "red").save(target)
+    r = validate(root)
+    assert not r.reused and any(
+        f.code == "crop.dimension_mismatch" and "clean_px" in f.path for f in r.findings
+    )
+    # a vector file rewritten
+    assert validate(root).reused
+    vec = next(p for p in (root / EMB).glob("*.npy"))
+    vec.write_bytes(vec.read_bytes()[:30])
+    r = validate(root)
+    assert not r.reused and any(f.code == "embedding.corrupt" and vec.name in f.path for f in r.findings)
+
+
+def test_ledger_changes_invalidate_the_reused_result(tmp_path: Path) -> None:
+    import curalog
+    from tests.conftest import make_image
+
+    root = tmp_path / "p"
+    paths = [f"mojo1/s/img_{i}.png" for i in range(3)]
+    for i, p in enumerate(paths):
+        make_image(root / p, (40, 30), (i * 80, 10, 10))
+    curalog.init_project(root)
+    with curalog.open_project(root) as p:
+        assert p.embed(paths).ok
+        with p.session() as s:
+            s.log_selection("a", "mojo1/s", paths, 0)
+    assert validate(root).selections == 1
+    assert validate(root).reused
+    with curalog.open_project(root) as p, p.session() as s:
+        s.log_crop("b", "mojo1/s", paths, 1, (1, 1, 20, 20))
+    r = validate(root)
+    assert not r.reused and (r.selections, r.crops) == (1, 1)

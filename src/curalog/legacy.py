@@ -12,24 +12,29 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 MAX_IMAGES = 4
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+# The shape the legacy tools wrote, with plain strings only: a line that matches is valid JSON
+# with exactly these values, so it is read without the JSON parser (any other line is parsed).
+_INDEX_LINE = re.compile(
+    r'^\{"image_path": "([^"\\\x00-\x1f]+)", "hash": "([0-9a-f]{64})", "embedding_dim": ([1-9][0-9]*)'
+    r'(?:, "model": "([^"\\\x00-\x1f]*)")?(?:, "timestamp": "[^"\\\x00-\x1f]*")?\}\s*$'
+)
 CROP_COORDS = ("crop_x1", "crop_y1", "crop_x2", "crop_y2")
 SELECTION_REQUIRED = ("set_id", "chosen_path")
 CROP_REQUIRED = ("set_id", "chosen_path", "image_count", "chosen_index", *CROP_COORDS)
 
 
-@dataclass(frozen=True)
-class Malformed:
+class Malformed(NamedTuple):
     source: str
     line: int
     message: str
     raw_path: str = ""  # a chosen path, when one could still be read from the line
 
 
-@dataclass(frozen=True)
-class SelectionRow:
+class SelectionRow(NamedTuple):
     source: str
     line: int
     timestamp: str
@@ -40,8 +45,7 @@ class SelectionRow:
     negative_paths: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class CropRow:
+class CropRow(NamedTuple):
     source: str
     line: int
     timestamp: str
@@ -60,8 +64,7 @@ class CropRow:
         return self.sizes[self.chosen_index]
 
 
-@dataclass(frozen=True)
-class IndexLine:
+class IndexLine(NamedTuple):
     source: str
     line: int
     image_path: str
@@ -102,6 +105,32 @@ def _parse_line(line: str) -> list[str]:
     return next(csv.reader([line], strict=True))
 
 
+def _parse_lines(lines: list[str]) -> list[list[str] | csv.Error]:
+    """Each physical line parsed on its own, fast: one reader over all lines, and only if some
+    record would span lines (a stray quote) or fail, the lines are parsed one by one."""
+    reader = csv.reader(lines, strict=True)
+    out: list[list[str] | csv.Error] = []
+    try:
+        for n, fields in enumerate(reader, start=1):
+            if reader.line_num != n:
+                break
+            out.append(fields)
+        else:
+            if len(out) == len(lines):
+                return out
+    except csv.Error:
+        pass
+    out = []
+    for line in lines:
+        try:
+            out.append(_parse_line(line))
+        except csv.Error as exc:
+            out.append(exc)
+        except StopIteration:
+            out.append([])
+    return out
+
+
 def _csv_records(
     path: Path, read: LogRead, required: tuple[str, ...]
 ) -> Iterator[tuple[int, list[str], list[str]]]:
@@ -125,14 +154,12 @@ def _csv_records(
             Malformed(read.source, 1, f"header lacks column(s) {', '.join(missing)}: file not read")
         )
         return
-    for n, line in enumerate(lines[1:], start=2):
+    for n, (line, fields) in enumerate(zip(lines[1:], _parse_lines(lines[1:]), strict=True), start=2):
         if not line.strip():
             continue
         read.data_lines += 1
-        try:
-            fields = _parse_line(line)
-        except (csv.Error, StopIteration) as exc:
-            read.malformed.append(Malformed(read.source, n, f"not a CSV record ({exc})"))
+        if isinstance(fields, csv.Error):
+            read.malformed.append(Malformed(read.source, n, f"not a CSV record ({fields})"))
             continue
         if len(fields) != len(header):
             read.malformed.append(
@@ -238,6 +265,11 @@ def read_index(path: Path, source: str) -> LogRead:
             if not text.strip():
                 continue
             read.data_lines += 1
+            fast = _INDEX_LINE.match(text)
+            if fast is not None and fast.group(1).strip():
+                image_path, digest, dim, model = fast.groups()
+                read.rows.append(IndexLine(source, n, image_path.strip(), digest, int(dim), model or ""))
+                continue
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError as exc:

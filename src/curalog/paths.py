@@ -46,17 +46,20 @@ def project_of(canonical: str) -> str:
     return canonical.split("/", 1)[0]
 
 
-def list_images(root: Path) -> list[str]:
+def list_images(root: Path, folders: list[str] | None = None) -> list[str]:
     """Canonical paths of every image file under ``root`` (hidden and data folders skipped).
 
     Folder links are not followed; a file link is listed only when it points inside the root,
     so the listing never leads outside it. One ``scandir`` per folder, no stat per file.
+    ``folders``, when given, receives every folder scanned (root-relative, "" for the root).
     """
     found: list[str] = []
     real_root = os.path.realpath(root)
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         folder, rel = stack.pop()
+        if folders is not None:
+            folders.append(rel.rstrip("/"))
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
@@ -97,6 +100,8 @@ class PathResolver:
         self._static = listing is not None
         self._listing: set[str] | None = set(listing) if listing is not None else None
         self._dirs: dict[str, str | None] = {}
+        self._prefixes: list[int] = []  # how many leading components other machines' paths had
+        self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
         self._extra: set[str] | None = None
         self._by_name: dict[str, set[str]] | None = None
 
@@ -109,16 +114,22 @@ class PathResolver:
         if self._by_name is None or refresh:
             if self._listing is None or refresh:
                 self._listing = set(list_images(self.root))
-            self._extra = set(self._extra_source()) if self._extra_source else set()
+            self._extra = None
             by_name: dict[str, set[str]] = {}
-            for c in self._listing | self._extra:
+            for c in self._listing | self._extras():
                 by_name.setdefault(c.rsplit("/", 1)[-1], set()).add(c)
             self._by_name = by_name
         return self._by_name
 
+    def _extras(self) -> set[str]:
+        if self._extra is None:
+            self._extra = set(self._extra_source()) if self._extra_source else set()
+        return self._extra
+
     def forget(self) -> None:
         """Drop the cached listing (call after files were added or the index changed)."""
         self._by_name = None
+        self._extra = None
         self._dirs.clear()
         if not self._static:
             self._listing = None
@@ -149,8 +160,7 @@ class PathResolver:
                 return Resolution(canonical, "exact", True)
         elif (self.root / canonical).is_file():
             return Resolution(canonical, "exact", True)
-        self._candidates()
-        if self._extra and canonical in self._extra:
+        if canonical in self._extras():
             return Resolution(canonical, "exact", False)
         return None
 
@@ -176,6 +186,15 @@ class PathResolver:
         """
         if not isinstance(raw, str) or not raw.strip():
             raise PathUnresolved(str(raw), "empty path")
+        if self._static:
+            # Fast paths over a trusted listing (whose members never hold ".." or links out).
+            if raw in self._listing:  # type: ignore[operator]
+                return Resolution(raw, "exact", True)
+            for prefix in self._prefix_text:
+                if raw.startswith(prefix):
+                    rest = raw[len(prefix) :]
+                    if rest in self._listing:  # type: ignore[operator]
+                        return Resolution(rest, "stripped-prefix", True)
         is_abs, parts = _split(raw)
         if is_abs:
             text = raw.strip()
@@ -184,14 +203,22 @@ class PathResolver:
                 if found:
                     return found
             # Another machine's prefix: strip leading components until the rest is known here.
-            for i in range(1, len(parts)):
-                try:
-                    cand = self._inside(raw, parts[i:])
-                except PathOutsideRoot:
-                    continue
-                found = self._known(cand)
+            # Prefixes that worked before are tried first (a log holds few of them).
+            for n in self._prefixes:
+                if 0 < n < len(parts):
+                    found = self._stripped(raw, parts, n)
+                    if found:
+                        return found
+            for n in range(1, len(parts)):
+                found = self._stripped(raw, parts, n)
                 if found:
-                    return Resolution(found.canonical, "stripped-prefix", found.on_disk)
+                    self._prefixes.insert(0, n)
+                    del self._prefixes[8:]
+                    head = raw.strip()[: len(raw.strip()) - len(found.canonical)]
+                    if "\\" not in raw and head.endswith("/") and head not in self._prefix_text:
+                        self._prefix_text.insert(0, head)
+                        del self._prefix_text[8:]
+                    return found
         else:
             found = self._known(self._inside(raw, parts))
             if found:
@@ -208,6 +235,13 @@ class PathResolver:
         if not by_name:
             raise PathUnresolved(raw, f"{raw!r}: no image or index entry at this path")
         return self._by_file_name(raw, parts[-1] if parts else raw)
+
+    def _stripped(self, raw: str, parts: list[str], n: int) -> Resolution | None:
+        try:
+            found = self._known(self._inside(raw, parts[n:]))
+        except PathOutsideRoot:
+            return None
+        return Resolution(found.canonical, "stripped-prefix", found.on_disk) if found else None
 
     def resolve_dir(self, directory: str) -> str | None:
         """Canonical form of a folder written in any convention, or None if it is not here."""

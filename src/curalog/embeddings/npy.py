@@ -33,36 +33,45 @@ def _parse_header(header: bytes) -> tuple[np.dtype, bool, tuple[int, ...]] | str
     return result
 
 
-def parse_vector(data: bytes) -> tuple[np.ndarray | None, str | None]:
-    """(vector, None) or (None, why not) for the bytes of a ``.npy`` file.
-
-    The structural checks: a .npy file, 1-D, floating point, complete. Values (finite, non-zero)
-    are checked by ``value_problem``, which works on many vectors at once.
-    """
+def vector_layout(data: bytes) -> tuple[np.dtype, int, int] | str:
+    """(dtype, length, payload offset) of a structurally sound 1-D float ``.npy``, or why not."""
     if len(data) < 10 or data[:6] != _MAGIC:
-        return None, "unreadable (not a .npy file)" if data else "unreadable (empty file)"
+        return "unreadable (not a .npy file)" if data else "unreadable (empty file)"
     major = data[6]
     if major == 1:
         hlen, start = int.from_bytes(data[8:10], "little"), 10
     elif major in (2, 3):
         hlen, start = int.from_bytes(data[8:12], "little"), 12
     else:
-        return None, f"unreadable (.npy version {major})"
+        return f"unreadable (.npy version {major})"
     meta = _parse_header(bytes(data[start : start + hlen]))
     if isinstance(meta, str):
-        return None, meta
+        return meta
     dtype, _fortran, shape = meta
     if dtype.hasobject:
-        return None, "not float (holds Python objects)"
+        return "not float (holds Python objects)"
     if len(shape) != 1:
-        return None, f"not 1-D (shape {shape})"
+        return f"not 1-D (shape {shape})"
     if dtype.kind != "f":
-        return None, f"not float (dtype {dtype})"
+        return f"not float (dtype {dtype})"
     offset = start + hlen
     expected = shape[0] * dtype.itemsize
     if len(data) - offset < expected:
-        return None, f"unreadable (truncated: {len(data) - offset} of {expected} bytes)"
-    return np.frombuffer(data, dtype=dtype, count=shape[0], offset=offset), None
+        return f"unreadable (truncated: {len(data) - offset} of {expected} bytes)"
+    return dtype, shape[0], offset
+
+
+def parse_vector(data: bytes) -> tuple[np.ndarray | None, str | None]:
+    """(vector, None) or (None, why not) for the bytes of a ``.npy`` file.
+
+    The structural checks: a .npy file, 1-D, floating point, complete. Values (finite, non-zero)
+    are checked by ``value_problem``, which works on many vectors at once.
+    """
+    layout = vector_layout(data)
+    if isinstance(layout, str):
+        return None, layout
+    dtype, length, offset = layout
+    return np.frombuffer(data, dtype=dtype, count=length, offset=offset), None
 
 
 def value_problem(vec: np.ndarray, dim: int | None = None) -> str | None:

@@ -5,17 +5,20 @@ Read-only: user files are only read; the one file written is the validator's own
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from curalog import __version__
 from curalog.config import Config, find_root, load_config
-from curalog.embeddings.npy import parse_vector
+from curalog.embeddings.npy import vector_layout
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.legacy import CropRow, LogRead, SelectionRow, read_crop_log, read_index, read_selection_log
@@ -26,6 +29,7 @@ from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
 
+MEMO_VERSION = 1  # bump when a rule changes what it reports
 _VECTOR = re.compile(r"^([0-9a-f]{64})\.npy$")
 TEMP_PREFIX = ".curalog-tmp-"
 Progress = Callable[[int, int, str], None]
@@ -48,16 +52,14 @@ RECOMMEND = {
 }
 
 
-@dataclass(frozen=True)
-class IndexRef:
+class IndexRef(NamedTuple):
     hash: str
     dim: int | None
     source: str
     line: int | None
 
 
-@dataclass
-class VectorState:
+class VectorState(NamedTuple):
     length: int
     problem: str  # "" when the file is structurally sound with finite, non-zero values
 
@@ -73,11 +75,13 @@ class Validation:
         self.since = since
         self.progress = progress
         self.cache = ValidateCache(config.path("database").with_name(CACHE_NAME))
+        self.use_cache = use_cache
         if use_cache:
-            self.cache.load()
+            self.cache.load_memo()
         self.report = Report(str(self.root), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         self.findings: list[Finding] = []
         self.emb_dir_rel = config.layout.embeddings_dir
+        self.measured: set[str] = set()  # images whose header a rule read
 
     # -- helpers ----------------------------------------------------------------------------
     def _project_guess(self, raw: str, directory: str = "") -> str:
@@ -92,7 +96,7 @@ class Validation:
 
     # -- inputs -----------------------------------------------------------------------------
     def _list_vectors(self) -> None:
-        self.vector_files: dict[str, tuple[str, tuple[int, int, int]]] = {}  # hash -> (name, key)
+        self.vector_files: dict[str, str] = {}  # hash -> file name
         self.temp_files: list[str] = []
         folder = self.config.path("embeddings_dir")
         if not folder.is_dir():
@@ -100,49 +104,80 @@ class Validation:
         for entry in os.scandir(folder):
             m = _VECTOR.match(entry.name)
             if m:
-                st = entry.stat()
-                self.vector_files[m.group(1)] = (entry.name, (st.st_size, st.st_mtime_ns, st.st_ino))
+                self.vector_files[m.group(1)] = entry.name
             elif entry.name.startswith(TEMP_PREFIX):
                 self.temp_files.append(entry.name)
 
     def _check_vectors(self) -> None:
-        """Read every vector file not already verified (cache keyed by size+mtime+inode)."""
+        """Judge every vector file once: unchanged files (same size, mtime_ns, inode as when
+        last verified) are not read again; the others are read with one open and their values
+        checked a chunk of files at a time."""
         self.vectors: dict[str, VectorState] = {}
-        folder = self.config.path("embeddings_dir")
-        fresh: dict[int, list[tuple[str, np.ndarray]]] = {}
+        folder = str(self.config.path("embeddings_dir"))
+        old = self.cache.vectors
+        new: dict[str, tuple[tuple[int, int, int], int, str]] = {}
+        groups: dict[tuple[str, int], list[tuple[str, str, tuple[int, int, int], bytes]]] = {}
         total = len(self.vector_files)
-        for n, (digest, (name, key)) in enumerate(self.vector_files.items(), start=1):
-            hit = self.cache.vectors.get(name)
-            if hit is not None and hit[0] == key:
-                self.vectors[digest] = VectorState(hit[1], hit[2])
-                continue
-            try:
-                data = (folder / name).read_bytes()
-            except OSError as exc:
-                self.vectors[digest] = VectorState(-1, f"unreadable ({exc.strerror or exc})")
-                continue
-            vec, problem = parse_vector(data)
-            if vec is None:
-                self.vectors[digest] = VectorState(-1, problem or "unreadable")
-                self.cache.new_vectors[name] = (key, -1, problem or "unreadable")
-            else:
-                fresh.setdefault(vec.shape[0], []).append((digest, vec))
-            if self.progress and (n % 2048 == 0 or n == total):
-                self.progress(n, total, "reading vectors")
-        # value checks, one matrix per vector length
-        for length, group in fresh.items():
-            matrix = np.stack([v for _, v in group]) if length else np.zeros((len(group), 0))
-            finite = np.isfinite(matrix).all(axis=1)
-            nonzero = matrix.any(axis=1) if length else np.zeros(len(group), bool)
-            for (digest, _), ok_finite, ok_nonzero in zip(group, finite, nonzero, strict=True):
+
+        def flush(dtype_str: str, length: int) -> None:
+            group = groups.pop((dtype_str, length))
+            matrix = np.frombuffer(b"".join(g[3] for g in group), dtype=np.dtype(dtype_str)).reshape(
+                len(group), length
+            )
+            finite = np.isfinite(matrix).all(axis=1).tolist()
+            nonzero = matrix.any(axis=1).tolist() if length else [False] * len(group)
+            for (digest, name, key, _), ok_finite, ok_nonzero in zip(group, finite, nonzero, strict=True):
                 problem = (
                     "empty" if length == 0 else
                     "holds NaN or Inf" if not ok_finite else
                     "all zeros" if not ok_nonzero else ""
                 )  # fmt: skip
                 self.vectors[digest] = VectorState(length, problem)
-                name, key = self.vector_files[digest]
-                self.cache.new_vectors[name] = (key, length, problem)
+                new[name] = (key, length, problem)
+
+        for n, (digest, name) in enumerate(self.vector_files.items(), start=1):
+            full = f"{folder}/{name}"
+            hit = old.get(name)
+            try:
+                if hit is not None:
+                    st = os.stat(full)
+                    if hit[0] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                        self.vectors[digest] = VectorState(hit[1], hit[2])
+                        new[name] = hit
+                        continue
+                fd = os.open(full, os.O_RDONLY)
+                try:
+                    st = os.fstat(fd)
+                    data = os.read(fd, st.st_size)
+                    while len(data) < st.st_size:
+                        more = os.read(fd, st.st_size - len(data))
+                        if not more:
+                            break
+                        data += more
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                self.vectors[digest] = VectorState(-1, f"unreadable ({exc.strerror or exc})")
+                continue
+            key = (st.st_size, st.st_mtime_ns, st.st_ino)
+            layout = vector_layout(data)
+            if isinstance(layout, str):
+                self.vectors[digest] = VectorState(-1, layout)
+                new[name] = (key, -1, layout)
+            else:
+                dtype, length, offset = layout
+                gkey = (dtype.str, length)
+                group = groups.setdefault(gkey, [])
+                group.append((digest, name, key, data[offset : offset + length * dtype.itemsize]))
+                if len(group) >= 4096:
+                    flush(*gkey)
+            if self.progress and (n % 4096 == 0 or n == total):
+                self.progress(n, total, "reading vectors")
+        for gkey in list(groups):
+            flush(*gkey)
+        if new != old:
+            self.cache.vectors = new
+            self.cache.changed = True
 
     def _index(self, legacy: LogRead, project: Project) -> None:
         """Canonical image path -> vector reference, from the legacy index and the ledger."""
@@ -190,6 +225,7 @@ class Validation:
         return self._vector_problem(ref)
 
     def _actual_size(self, canonical: str) -> tuple[int, int] | None:
+        self.measured.add(canonical)
         full = self.root / canonical
         try:
             key = stat_key(os.stat(full))
@@ -202,7 +238,8 @@ class Validation:
             w, h = image_size(full)
         except ImageError:
             return None
-        self.cache.new_images[canonical] = (key, w, h)
+        self.cache.images[canonical] = (key, w, h)
+        self.cache.changed = True
         return w, h
 
     # -- decisions --------------------------------------------------------------------------
@@ -320,25 +357,29 @@ class Validation:
     def _store_findings(self) -> None:
         rel = self.emb_dir_rel
         for canonical, ref in self.index_lines:
+            if ref.hash in self.vector_files and not self.deep:
+                continue
             where = Where(ref.source, ref.line, canonical.split("/", 1)[0], canonical)
             if ref.hash not in self.vector_files:
                 self.findings.append(rules.embedding_file_missing(where, f"{rel}/{ref.hash}.npy"))
-            elif self.deep and (self.root / canonical).is_file():
+            elif (self.root / canonical).is_file():
                 try:
                     actual = sha256_file(self.root / canonical)
                 except ImageError:
                     continue
                 if actual != ref.hash:
                     self.findings.append(rules.embedding_stale(where, ref.hash, actual))
-        for digest, (name, _key) in sorted(self.vector_files.items()):
-            named = self.indexed_hashes.get(digest, [])
-            image = str(named[0]) if named else ""
-            where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
+        for digest, name in sorted(self.vector_files.items()):
+            named = self.indexed_hashes.get(digest)
             state = self.vectors[digest]
             problem = state.problem
-            dims = self.indexed_dims.get(digest, set())
+            dims = self.indexed_dims.get(digest)
             if not problem and dims and state.length not in dims:
                 problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(dims)))})"
+            if named and not problem:
+                continue
+            image = named[0] if named else ""
+            where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
             if not named:
                 self.findings.append(
                     rules.embedding_orphan_file(where, f"unreadable: {problem}" if problem else "sound")
@@ -352,9 +393,79 @@ class Validation:
             )
 
     # -- run --------------------------------------------------------------------------------
+    def _vector_idents(self) -> list[str]:
+        """ "name size mtime_ns inode" of every vector file, by stat."""
+        folder = self.config.path("embeddings_dir")
+        if not folder.is_dir():
+            return []
+        out = []
+        for e in os.scandir(folder):
+            st = e.stat()
+            out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}")
+        return out
+
+    def _signature(self, folders: list[str], images: list[str], vectors: list[str] | None) -> str:
+        """A digest of the stat identity of every input a report depends on: the settings, the
+        logs, the index, the ledger, every vector file, the image folders (a file added, removed
+        or renamed changes its folder), and the images whose headers were measured."""
+
+        def ident(path: str | Path) -> tuple[int, int, int] | None:
+            try:
+                st = os.stat(path)
+            except OSError:
+                return None
+            return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+        db = self.config.path("database")
+        parts: list[object] = [MEMO_VERSION, __version__, self.since, self.config.policy]
+        inputs = ["selection_log", "crop_log", "embedding_index"]
+        for path in (self.root / "curalog.toml", *map(self.config.path, inputs), db, Path(f"{db}-wal")):
+            parts.append((str(path), ident(path)))
+        if vectors is not None:
+            parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
+        for f in folders:
+            parts.append((f, ident(self.root / f)))
+        for img in images:
+            parts.append((img, ident(self.root / img)))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()
+
     def run(self) -> Report:
+        """Validate; when no input changed since the last full run (same stat signature), its
+        result is reused instead of recomputed (never with --deep, which re-hashes images)."""
+        cache = self.cache
+        memo = not self.deep
+        if (
+            memo
+            and cache.memo_signature
+            and cache.memo_signature
+            == self._signature(cache.memo_folders, cache.memo_images, self._vector_idents())
+        ):
+            report = Report.from_dict(json.loads(cache.memo_report))
+            report.generated_at, report.root = self.report.generated_at, self.report.root
+            report.reused = True
+            return report
+        if self.use_cache:
+            cache.load()
+        folders: list[str] = []
+        self.listing = list_images(self.root, folders)
+        before = self._signature(folders, [], None) if memo else ""
+        report = self._run()
+        # Remember the result only if nothing changed while it was computed. The vector files'
+        # part comes from the fstat of each file as it was read (or verified unchanged).
+        if memo and self._signature(folders, [], None) == before:
+            images = sorted(self.measured)
+            vectors = [f"{name} {k[0]} {k[1]} {k[2]}" for name, (k, _n, _p) in cache.vectors.items()]
+            cache.memo_signature = self._signature(folders, images, vectors)
+            cache.memo_report = json.dumps(report.to_dict())
+            cache.memo_folders, cache.memo_images = folders, images
+        else:
+            cache.memo_signature = ""
+        cache.changed = True
+        cache.save()
+        return report
+
+    def _run(self) -> Report:
         lay = self.config.layout
-        self.listing = list_images(self.root)
         self.top_dirs = {p.split("/", 1)[0] for p in self.listing if "/" in p}
         selections = read_selection_log(self.config.path("selection_log"), lay.selection_log)
         crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
@@ -381,7 +492,6 @@ class Validation:
             self._store_findings()
         finally:
             project.close()
-        self.cache.save()
         self.findings.sort(key=lambda f: (f.source, f.line or 0, f.path, f.code))
         r.findings = self.findings
         r.recommendations = list(dict.fromkeys(RECOMMEND[c] for c in r.by_code if c in RECOMMEND))

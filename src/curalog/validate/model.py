@@ -52,6 +52,7 @@ class Report:
     usable_crops: int = 0
     findings: list[Finding] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
+    reused: bool = False  # True when no input changed and the last full result was reused
 
     @property
     def errors(self) -> int:
@@ -68,6 +69,15 @@ class Report:
     def exit_code(self, strict: bool = False) -> int:
         """0 no error · 1 at least one error (or, with strict, a warning)."""
         return 1 if self.errors or (strict and self.warnings) else 0
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Report:
+        s = data["summary"]
+        return cls(
+            data["root"], data["generated_at"], s["selections"], s["crops"], s["index_entries"],
+            s["embedding_files"], s["usable_selections"], s["usable_crops"],
+            [Finding(**f) for f in data["findings"]], list(data["recommendations"]),
+        )  # fmt: skip
 
     def to_dict(self) -> dict:
         return {

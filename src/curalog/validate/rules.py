@@ -7,14 +7,14 @@ Row rules build a ``Finding`` for one decision; the box rules work on whole colu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from curalog.validate.model import SEVERITY, Finding
 
 
-@dataclass(frozen=True)
-class Where:
+class Where(NamedTuple):
     """Where a finding points: its source file and line, project and path."""
 
     source: str
