@@ -13,8 +13,8 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
 from curalog.images import IMAGE_EXTENSIONS
@@ -24,8 +24,7 @@ _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
 SKIP_DIRS = frozenset({"data", "node_modules", "__pycache__"})
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
     canonical: str
     method: str  # "exact" | "directory" | "stripped-prefix" | "file-name"
     on_disk: bool

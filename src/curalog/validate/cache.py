@@ -49,7 +49,7 @@ class ValidateCache:
         """The per-file entries: vector checks and image sizes."""
         try:
             with np.load(self.path, allow_pickle=False) as z:
-                names = z["vec_name"].tolist()
+                names = z["vec_name"].astype(str).tolist()
                 keys = zip(
                     z["vec_size"].tolist(), z["vec_mtime"].tolist(), z["vec_ino"].tolist(), strict=True
                 )
@@ -66,7 +66,11 @@ class ValidateCache:
                 self.images = {
                     p: (k, w, h)
                     for p, k, w, h in zip(
-                        z["img_path"].tolist(), ikeys, z["img_w"].tolist(), z["img_h"].tolist(), strict=True
+                        z["img_path"].astype(str).tolist(),
+                        ikeys,
+                        z["img_w"].tolist(),
+                        z["img_h"].tolist(),
+                        strict=True,
                     )
                 }
         except (OSError, ValueError, KeyError, TypeError):
@@ -84,11 +88,11 @@ class ValidateCache:
             with open(tmp, "wb") as fh:
                 np.savez(
                     fh,
-                    vec_name=np.array(list(v), dtype=str),
+                    vec_name=np.array(list(v), dtype=bytes),
                     vec_size=vkeys[:, 0], vec_mtime=vkeys[:, 1], vec_ino=vkeys[:, 2],
                     vec_len=np.array([n for _, n, _ in v.values()], dtype=np.int64),
                     vec_problem=np.array([p for _, _, p in v.values()], dtype=str),
-                    img_path=np.array(list(i), dtype=str),
+                    img_path=np.char.encode(np.array(list(i), dtype=str), "utf-8"),
                     img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
                     img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),
                     img_h=np.array([h for _, _, h in i.values()], dtype=np.int64),

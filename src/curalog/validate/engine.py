@@ -18,7 +18,6 @@ import numpy as np
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
-from curalog.embeddings.npy import vector_layout
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.legacy import CropRow, LogRead, SelectionRow, read_crop_log, read_index, read_selection_log
@@ -28,6 +27,7 @@ from curalog.validate import rules
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
+from curalog.validate.vectors import check_files
 
 MEMO_VERSION = 1  # bump when a rule changes what it reports
 _VECTOR = re.compile(r"^([0-9a-f]{64})\.npy$")
@@ -109,73 +109,12 @@ class Validation:
                 self.temp_files.append(entry.name)
 
     def _check_vectors(self) -> None:
-        """Judge every vector file once: unchanged files (same size, mtime_ns, inode as when
-        last verified) are not read again; the others are read with one open and their values
-        checked a chunk of files at a time."""
-        self.vectors: dict[str, VectorState] = {}
+        """Judge every vector file (unchanged ones from the cache, the rest read once)."""
+        self._list_vectors()
         folder = str(self.config.path("embeddings_dir"))
-        old = self.cache.vectors
-        new: dict[str, tuple[tuple[int, int, int], int, str]] = {}
-        groups: dict[tuple[str, int], list[tuple[str, str, tuple[int, int, int], bytes]]] = {}
-        total = len(self.vector_files)
-
-        def flush(dtype_str: str, length: int) -> None:
-            group = groups.pop((dtype_str, length))
-            matrix = np.frombuffer(b"".join(g[3] for g in group), dtype=np.dtype(dtype_str)).reshape(
-                len(group), length
-            )
-            finite = np.isfinite(matrix).all(axis=1).tolist()
-            nonzero = matrix.any(axis=1).tolist() if length else [False] * len(group)
-            for (digest, name, key, _), ok_finite, ok_nonzero in zip(group, finite, nonzero, strict=True):
-                problem = (
-                    "empty" if length == 0 else
-                    "holds NaN or Inf" if not ok_finite else
-                    "all zeros" if not ok_nonzero else ""
-                )  # fmt: skip
-                self.vectors[digest] = VectorState(length, problem)
-                new[name] = (key, length, problem)
-
-        for n, (digest, name) in enumerate(self.vector_files.items(), start=1):
-            full = f"{folder}/{name}"
-            hit = old.get(name)
-            try:
-                if hit is not None:
-                    st = os.stat(full)
-                    if hit[0] == (st.st_size, st.st_mtime_ns, st.st_ino):
-                        self.vectors[digest] = VectorState(hit[1], hit[2])
-                        new[name] = hit
-                        continue
-                fd = os.open(full, os.O_RDONLY)
-                try:
-                    st = os.fstat(fd)
-                    data = os.read(fd, st.st_size)
-                    while len(data) < st.st_size:
-                        more = os.read(fd, st.st_size - len(data))
-                        if not more:
-                            break
-                        data += more
-                finally:
-                    os.close(fd)
-            except OSError as exc:
-                self.vectors[digest] = VectorState(-1, f"unreadable ({exc.strerror or exc})")
-                continue
-            key = (st.st_size, st.st_mtime_ns, st.st_ino)
-            layout = vector_layout(data)
-            if isinstance(layout, str):
-                self.vectors[digest] = VectorState(-1, layout)
-                new[name] = (key, -1, layout)
-            else:
-                dtype, length, offset = layout
-                gkey = (dtype.str, length)
-                group = groups.setdefault(gkey, [])
-                group.append((digest, name, key, data[offset : offset + length * dtype.itemsize]))
-                if len(group) >= 4096:
-                    flush(*gkey)
-            if self.progress and (n % 4096 == 0 or n == total):
-                self.progress(n, total, "reading vectors")
-        for gkey in list(groups):
-            flush(*gkey)
-        if new != old:
+        states, new = check_files(folder, list(self.vector_files.items()), self.cache.vectors, self.progress)
+        self.vectors: dict[str, VectorState] = {d: VectorState(n, p) for d, (n, p) in states.items()}
+        if new != self.cache.vectors:
             self.cache.vectors = new
             self.cache.changed = True
 
@@ -247,8 +186,10 @@ class Validation:
         try:
             return self.resolver.resolve(raw, directory)
         except PathAmbiguous as exc:
+            where = where._replace(project=where.project or self._project_guess(raw, directory))
             out.append(rules.path_ambiguous(where, exc.candidates))
         except PathError as exc:
+            where = where._replace(project=where.project or self._project_guess(raw, directory))
             out.append(rules.path_unresolved(where, str(exc)))
         return None
 
@@ -261,7 +202,7 @@ class Validation:
         """
         res = self._resolve(raw, directory, where, row_findings)
         if res is None:
-            return where, False, False
+            return where._replace(project=self._project_guess(raw, directory)), False, False
         where = Where(where.source, where.line, res.canonical.split("/", 1)[0], res.canonical)
         if not res.on_disk:
             row_findings.append(rules.image_missing(where))
@@ -294,9 +235,7 @@ class Validation:
             if not self._in_range(row.timestamp):
                 continue
             found: list[Finding] = []
-            where = Where(
-                row.source, row.line, self._project_guess(row.chosen_path, row.directory), row.chosen_path
-            )
+            where = Where(row.source, row.line, "", row.chosen_path)
             where, _resolved, usable = self._decision(
                 "selection", row.chosen_path, row.directory, where, found
             )
@@ -319,9 +258,7 @@ class Validation:
         for i, row in enumerate(rows):
             assert isinstance(row, CropRow)
             found: list[Finding] = []
-            where = Where(
-                row.source, row.line, self._project_guess(row.chosen_path, row.directory), row.chosen_path
-            )
+            where = Where(row.source, row.line, "", row.chosen_path)
             where, resolved, usable = self._decision("crop", row.chosen_path, row.directory, where, found)
             zero = rules.crop_zero_dimensions(where, *row.chosen_size)
             if zero is not None:
@@ -356,11 +293,13 @@ class Validation:
     # -- the index and the files --------------------------------------------------------------
     def _store_findings(self) -> None:
         rel = self.emb_dir_rel
-        for canonical, ref in self.index_lines:
-            if ref.hash in self.vector_files and not self.deep:
+        on_disk = self.vector_files.keys()
+        missing = {ref.hash for _c, ref in self.index_lines} - on_disk
+        for canonical, ref in self.index_lines if (missing or self.deep) else ():
+            if ref.hash in on_disk and not self.deep:
                 continue
             where = Where(ref.source, ref.line, canonical.split("/", 1)[0], canonical)
-            if ref.hash not in self.vector_files:
+            if ref.hash not in on_disk:
                 self.findings.append(rules.embedding_file_missing(where, f"{rel}/{ref.hash}.npy"))
             elif (self.root / canonical).is_file():
                 try:
@@ -369,15 +308,22 @@ class Validation:
                     continue
                 if actual != ref.hash:
                     self.findings.append(rules.embedding_stale(where, ref.hash, actual))
-        for digest, name in sorted(self.vector_files.items()):
+        # Only files that are unnamed, unsound, or of a length no index line expects.
+        suspects = set(on_disk - self.indexed_hashes.keys())
+        suspects.update(d for d, st in self.vectors.items() if st.problem)
+        suspects.update(
+            d
+            for d, dims in self.indexed_dims.items()
+            if d in self.vectors and self.vectors[d].length not in dims
+        )
+        for digest in sorted(suspects & on_disk):
+            name = self.vector_files[digest]
             named = self.indexed_hashes.get(digest)
             state = self.vectors[digest]
             problem = state.problem
             dims = self.indexed_dims.get(digest)
             if not problem and dims and state.length not in dims:
                 problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(dims)))})"
-            if named and not problem:
-                continue
             image = named[0] if named else ""
             where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
             if not named:
@@ -467,11 +413,10 @@ class Validation:
     def _run(self) -> Report:
         lay = self.config.layout
         self.top_dirs = {p.split("/", 1)[0] for p in self.listing if "/" in p}
+        self._check_vectors()
         selections = read_selection_log(self.config.path("selection_log"), lay.selection_log)
         crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
         legacy_index = read_index(self.config.path("embedding_index"), lay.embedding_index)
-        self._list_vectors()
-        self._check_vectors()
         project = Project(self.config, tool="curalog validate")
         try:
             self._index(legacy_index, project)
