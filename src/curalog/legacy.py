@@ -169,6 +169,14 @@ def _csv_records(
         yield n, fields, header
 
 
+def _common(row: dict[str, str]) -> tuple[str, str, str, str]:
+    """timestamp, session_id, set_id, directory: the columns both logs share."""
+    return (
+        row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
+        row["set_id"].strip(), row.get("directory", "").strip(),
+    )  # fmt: skip
+
+
 def read_selection_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
@@ -192,12 +200,7 @@ def read_selection_log(path: Path, source: str) -> LogRead:
                 Malformed(source, line, "negative_paths is not a JSON list of paths", chosen)
             )
             continue
-        read.rows.append(
-            SelectionRow(
-                source, line, row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
-                row["set_id"].strip(), row.get("directory", "").strip(), chosen, tuple(negatives),
-            )
-        )  # fmt: skip
+        read.rows.append(SelectionRow(source, line, *_common(row), chosen, tuple(negatives)))
     return read
 
 
@@ -244,8 +247,7 @@ def read_crop_log(path: Path, source: str) -> LogRead:
             continue
         read.rows.append(
             CropRow(
-                source, line, row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
-                row["set_id"].strip(), row.get("directory", "").strip(), int(index or 0), chosen,
+                source, line, *_common(row), int(index or 0), chosen,
                 (box[0], box[1], box[2], box[3]),
                 tuple(row.get(f"image_{i}_path", "").strip() for i in range(count)),
                 tuple(row.get(f"image_{i}_stage", "").strip() for i in range(count)),
