@@ -217,3 +217,22 @@ def test_ledger_changes_invalidate_the_reused_result(tmp_path: Path) -> None:
         s.log_crop("b", "mojo1/s", paths, 1, (1, 1, 20, 20))
     r = validate(root)
     assert not r.reused and (r.selections, r.crops) == (1, 1)
+
+
+def test_html_report_is_self_contained(legacy) -> None:
+    import re
+
+    from curalog.validate.render import render_html
+
+    root, planted = legacy
+    report = validate(root)
+    page = render_html(report)
+    assert page.startswith("<!doctype html>")
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing fetched from a network
+    codes = {code for code, _, _ in planted.findings}
+    assert page.count('<input class="filter"') == len(codes)
+    for code in codes:
+        assert f'<section id="{code}">' in page
+    assert page.count('<tr><td class="where">') == len(planted.findings)
+    assert "curalog embed --missing" in page and "addEventListener" in page
+    assert "&lt;" not in report.root  # paths are escaped by the template, not pre-escaped

@@ -61,6 +61,7 @@ class Format(StrEnum):
 class ReportFormat(StrEnum):
     text = "text"
     json = "json"
+    html = "html"
 
 
 def _open(root: Path | None, tool: str) -> Project:
@@ -269,11 +270,12 @@ def validate(
 ) -> None:
     """Find and explain every problem in the logs, the index and the vector files (read-only)."""
     from curalog.validate import validate as run_validation
-    from curalog.validate.render import render_json, render_text
+    from curalog.validate.render import render_html, render_json, render_text
 
     with rich_progress("validate", transient=True) as progress:
         report = run_validation(root, deep=deep, since=since, progress=progress)
-    text = render_json(report) if fmt is ReportFormat.json else render_text(report)
+    render = {ReportFormat.json: render_json, ReportFormat.html: render_html}.get(fmt, render_text)
+    text = render(report)
     if output is None:
         sys.stdout.write(text)
     else:

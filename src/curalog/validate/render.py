@@ -80,5 +80,23 @@ def render_text(report: Report) -> str:
     return "\n".join(out) + "\n"
 
 
+def render_html(report: Report) -> str:
+    """One self-contained page (no network): summary cards, the fixes, a filterable table per code."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(
+        loader=PackageLoader("curalog.validate", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
+    by_code: dict[str, list[Finding]] = defaultdict(list)
+    for f in report.findings:
+        by_code[f.code].append(f)
+    sections = sorted(
+        ((code, items[0].severity if all(i.severity == items[0].severity for i in items) else "error", items)
+         for code, items in by_code.items()),
+        key=lambda s: (s[1] != "error", s[0]),
+    )  # fmt: skip
+    return env.get_template("report.html.j2").render(r=report, sections=sections)
+
+
 def render_json(report: Report) -> str:
     return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
