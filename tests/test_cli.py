@@ -204,3 +204,15 @@ def test_validate_strict_fails_on_warnings_only(root: Path) -> None:
     assert curalog("validate", "--root", str(root)).returncode == 0
     out = curalog("validate", "--root", str(root), "--strict")
     assert out.returncode == 1 and "embedding.orphan_file" in out.stdout
+
+
+def test_doctor_command(tmp_path: Path) -> None:
+    from tests.legacy_project import build
+
+    legacy = tmp_path / "legacy"
+    build(legacy)
+    out = curalog("doctor", "--root", str(legacy), "--seed", "3")
+    assert out.returncode == 1
+    for needle in ("1. Logs exist", "2. Embedding index vs files on disk", "3. 10 random crop rows",
+                   "4. Paths in each source", "next: curalog repair sizes --apply"):  # fmt: skip
+        assert needle in out.stdout, needle

@@ -287,6 +287,28 @@ def validate(
 
 
 @app.command()
+def doctor(
+    root: RootOpt = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed for the random sample of crop rows.")
+    ] = None,
+) -> None:
+    """The post-mortem's debugging checklist: logs, index vs disk, sampled crop sizes, path conventions."""
+    from curalog.doctor import BAD, run_doctor
+
+    steps = run_doctor(root, seed)
+    icons = {"ok": "✅", "warn": "⚠️ ", "bad": "❌"}
+    for step in steps:
+        console.print(f"\n{icons[step.status]} [bold]{escape(step.title)}[/]")
+        for line in step.lines:
+            console.print(f"   {escape(line)}", highlight=False)
+        if step.next:
+            console.print(f"   [bold]next:[/] {escape(step.next)}")
+    if any(s.status == BAD for s in steps):
+        raise typer.Exit(1)
+
+
+@app.command()
 def selftest() -> None:
     """The seed's data-collection smoke test, end to end in a temp folder."""
     from curalog.selftest import run_selftest

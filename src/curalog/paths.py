@@ -40,6 +40,19 @@ def _split(raw: str) -> tuple[bool, list[str]]:
     return text.startswith("/"), [p for p in text.split("/") if p and p != "."]
 
 
+def convention_of(raw: str, root: Path) -> str:
+    """Which of the legacy path conventions ``raw`` is written in (for people, not for logic)."""
+    is_abs, parts = _split(raw)
+    if is_abs:
+        here = raw.strip().startswith(str(root.resolve()) + "/")
+        return "absolute, this machine" if here else "absolute, another machine's prefix"
+    if len(parts) <= 1:
+        return "file name only (relative to its directory column)"
+    return (
+        "relative to the project root" if (root / parts[0]).is_dir() else "relative to its directory column"
+    )
+
+
 def project_of(canonical: str) -> str:
     """The project a canonical path belongs to: its first component."""
     return canonical.split("/", 1)[0]
