@@ -10,9 +10,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_embed
 import bench_ledger
+import bench_validate
 
 if __name__ == "__main__":
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     bench_ledger.report(bench_ledger.run())
     print()
     bench_embed.report(bench_embed.run())
+    print()
+    bench_validate.report(bench_validate.run())
