@@ -29,7 +29,7 @@ from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
 from curalog.validate.vectors import check_files
 
-MEMO_VERSION = 1  # bump when a rule changes what it reports
+MEMO_VERSION = 2  # bump when a rule changes what it reports
 _VECTOR = re.compile(r"^([0-9a-f]{64})\.npy$")
 TEMP_PREFIX = ".curalog-tmp-"
 Progress = Callable[[int, int, str], None]
@@ -439,7 +439,12 @@ class Validation:
             project.close()
         self.findings.sort(key=lambda f: (f.source, f.line or 0, f.path, f.code))
         r.findings = self.findings
-        r.recommendations = list(dict.fromkeys(RECOMMEND[c] for c in r.by_code if c in RECOMMEND))
+        fixes: dict[str, int] = {}
+        for code, n in r.by_code.items():
+            if code in RECOMMEND:
+                fixes[RECOMMEND[code]] = fixes.get(RECOMMEND[code], 0) + n
+        # the command that fixes the most findings first
+        r.recommendations = [cmd for cmd, _n in sorted(fixes.items(), key=lambda kv: -kv[1])]
         return r
 
 
