@@ -216,3 +216,17 @@ def test_doctor_command(tmp_path: Path) -> None:
     for needle in ("1. Logs exist", "2. Embedding index vs files on disk", "3. 10 random crop rows",
                    "4. Paths in each source", "next: curalog repair sizes --apply"):  # fmt: skip
         assert needle in out.stdout, needle
+
+
+def test_import_and_export_commands(tmp_path: Path) -> None:
+    from tests.legacy_project import build
+
+    legacy = tmp_path / "legacy"
+    build(legacy)
+    out = curalog("import-legacy", "--root", str(legacy), "--dry-run")
+    assert out.returncode == 0 and "DRY RUN" in out.stdout and not (legacy / "data/curalog.db").exists()
+    out = curalog("import-legacy", "--root", str(legacy))
+    assert out.returncode == 0 and "quarantined" in out.stdout and "❌" not in out.stdout
+    out = curalog("export-legacy", str(tmp_path / "e"), "--root", str(legacy))
+    assert out.returncode == 0 and "select_crop_log.csv: 3 rows" in out.stdout
+    assert curalog("export-legacy", str(legacy), "--root", str(legacy)).returncode == 2

@@ -308,6 +308,55 @@ def doctor(
         raise typer.Exit(1)
 
 
+@app.command("import-legacy")
+def import_legacy_cmd(
+    root: RootOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; keep nothing.")] = False,
+) -> None:
+    """Take the legacy CSV/JSONL logs into the ledger: every line imported or quarantined."""
+    from curalog.legacy_io import import_legacy
+
+    with _open(root, "import-legacy") as proj, rich_progress("import", transient=True) as progress:
+        summary = import_legacy(proj, dry_run=dry_run, progress=progress)
+    title = "DRY RUN — nothing was kept" if dry_run else "import-legacy"
+    table = Table(
+        "file", "lines", "imported now", "imported before", "quarantined", "reconciles", title=title
+    )
+    for f in summary.files:
+        table.add_row(f.source, f"{f.lines:,}", f"{f.imported:,}", f"{f.already:,}", f"{f.quarantined:,}",
+                      "✅" if f.reconciles else "❌")  # fmt: skip
+    console.print(table)
+    for source, line, codes, why in summary.quarantine[:20]:
+        console.print(f"  [yellow]quarantined[/] {source}:{line} [{codes}] {escape(why)}", highlight=False)
+    for source, line, note in summary.notes[:10]:
+        console.print(f"  [cyan]note[/] {source}:{line} {escape(note)}", highlight=False)
+    if len(summary.notes) > 10:
+        console.print(f"  … and {len(summary.notes) - 10:,} more notes (table import_notes)")
+    if len(summary.quarantine) > 20:
+        console.print(f"  … and {len(summary.quarantine) - 20:,} more (the quarantine table holds every one)")
+    if not summary.reconciles:
+        raise typer.Exit(1)
+
+
+@app.command("export-legacy")
+def export_legacy_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write the legacy layout into.")],
+    root: RootOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace files already in DIRECTORY.")] = False,
+) -> None:
+    """Write the ledger as legacy CSV/JSONL (same columns), for scripts that still read them."""
+    from curalog.legacy_io import export_legacy
+
+    with _open(root, "export-legacy") as proj:
+        summary = export_legacy(proj, directory, force=force)
+    for path, n in summary.files.items():
+        console.print(f"wrote {path}: {n:,} rows")
+    for decision_id, why in summary.refused:
+        console.print(f"[yellow]not exported[/] decision {decision_id}: {why}")
+    if summary.refused:
+        raise typer.Exit(1)
+
+
 @app.command()
 def selftest() -> None:
     """The seed's data-collection smoke test, end to end in a temp folder."""
@@ -342,6 +391,8 @@ def demo(
     exe = _invocation()
     console.print("Next, try:")
     for cmd in (
+        f"{exe} validate --root {root}",
+        f"{exe} doctor --root {root}",
         f"{exe} verify --root {root}",
         f"{exe} audit --root {root}",
         f"{exe} embed --root {root}        # nothing to do: everything is embedded",

@@ -70,8 +70,10 @@ class Problem(NamedTuple):
 class DecisionRejected(CuralogError, ValueError):
     """A decision was refused before any row existed. ``problems`` lists every reason."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], by_image: dict[int, list[Problem]] | None = None) -> None:
         self.problems = list(problems)
+        #: the problems that belong to one image of the decision, by its index in image_paths
+        self.by_image = dict(by_image or {})
         lines = "\n".join(f"  - {p.code}: {p.message}" for p in self.problems)
         n = len(self.problems)
         super().__init__(f"decision rejected ({n} problem{'s' if n != 1 else ''}):\n{lines}")

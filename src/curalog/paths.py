@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
 
-from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
+from curalog.errors import PathAmbiguous, PathError, PathOutsideRoot, PathUnresolved
 from curalog.images import IMAGE_EXTENSIONS
 
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
@@ -113,6 +113,7 @@ class PathResolver:
         self._listing: set[str] | None = set(listing) if listing is not None else None
         self._dirs: dict[str, str | None] = {}
         self._prefixes: list[int] = []  # how many leading components other machines' paths had
+        self._top: set[str] | None = None  # top-level folders of the root
         self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
         self._extra: set[str] | None = None
         self._by_name: dict[str, set[str]] | None = None
@@ -254,6 +255,33 @@ class PathResolver:
         except PathOutsideRoot:
             return None
         return Resolution(found.canonical, "stripped-prefix", found.on_disk) if found else None
+
+    def index_path(self, raw: str) -> str | None:
+        """Canonical form of an embedding index's ``image_path``, even when the image is gone.
+
+        Resolved exactly (no file-name fallback) when the image is known; otherwise the part of
+        the path from its first component that is a top-level folder of the root (the project);
+        a plain relative path as it stands. None when none of these applies.
+        """
+        try:
+            return self.resolve(raw, by_name=False).canonical
+        except PathError:
+            pass
+        if self._top is None:
+            self._top = {e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")}
+        is_abs, parts = _split(raw)
+        for i, part in enumerate(parts):
+            if part in self._top:
+                try:
+                    return self._inside(raw, parts[i:])
+                except PathOutsideRoot:
+                    return None
+        if not is_abs and parts:
+            try:
+                return self._inside(raw, parts)
+            except PathOutsideRoot:
+                return None
+        return None
 
     def resolve_dir(self, directory: str) -> str | None:
         """Canonical form of a folder written in any convention, or None if it is not here."""

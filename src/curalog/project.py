@@ -20,11 +20,14 @@ from curalog.paths import PathResolver, list_images
 
 
 class Project:
-    def __init__(self, config: Config, tool: str = "curalog") -> None:
+    def __init__(self, config: Config, tool: str = "curalog", database: Path | None = None) -> None:
+        """``database`` replaces the ledger file (a scratch copy for dry runs); the audit log of
+        a scratch ledger stays beside it."""
         self.config = config
         self.root = config.root
         self.audit = AuditLog(config.path("audit_dir"), script=tool)
-        self.db = Database(config.path("database"), self.audit, self.root)
+        db_audit = self.audit if database is None else AuditLog(database.parent / "audit", script=tool)
+        self.db = Database(database or config.path("database"), db_audit, self.root)
         self.embeddings = EmbeddingStore(
             self.root,
             config.path("embeddings_dir"),

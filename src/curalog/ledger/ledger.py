@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import sqlite3
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -66,6 +67,18 @@ def new_session_id(when: datetime | None = None) -> str:
     return f"{ts:%Y%m%d_%H%M%S}_{secrets.token_hex(3)}"
 
 
+def _record_legacy(
+    conn: sqlite3.Connection, legacy: tuple[str, int, str], kind: str, decision_id: int
+) -> None:
+    source, line, sha = legacy
+    conn.execute(
+        "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, decision_id, imported_at) "
+        "VALUES (?,?,?,?,?,?)",
+        (source, line, sha, kind, decision_id, iso(now_local())),
+    )
+    conn.execute("DELETE FROM quarantine WHERE source = ? AND line = ? AND sha = ?", (source, line, sha))
+
+
 def _per_image(value: object, name: str, kind: str, n: int, problems: list[Problem]) -> list[object] | None:
     """``value`` as a list with one entry per image, or None (a problem is recorded if wrong)."""
     if value is None:
@@ -119,6 +132,7 @@ class Ledger:
         image_stages: object,
         image_sizes: object,
         problems: list[Problem],
+        by_image: dict[int, list[Problem]],
     ) -> list[Candidate | None]:
         if isinstance(image_paths, str | bytes) or not isinstance(image_paths, Sequence):
             problems.append(Problem("row.malformed", "image_paths must be a list of paths"))
@@ -140,7 +154,9 @@ class Ledger:
         sizes = _per_image(image_sizes, "image_sizes", "a list of (w, h)", n, problems)
 
         out: list[Candidate | None] = []
+        starts: list[int] = []
         for i, raw in enumerate(paths):
+            starts.append(len(problems))
             label = f"image {i} ({raw!r})"
             if not isinstance(raw, str | os.PathLike):
                 problems.append(Problem("path.unresolved", f"{label}: not a path"))
@@ -194,6 +210,10 @@ class Ledger:
                 digest, measured = entry.hash, logged
             stage = stages[i]
             out.append(Candidate(i, res.canonical, digest, None if stage is None else str(stage), *measured))
+        starts.append(len(problems))
+        for i, cand in enumerate(out):
+            if cand is None and starts[i + 1] > starts[i]:
+                by_image[i] = problems[starts[i] : starts[i + 1]]
         return out
 
     def _check_embedding(self, kind: str, chosen: Candidate, problems: list[Problem]) -> None:
@@ -224,8 +244,16 @@ class Ledger:
         crop_coords: object = None,
         image_stages: object = None,
         image_sizes: object = None,
+        created_at: str | None = None,
+        legacy: tuple[str, int, str] | None = None,
+        dry_run: bool = False,
     ) -> int:
-        """Validate and store one decision; returns its id. See Session.log_crop."""
+        """Validate and store one decision; returns its id. See Session.log_crop.
+
+        ``created_at`` keeps an imported row's own time; ``legacy`` = (source, line, sha) records,
+        in the same transaction, the legacy line the decision came from. ``dry_run`` validates
+        only (returns 0).
+        """
         problems: list[Problem] = []
         if not isinstance(set_id, str) or not set_id.strip():
             problems.append(Problem("row.malformed", f"set_id {set_id!r} must be a non-empty text"))
@@ -235,8 +263,9 @@ class Ledger:
             problems.append(Problem("row.malformed", f"directory {directory!r} must be a path"))
             directory = ""
         directory = os.fspath(directory)
+        by_image: dict[int, list[Problem]] = {}
         cands = self._candidates(
-            kind, directory, image_paths, chosen_idx, image_stages, image_sizes, problems
+            kind, directory, image_paths, chosen_idx, image_stages, image_sizes, problems, by_image
         )
         chosen = cands[chosen_idx] if isinstance(chosen_idx, int) and 0 <= chosen_idx < len(cands) else None
         box = norm = None
@@ -253,9 +282,13 @@ class Ledger:
             if shape is not None:
                 problems.append(shape)
         if problems:
-            raise DecisionRejected(problems)
+            raise DecisionRejected(problems, by_image)
         assert chosen is not None and isinstance(set_id, str)
-        return self._insert(session_id, kind, set_id, directory, cands, chosen, box, norm)
+        if dry_run:
+            return 0
+        return self._insert(
+            session_id, kind, set_id, directory, cands, chosen, box, norm, created_at, legacy
+        )  # fmt: skip
 
     def _insert(
         self,
@@ -267,6 +300,8 @@ class Ledger:
         chosen: Candidate,
         box: Box | None,
         norm: Box | None,
+        created_at: str | None = None,
+        legacy: tuple[str, int, str] | None = None,
     ) -> int:
         b = box or (None, None, None, None)
         nb = norm or (None, None, None, None)
@@ -279,6 +314,9 @@ class Ledger:
                 (session_id, set_id, kind, chosen.hash, *b),
             ).fetchone()
             if dup is not None:
+                if legacy is not None:
+                    _record_legacy(conn, legacy, kind, int(dup["id"]))
+                    return int(dup["id"])
                 warnings.warn(
                     DecisionWarning(
                         f"row.duplicate: the same {kind} (session {session_id}, set {set_id}, "
@@ -295,7 +333,7 @@ class Ledger:
                 (
                     session_id, kind, set_id, directory, project_of(chosen.path), len(cands),
                     chosen.idx, chosen.path, chosen.hash, chosen.width, chosen.height,
-                    *b, *nb, iso(now_local()),
+                    *b, *nb, created_at or iso(now_local()),
                 ),
             )  # fmt: skip
             decision_id = int(cur.lastrowid or 0)
@@ -304,6 +342,8 @@ class Ledger:
                 "VALUES (?,?,?,?,?,?,?)",
                 [(decision_id, c.idx, c.path, c.hash, c.stage, c.width, c.height) for c in cands if c],
             )
+            if legacy is not None:
+                _record_legacy(conn, legacy, kind, decision_id)
         return decision_id
 
     # -- reads ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ chosen image that disagrees with its candidate row.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
 _REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
@@ -96,6 +96,42 @@ CREATE TABLE IF NOT EXISTS embed_failures (
     model       TEXT NOT NULL,
     reason      TEXT NOT NULL,
     failed_at   TEXT NOT NULL
+);
+
+-- Every legacy line taken in by import-legacy (re-running skips these), and what it became.
+CREATE TABLE IF NOT EXISTS legacy_lines (
+    source       TEXT NOT NULL,
+    line         INTEGER NOT NULL CHECK (line >= 1),
+    sha          TEXT NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('selection', 'crop', 'index')),
+    decision_id  INTEGER REFERENCES decisions(id),
+    index_path   TEXT,
+    imported_at  TEXT NOT NULL,
+    PRIMARY KEY (source, line, sha),
+    CHECK ((kind = 'index') = (index_path IS NOT NULL AND decision_id IS NULL))
+);
+CREATE INDEX IF NOT EXISTS legacy_lines_decision ON legacy_lines(decision_id);
+
+-- Legacy lines that could not be imported, with their finding codes. Retried on every import.
+CREATE TABLE IF NOT EXISTS quarantine (
+    source          TEXT NOT NULL,
+    line            INTEGER NOT NULL CHECK (line >= 1),
+    sha             TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    codes           TEXT NOT NULL CHECK (length(codes) > 0),
+    message         TEXT NOT NULL,
+    raw             TEXT NOT NULL,
+    quarantined_at  TEXT NOT NULL,
+    PRIMARY KEY (source, line, sha)
+);
+
+-- What import-legacy left out of a decision it imported (e.g. a rejected variant deleted since).
+CREATE TABLE IF NOT EXISTS import_notes (
+    source  TEXT NOT NULL,
+    line    INTEGER NOT NULL,
+    sha     TEXT NOT NULL,
+    note    TEXT NOT NULL,
+    UNIQUE (source, line, sha, note)
 );
 
 -- A cache of what was learned about image files, keyed by their stat identity. Safe to delete.

@@ -126,17 +126,24 @@ class Validation:
         exact = PathResolver(self.root, listing=self.listing)
         self.index_lines: list[tuple[str, IndexRef]] = []
         for line in legacy.rows:
-            try:
-                canonical = exact.resolve(line.image_path, by_name=False).canonical
-            except PathError:
-                parts = _split(line.image_path)[1]
-                starts = [i for i, p in enumerate(parts) if p in self.top_dirs]
-                canonical = "/".join(parts[starts[0] :]) if starts else "/".join(parts)
+            canonical = exact.index_path(line.image_path) or line.image_path
             ref = IndexRef(line.hash, line.dim, legacy.source, line.line)
             self.index[canonical] = ref  # a later line for the same image wins
             self.index_lines.append((canonical, ref))
         db_source = self.config.layout.database
+        # Rows that import-legacy adopted from a legacy index line still on disk are that line:
+        # counted and checked once, as the line.
+        adopted = {
+            r["index_path"]
+            for r in project.db.query(
+                "SELECT index_path FROM legacy_lines WHERE kind = 'index' AND source = ?", (legacy.source,)
+            )
+        } if legacy.exists else set()  # fmt: skip
+        self.ledger_index_rows = 0
         for e in project.embeddings.entries():
+            if e.path in adopted:
+                continue
+            self.ledger_index_rows += 1
             ref = IndexRef(e.hash, e.dim, db_source, None)
             self.index_lines.append((e.path, ref))
             if self._vector_problem(ref) is None or e.path not in self.index:
@@ -276,10 +283,20 @@ class Validation:
                 "crop", where, (row.session_id, row.set_id, where.path, row.box), found, usable, seen
             )
 
-    def _ledger_decisions(self, project: Project) -> None:
+    def _ledger_decisions(self, project: Project, legacy_sources: list[str]) -> None:
+        """Decisions logged through the ledger. Those import-legacy took from a log that is still
+        on disk were validated as that log's lines and are not counted twice."""
         source = self.config.layout.database
+        marks = ",".join("?" * len(legacy_sources))
+        imported = {
+            r["decision_id"]
+            for r in project.db.query(
+                f"SELECT decision_id FROM legacy_lines WHERE decision_id IS NOT NULL AND source IN ({marks})",
+                tuple(legacy_sources),
+            )
+        } if legacy_sources else set()  # fmt: skip
         for d in project.ledger.decisions():
-            if not self._in_range(d.created_at):
+            if d.id in imported or not self._in_range(d.created_at):
                 continue
             if d.kind == "crop":
                 self.report.crops += 1
@@ -425,7 +442,7 @@ class Validation:
             )
             r = self.report
             r.selections, r.crops = selections.data_lines, crops.data_lines
-            r.index_entries = legacy_index.data_lines + len(project.embeddings.entries())
+            r.index_entries = legacy_index.data_lines + self.ledger_index_rows
             r.embedding_files = len(self.vector_files)
             for read in (selections, crops, legacy_index):
                 for m in read.malformed:
@@ -433,7 +450,7 @@ class Validation:
                     self.findings.append(rules.row_malformed(where, m.message))
             self._selections(selections)
             self._crops(crops)
-            self._ledger_decisions(project)
+            self._ledger_decisions(project, [read.source for read in (selections, crops) if read.exists])
             self._store_findings()
         finally:
             project.close()

@@ -1,0 +1,341 @@
+"""Taking legacy logs into the ledger (``import-legacy``) and writing the ledger back out in the
+legacy columns (``export-legacy``).
+
+Import: every line lands either as a decision (through the ledger's own write-time checks, so
+nothing bypasses them) or in the quarantine table with its finding codes — nothing dropped, and
+per file: lines read = imported now + imported before + quarantined. Re-running is idempotent
+(lines already imported are skipped; quarantined ones are retried, so a fix made since lets them
+in). Legacy vector files are adopted in place after verification: index rows, no copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import io
+import json
+import os
+import sqlite3
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curalog.audit import iso, now_local
+from curalog.embeddings.npy import read_vector_file
+from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
+from curalog.legacy import (
+    CROP_COORDS,
+    CropRow,
+    LogRead,
+    Malformed,
+    SelectionRow,
+    _physical_lines,
+    read_crop_log,
+    read_index,
+    read_selection_log,
+)
+from curalog.project import Project
+
+Progress = Callable[[int, int, str], None]
+# Problems of a non-chosen image that let the decision in without that image.
+LEAVE_OUT = frozenset({"path.unresolved", "path.ambiguous", "image.missing", "image.unreadable"})
+
+
+@dataclass
+class FileSummary:
+    source: str
+    lines: int = 0  # data lines read
+    imported: int = 0  # taken in by this run
+    already: int = 0  # taken in by an earlier run
+    quarantined: int = 0
+
+    @property
+    def reconciles(self) -> bool:
+        return self.lines == self.imported + self.already + self.quarantined
+
+
+@dataclass
+class ImportSummary:
+    dry_run: bool
+    files: list[FileSummary] = field(default_factory=list)
+    quarantine: list[tuple[str, int, str, str]] = field(default_factory=list)  # source, line, codes, why
+    notes: list[tuple[str, int, str]] = field(default_factory=list)  # source, line, what was left out
+
+    @property
+    def reconciles(self) -> bool:
+        return all(f.reconciles for f in self.files)
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class _Importer:
+    def __init__(self, project: Project, summary: ImportSummary, progress: Progress | None) -> None:
+        self.p = project
+        self.summary = summary
+        self.progress = progress
+        self.sessions: set[str] = set()
+        done = project.db.query("SELECT source, line, sha FROM legacy_lines")
+        self.done = {(r["source"], r["line"], r["sha"]) for r in done}
+
+    def _quarantine(self, fs: FileSummary, line: int, sha: str, kind: str, problems: list[Problem],
+                    raw: str) -> None:  # fmt: skip
+        codes = ",".join(sorted({p.code for p in problems}))
+        message = "; ".join(f"{p.code}: {p.message}" for p in problems)
+        with self.p.db.write() as conn:
+            conn.execute(
+                "INSERT INTO quarantine(source, line, sha, kind, codes, message, raw, quarantined_at) "
+                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(source, line, sha) DO UPDATE SET "
+                "codes=excluded.codes, message=excluded.message, quarantined_at=excluded.quarantined_at",
+                (fs.source, line, sha, kind, codes, message, raw, iso(now_local())),
+            )
+        fs.quarantined += 1
+        self.summary.quarantine.append((fs.source, line, codes, message))
+
+    def _lines(self, read: LogRead, path: Path, kind: str) -> Iterator[tuple[FileSummary, int, str, object]]:
+        """(summary, line, sha, parsed row or Malformed) for each data line not imported before."""
+        fs = FileSummary(read.source, lines=read.data_lines)
+        self.summary.files.append(fs)
+        if not read.exists:
+            return
+        raw_lines = _physical_lines(path)
+        items: list[tuple[int, object]] = [(r.line, r) for r in read.rows] + [
+            (m.line, m) for m in read.malformed
+        ]
+        for n, (line, item) in enumerate(sorted(items, key=lambda x: x[0]), start=1):
+            raw = raw_lines[line - 1] if line - 1 < len(raw_lines) else ""
+            sha = _sha(raw)
+            if (fs.source, line, sha) in self.done:
+                fs.already += 1
+                continue
+            if isinstance(item, Malformed):
+                if line == 1:  # the header: the whole file was refused
+                    fs.lines += 1
+                self._quarantine(fs, line, sha, kind, [Problem("row.malformed", item.message)], raw)
+                continue
+            if self.progress and (n % 512 == 0 or n == len(items)):
+                self.progress(n, len(items), f"importing {fs.source}")
+            yield fs, line, sha, item
+
+    def _session(self, session_id: str, source: str) -> str:
+        sid = session_id or f"legacy:{source}"
+        if sid not in self.sessions:
+            self.p.ledger.start_session(f"legacy import ({source})", sid)
+            self.sessions.add(sid)
+        return sid
+
+    def index(self, read: LogRead, path: Path) -> None:
+        store = self.p.embeddings
+        for fs, line, sha, item in self._lines(read, path, "index"):
+            raw = item.image_path  # type: ignore[attr-defined]
+            canonical = self.p.paths.index_path(raw)
+            if canonical is None:
+                problem = Problem("path.unresolved", f"{raw!r} cannot be placed under the project root")
+                self._quarantine(fs, line, sha, "index", [problem], raw)
+                continue
+            vector = store.vector_path(item.hash)  # type: ignore[attr-defined]
+            if not vector.is_file():
+                problem = Problem("embedding.file_missing", f"{store.rel_dir}/{vector.name} is not on disk")
+                self._quarantine(fs, line, sha, "index", [problem], raw)
+                continue
+            arr, why = read_vector_file(vector, item.dim)  # type: ignore[attr-defined]
+            if arr is None:
+                self._quarantine(
+                    fs, line, sha, "index", [Problem("embedding.corrupt", f"{vector.name}: {why}")], raw
+                )
+                continue
+            model = item.model or "legacy:unknown"  # type: ignore[attr-defined]
+            with self.p.db.write() as conn:
+                conn.execute(
+                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO NOTHING",
+                    (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, iso(now_local())),  # type: ignore[attr-defined]
+                )
+                conn.execute(
+                    "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, index_path, imported_at) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (fs.source, line, sha, "index", canonical, iso(now_local())),
+                )
+                conn.execute(
+                    "DELETE FROM quarantine WHERE source=? AND line=? AND sha=?", (fs.source, line, sha)
+                )
+            fs.imported += 1
+        self.p.paths.forget()
+
+    def _log(self, fs: FileSummary, line: int, sha: str, row: SelectionRow | CropRow) -> list[str]:
+        """Store one row as a decision. Non-chosen images that cannot be found or read are left
+        out (the decision is still the person's choice) and returned as notes; any other problem
+        raises DecisionRejected."""
+        session = self._session(row.session_id, fs.source)
+        if isinstance(row, SelectionRow):
+            kind, images, idx = "selection", [row.chosen_path, *row.negative_paths], 0
+            stages: list[str | None] | None = None
+            sizes: list[tuple[float, float]] | None = None
+            box: tuple[float, ...] | None = None
+        else:
+            kind, idx, box = "crop", row.chosen_index, row.box
+            images = [p or (row.chosen_path if i == idx else p) for i, p in enumerate(row.image_paths)]
+            stages, sizes = [s or None for s in row.image_stages], list(row.sizes)
+        notes: list[str] = []
+        while True:
+            try:
+                self.p.ledger.log(
+                    session, kind, row.set_id, row.directory, images, idx, crop_coords=box,
+                    image_stages=stages, image_sizes=sizes, created_at=row.timestamp or None,
+                    legacy=(fs.source, line, sha),
+                )  # fmt: skip
+                return notes
+            except DecisionRejected as exc:
+                drop = {
+                    i
+                    for i, probs in exc.by_image.items()
+                    if i != idx and all(p.code in LEAVE_OUT for p in probs)
+                }
+                dropped_problems = {id(p) for i in drop for p in exc.by_image[i]}
+                if not drop or any(id(p) not in dropped_problems for p in exc.problems):
+                    raise
+                notes += [f"left out {images[i]!r}: {exc.by_image[i][0].message}" for i in sorted(drop)]
+                keep = [i for i in range(len(images)) if i not in drop]
+                images, idx = [images[i] for i in keep], keep.index(idx)
+                stages = [stages[i] for i in keep] if stages is not None else None
+                sizes = [sizes[i] for i in keep] if sizes is not None else None
+
+    def decisions(self, read: LogRead, path: Path, kind: str) -> None:
+        raw_lines = _physical_lines(path) if read.exists else []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DecisionWarning)  # `curalog validate` reports them
+            for fs, line, sha, row in self._lines(read, path, kind):
+                try:
+                    notes = self._log(fs, line, sha, row)  # type: ignore[arg-type]
+                except DecisionRejected as exc:
+                    self._quarantine(fs, line, sha, kind, exc.problems, raw_lines[line - 1])
+                    continue
+                fs.imported += 1
+                if notes:
+                    with self.p.db.write() as conn:
+                        conn.executemany(
+                            "INSERT OR IGNORE INTO import_notes(source, line, sha, note) VALUES (?,?,?,?)",
+                            [(fs.source, line, sha, n) for n in notes],
+                        )
+                    self.summary.notes += [(fs.source, line, n) for n in notes]
+
+
+def import_legacy(
+    project: Project, *, dry_run: bool = False, progress: Progress | None = None
+) -> ImportSummary:
+    """Take the project's legacy logs into its ledger (see the module docstring).
+
+    With ``dry_run`` the same import runs against a scratch copy of the ledger, which is then
+    thrown away: the summary says exactly what a real run would do, and nothing is kept.
+    """
+    summary = ImportSummary(dry_run)
+    if not dry_run:
+        _run_import(project, summary, progress)
+        return summary
+    with tempfile.TemporaryDirectory(prefix="curalog-dry-run-") as tmp:
+        scratch = Path(tmp) / "ledger.db"
+        if project.db.exists():
+            with contextlib.closing(sqlite3.connect(scratch)) as copy:
+                project.db.conn.backup(copy)
+        with Project(project.config, tool="curalog import-legacy --dry-run", database=scratch) as trial:
+            _run_import(trial, summary, progress)
+    return summary
+
+
+def _run_import(project: Project, summary: ImportSummary, progress: Progress | None) -> None:
+    cfg, lay = project.config, project.config.layout
+    imp = _Importer(project, summary, progress)
+    imp.index(read_index(cfg.path("embedding_index"), lay.embedding_index), cfg.path("embedding_index"))
+    imp.decisions(
+        read_selection_log(cfg.path("selection_log"), lay.selection_log),
+        cfg.path("selection_log"),
+        "selection",
+    )
+    imp.decisions(read_crop_log(cfg.path("crop_log"), lay.crop_log), cfg.path("crop_log"), "crop")
+
+
+# -- export ---------------------------------------------------------------------------------------
+SEL_COLUMNS = ["timestamp", "session_id", "set_id", "directory", "chosen_path", "negative_paths"]
+CROP_COLUMNS = [
+    "timestamp", "session_id", "set_id", "directory", "image_count", "chosen_index", "chosen_path",
+    *CROP_COORDS,
+    *(c for i in range(4) for c in (f"image_{i}_path", f"image_{i}_stage", f"width_{i}", f"height_{i}")),
+]  # fmt: skip
+
+
+@dataclass
+class ExportSummary:
+    files: dict[str, int] = field(default_factory=dict)  # relative path -> rows written
+    refused: list[tuple[int, str]] = field(default_factory=list)  # decision id, why
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
+def export_legacy(project: Project, target: str | os.PathLike[str], *, force: bool = False) -> ExportSummary:
+    """Write the ledger as legacy CSV/JSONL files under ``target`` (legacy layout, relative paths).
+
+    Refuses to write into the project's own legacy files, and over existing files unless
+    ``force``. Each file is written to a temp file and renamed; every file is audited.
+    """
+    out = Path(target).expanduser().resolve()
+    lay = project.config.layout
+    rels = [lay.selection_log, lay.crop_log, lay.embedding_index]
+    own = {project.config.path(k).resolve() for k in ("selection_log", "crop_log", "embedding_index")}
+    clash = [str(out / r) for r in rels if (out / r).resolve() in own]
+    if clash:
+        raise ConfigError(f"refusing to overwrite the project's own legacy files: {', '.join(clash)}")
+    existing = [str(out / r) for r in rels if (out / r).exists()]
+    if existing and not force:
+        raise ConfigError(f"{', '.join(existing)} already exist (use --force to replace them)")
+    summary = ExportSummary()
+    sel, crop = io.StringIO(), io.StringIO()
+    sw, cw = csv.writer(sel, lineterminator="\n"), csv.writer(crop, lineterminator="\n")
+    sw.writerow(SEL_COLUMNS)
+    cw.writerow(CROP_COLUMNS)
+    n_sel = n_crop = 0
+    for d in project.ledger.decisions():
+        if d.kind == "selection":
+            negatives = [c.path for c in d.candidates if c.idx != d.chosen_idx]
+            sw.writerow(
+                [d.created_at, d.session_id, d.set_id, d.directory, d.chosen.path, json.dumps(negatives)]
+            )
+            n_sel += 1
+            continue
+        if len(d.candidates) > 4:
+            summary.refused.append((d.id, f"{len(d.candidates)} images: the legacy crop log holds at most 4"))
+            continue
+        assert d.box is not None
+        row = [d.created_at, d.session_id, d.set_id, d.directory, len(d.candidates), d.chosen_idx,
+               d.chosen.path, *(_num(v) for v in d.box)]  # fmt: skip
+        for c in d.candidates:
+            row += [c.path, c.stage or "", c.width, c.height]
+        row += [""] * (len(CROP_COLUMNS) - len(row))
+        cw.writerow(row)
+        n_crop += 1
+    index = io.StringIO()
+    for e in project.embeddings.entries():
+        index.write(json.dumps({"image_path": e.path, "hash": e.hash, "embedding_dim": e.dim,
+                                "model": e.model, "timestamp": e.created_at}) + "\n")  # fmt: skip
+    outputs = [
+        (lay.selection_log, sel.getvalue(), n_sel),
+        (lay.crop_log, crop.getvalue(), n_crop),
+        (lay.embedding_index, index.getvalue(), len(project.embeddings.entries())),
+    ]
+    for rel, text, n in outputs:
+        path = out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        summary.files[str(path)] = n
+        project.audit.record("create", [path.name], dest_dir=str(path.parent), notes="export-legacy")
+    return summary
+
+
+__all__ = ["ExportSummary", "FileSummary", "ImportSummary", "export_legacy", "import_legacy"]
