@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from curalog.ledger.db import Database
 
 TEMP_PREFIX = ".curalog-tmp-"
-_VECTOR_NAME = re.compile(r"^([0-9a-f]{64})\.npy$")
+VECTOR_NAME = re.compile(r"^([0-9a-f]{64})\.npy$")
 _TEMP_NAME = re.compile(r"^\.curalog-tmp-(\d+)-[0-9a-f]+-([0-9a-f]{64})\.npy$")
 # An existing unindexed file is adopted only if it holds (nearly) the vector just computed.
 ADOPT_ATOL = 1e-4
@@ -361,7 +361,7 @@ class EmbeddingStore:
         temps: list[str] = []
         if self.directory.is_dir():
             for entry in os.scandir(self.directory):
-                m = _VECTOR_NAME.match(entry.name)
+                m = VECTOR_NAME.match(entry.name)
                 if m:
                     files[m.group(1)] = entry.name
                 elif entry.name.startswith(TEMP_PREFIX):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
+from curalog.embeddings.store import TEMP_PREFIX, VECTOR_NAME
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.legacy import CropRow, LogRead, SelectionRow, read_crop_log, read_index, read_selection_log
@@ -30,8 +30,6 @@ from curalog.validate.rules import Where
 from curalog.validate.vectors import check_files
 
 MEMO_VERSION = 2  # bump when a rule changes what it reports
-_VECTOR = re.compile(r"^([0-9a-f]{64})\.npy$")
-TEMP_PREFIX = ".curalog-tmp-"
 Progress = Callable[[int, int, str], None]
 
 RECOMMEND = {
@@ -102,7 +100,7 @@ class Validation:
         if not folder.is_dir():
             return
         for entry in os.scandir(folder):
-            m = _VECTOR.match(entry.name)
+            m = VECTOR_NAME.match(entry.name)
             if m:
                 self.vector_files[m.group(1)] = entry.name
             elif entry.name.startswith(TEMP_PREFIX):
