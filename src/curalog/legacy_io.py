@@ -96,8 +96,11 @@ class _Importer:
         fs.quarantined += 1
         self.summary.quarantine.append((fs.source, line, codes, message))
 
-    def _lines(self, read: LogRead, path: Path, kind: str) -> Iterator[tuple[FileSummary, int, str, object]]:
-        """(summary, line, sha, parsed row or Malformed) for each data line not imported before."""
+    def _lines(
+        self, read: LogRead, path: Path, kind: str
+    ) -> Iterator[tuple[FileSummary, int, str, object, str]]:
+        """(summary, line, sha, parsed row, raw text) for each data line not imported before;
+        malformed lines are quarantined here."""
         fs = FileSummary(read.source, lines=read.data_lines)
         self.summary.files.append(fs)
         if not read.exists:
@@ -119,7 +122,7 @@ class _Importer:
                 continue
             if self.progress and (n % 512 == 0 or n == len(items)):
                 self.progress(n, len(items), f"importing {fs.source}")
-            yield fs, line, sha, item
+            yield fs, line, sha, item, raw
 
     def _session(self, session_id: str, source: str) -> str:
         sid = session_id or f"legacy:{source}"
@@ -130,7 +133,7 @@ class _Importer:
 
     def index(self, read: LogRead, path: Path) -> None:
         store = self.p.embeddings
-        for fs, line, sha, item in self._lines(read, path, "index"):
+        for fs, line, sha, item, _raw in self._lines(read, path, "index"):
             raw = item.image_path  # type: ignore[attr-defined]
             canonical = self.p.paths.index_path(raw)
             if canonical is None:
@@ -205,14 +208,13 @@ class _Importer:
                 sizes = [sizes[i] for i in keep] if sizes is not None else None
 
     def decisions(self, read: LogRead, path: Path, kind: str) -> None:
-        raw_lines = _physical_lines(path) if read.exists else []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DecisionWarning)  # `curalog validate` reports them
-            for fs, line, sha, row in self._lines(read, path, kind):
+            for fs, line, sha, row, raw in self._lines(read, path, kind):
                 try:
                     notes = self._log(fs, line, sha, row)  # type: ignore[arg-type]
                 except DecisionRejected as exc:
-                    self._quarantine(fs, line, sha, kind, exc.problems, raw_lines[line - 1])
+                    self._quarantine(fs, line, sha, kind, exc.problems, raw)
                     continue
                 fs.imported += 1
                 if notes:
