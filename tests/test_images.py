@@ -61,3 +61,87 @@ def test_sha256_streams_whole_file(tmp_path: Path) -> None:
     data = bytes(range(256)) * 20_000  # > several chunks
     p.write_bytes(data)
     assert sha256_file(p) == hashlib.sha256(data).hexdigest()
+
+
+def _pillow_size(path: Path) -> tuple[int, int] | str:
+    """What image_size said before the plain-PNG fast path: Pillow's answer, or its refusal."""
+    from curalog import images
+
+    try:
+        with images._open(path) as im:
+            w, h = im.size
+            if images._orientation(im) in images._SWAPPING:
+                w, h = h, w
+        if w <= 0 or h <= 0:
+            return "refused"
+        return w, h
+    except ImageError:
+        return "refused"
+
+
+def _png_variants(tmp_path: Path) -> list[Path]:
+    import struct
+    import zlib
+
+    from PIL import Image, PngImagePlugin
+
+    out: list[Path] = []
+    for mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16"):
+        p = tmp_path / f"m-{mode.replace(';', '')}.png"
+        Image.new(mode, (37, 23)).save(p)
+        out.append(p)
+    p = tmp_path / "interlaced.png"
+    Image.new("RGB", (31, 17)).save(p, interlace=1)
+    out.append(p)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * 5000)  # pushes IDAT past the first 4 KiB
+    p = tmp_path / "long-text.png"
+    Image.new("RGB", (40, 30)).save(p, pnginfo=info)
+    out.append(p)
+    for orientation in (1, 6, 8):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        p = tmp_path / f"exif-{orientation}.png"
+        Image.new("RGB", (50, 20)).save(p, exif=exif.tobytes())
+        out.append(p)
+    good = (tmp_path / "m-RGB.png").read_bytes()
+    p = tmp_path / "bad-crc.png"  # IHDR CRC broken
+    p.write_bytes(good[:29] + bytes([good[29] ^ 0xFF]) + good[30:])
+    out.append(p)
+    p = tmp_path / "zero-width.png"
+    ihdr = struct.pack(">IIBBBBB", 0, 10, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    p.write_bytes(good[:8] + chunk + good[33:])
+    out.append(p)
+    p = tmp_path / "bad-filter.png"
+    ihdr = struct.pack(">IIBBBBB", 10, 10, 8, 2, 0, 1, 0)
+    chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    p.write_bytes(good[:8] + chunk + good[33:])
+    out.append(p)
+    out.append(png_header_only(tmp_path / "bomb.png", 100_000, 100_000))
+    p = tmp_path / "cut.png"
+    p.write_bytes(good[:20])
+    out.append(p)
+    return out
+
+
+def test_plain_png_fast_path_agrees_with_pillow(tmp_path: Path) -> None:
+    from curalog import images
+
+    variants = _png_variants(tmp_path)
+    fast_used = 0
+    for path in variants:
+        expected = _pillow_size(path)
+        fast = images._plain_png_size(path)
+        if fast is not None:
+            fast_used += 1
+            assert fast == expected, path.name
+        try:
+            got: tuple[int, int] | str = image_size(path)
+        except ImageError:
+            got = "refused"
+        assert got == expected, path.name
+    # the fast path answered the plain ones and left EXIF, long headers and damage to Pillow
+    assert fast_used == 8
+    assert images._plain_png_size(tmp_path / "exif-6.png") is None
+    assert image_size(tmp_path / "exif-6.png") == (20, 50)

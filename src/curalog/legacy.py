@@ -262,36 +262,42 @@ def read_index(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
         return read
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for n, text in enumerate(fh, start=1):
-            if not text.strip():
+    with open(path, encoding="utf-8", errors="replace") as fh:  # lines as iterating the file gives
+        lines = fh.read().split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    rows = read.rows
+    for n, (text, fast) in enumerate(zip(lines, map(_INDEX_LINE.match, lines), strict=True), start=1):
+        if fast is not None:
+            image_path, digest, dim, model = fast.groups()
+            image_path = image_path.strip()
+            if image_path:
+                read.data_lines += 1
+                rows.append(IndexLine(source, n, image_path, digest, int(dim), model or ""))
                 continue
-            read.data_lines += 1
-            fast = _INDEX_LINE.match(text)
-            if fast is not None and fast.group(1).strip():
-                image_path, digest, dim, model = fast.groups()
-                read.rows.append(IndexLine(source, n, image_path.strip(), digest, int(dim), model or ""))
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                read.malformed.append(Malformed(source, n, f"invalid JSON ({exc.msg})"))
-                continue
-            if not isinstance(obj, dict):
-                read.malformed.append(Malformed(source, n, "not a JSON object"))
-                continue
-            image_path, digest, dim = obj.get("image_path"), obj.get("hash"), obj.get("embedding_dim")
-            problems = []
-            if not isinstance(image_path, str) or not image_path.strip():
-                problems.append("image_path missing")
-            if not isinstance(digest, str) or not _HASH.match(digest):
-                problems.append("hash is not 64 lowercase hex digits")
-            if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
-                problems.append(f"embedding_dim {dim!r} is not a positive whole number")
-            if problems:
-                read.malformed.append(Malformed(source, n, "; ".join(problems)))
-                continue
-            read.rows.append(
-                IndexLine(source, n, str(image_path).strip(), str(digest), dim, str(obj.get("model", "")))
-            )
+        if not text.strip():
+            continue
+        read.data_lines += 1
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            read.malformed.append(Malformed(source, n, f"invalid JSON ({exc.msg})"))
+            continue
+        if not isinstance(obj, dict):
+            read.malformed.append(Malformed(source, n, "not a JSON object"))
+            continue
+        image_path, digest, dim = obj.get("image_path"), obj.get("hash"), obj.get("embedding_dim")
+        problems = []
+        if not isinstance(image_path, str) or not image_path.strip():
+            problems.append("image_path missing")
+        if not isinstance(digest, str) or not _HASH.match(digest):
+            problems.append("hash is not 64 lowercase hex digits")
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
+            problems.append(f"embedding_dim {dim!r} is not a positive whole number")
+        if problems:
+            read.malformed.append(Malformed(source, n, "; ".join(problems)))
+            continue
+        read.rows.append(
+            IndexLine(source, n, str(image_path).strip(), str(digest), dim, str(obj.get("model", "")))
+        )
     return read

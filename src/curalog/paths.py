@@ -13,6 +13,7 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable
+from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
@@ -73,22 +74,26 @@ def list_images(root: Path, folders: list[str] | None = None) -> list[str]:
         if folders is not None:
             folders.append(rel.rstrip("/"))
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = list(os.scandir(folder))
         except OSError:
             continue
-        subdirs = []
+        subdirs: list[tuple[str, str]] = []
+        images: list[str] = []
         for entry in entries:
             name = entry.name
-            if name.startswith("."):
+            if name[0] == ".":
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if not (rel == "" and name in SKIP_DIRS):
-                    subdirs.append((entry.path, f"{rel}{name}/"))
-            elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+                    subdirs.append((name, entry.path))
+            elif "." in name and name[name.rindex(".") :].lower() in IMAGE_EXTENSIONS:
                 if entry.is_symlink() and not os.path.realpath(entry.path).startswith(real_root + os.sep):
                     continue
-                found.append(rel + name)
-        stack.extend(reversed(subdirs))
+                images.append(name)
+        images.sort()
+        found.extend([rel + name for name in images])
+        subdirs.sort(reverse=True)
+        stack.extend((path, f"{rel}{name}/") for name, path in subdirs)
     return found
 
 
@@ -116,10 +121,11 @@ class PathResolver:
         self._top: set[str] | None = None  # top-level folders of the root
         self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
         self._extra: set[str] | None = None
-        self._by_name: dict[str, set[str]] | None = None
+        self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None
 
     # -- candidates -------------------------------------------------------------------------
-    def _candidates(self, refresh: bool = False) -> dict[str, set[str]]:
+    def _candidates(self, refresh: bool = False) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """(file name -> its one path, file name -> every path where several share it)."""
         if refresh and self._static:
             refresh = False  # the caller's listing is the whole truth
             if self._by_name is not None:
@@ -128,11 +134,22 @@ class PathResolver:
             if self._listing is None or refresh:
                 self._listing = set(list_images(self.root))
             self._extra = None
-            by_name: dict[str, set[str]] = {}
-            for c in self._listing | self._extras():
-                by_name.setdefault(c.rsplit("/", 1)[-1], set()).add(c)
-            self._by_name = by_name
+            first: dict[str, str] = {}
+            shared: dict[str, set[str]] = {}
+            for c in chain(self._listing, self._extras() - self._listing):
+                name = c.rpartition("/")[2]
+                prev = first.setdefault(name, c)
+                if prev is not c:
+                    shared.setdefault(name, {prev}).add(c)
+            self._by_name = (first, shared)
         return self._by_name
+
+    def _named(self, name: str, refresh: bool = False) -> set[str] | None:
+        """Every candidate path whose file name is ``name``."""
+        first, shared = self._candidates(refresh)
+        if name in shared:
+            return shared[name]
+        return {first[name]} if name in first else None
 
     def _extras(self) -> set[str]:
         if self._extra is None:
@@ -203,11 +220,9 @@ class PathResolver:
             # Fast paths over a trusted listing (whose members never hold ".." or links out).
             if raw in self._listing:  # type: ignore[operator]
                 return Resolution(raw, "exact", True)
-            for prefix in self._prefix_text:
-                if raw.startswith(prefix):
-                    rest = raw[len(prefix) :]
-                    if rest in self._listing:  # type: ignore[operator]
-                        return Resolution(rest, "stripped-prefix", True)
+            rest = self._listed_after_prefix(raw)
+            if rest is not None:
+                return Resolution(rest, "stripped-prefix", True)
         is_abs, parts = _split(raw)
         if is_abs:
             text = raw.strip()
@@ -248,6 +263,34 @@ class PathResolver:
         if not by_name:
             raise PathUnresolved(raw, f"{raw!r}: no image or index entry at this path")
         return self._by_file_name(raw, parts[-1] if parts else raw)
+
+    def _listed_after_prefix(self, raw: str) -> str | None:
+        for prefix in self._prefix_text:
+            if raw.startswith(prefix):
+                rest = raw[len(prefix) :]
+                if rest in self._listing:  # type: ignore[operator]
+                    return rest
+        return None
+
+    def quick(self, raw: str, directory: str = "") -> str | None:
+        """What ``resolve`` would answer for a listed image found the cheap way: as written,
+        after a machine prefix already seen, or as a plain file name in its row's directory.
+        None otherwise (``resolve`` then decides). Only with a caller's listing: the test the
+        validator runs on every row before ``resolve``."""
+        if not self._static:
+            return None
+        listing: set[str] = self._listing  # type: ignore[assignment]
+        if raw in listing:
+            return raw
+        rest = self._listed_after_prefix(raw)
+        if rest is not None or not directory:
+            return rest
+        # resolve tries the name at the root first (an index entry there wins), then the folder
+        if "/" in raw or "\\" in raw or raw in (".", "..") or raw in self._extras():
+            return None
+        base = self.resolve_dir(directory)
+        joined = f"{base}/{raw}" if base else None
+        return joined if joined in listing else None
 
     def _stripped(self, raw: str, parts: list[str], n: int) -> Resolution | None:
         try:
@@ -306,9 +349,9 @@ class PathResolver:
         return None
 
     def _by_file_name(self, raw: str, name: str) -> Resolution:
-        matches = self._candidates().get(name)
+        matches = self._named(name)
         if not matches:
-            matches = self._candidates(refresh=True).get(name)
+            matches = self._named(name, refresh=True)
         if not matches:
             raise PathUnresolved(raw, f"{raw!r}: no image, index entry or file matches, even by file name")
         if len(matches) > 1:

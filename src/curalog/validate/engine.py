@@ -5,10 +5,12 @@ Read-only: user files are only read; the one file written is the validator's own
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -20,7 +22,15 @@ from curalog.config import Config, find_root, load_config
 from curalog.embeddings.store import TEMP_PREFIX, VECTOR_NAME
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
-from curalog.legacy import CropRow, LogRead, SelectionRow, read_crop_log, read_index, read_selection_log
+from curalog.legacy import (
+    CropRow,
+    IndexLine,
+    LogRead,
+    SelectionRow,
+    read_crop_log,
+    read_index,
+    read_selection_log,
+)  # fmt: skip
 from curalog.paths import PathResolver, _split, list_images
 from curalog.project import Project
 from curalog.validate import rules
@@ -62,6 +72,31 @@ class VectorState(NamedTuple):
     problem: str  # "" when the file is structurally sound with finite, non-zero values
 
 
+Ident = tuple[int, int, int]  # size, mtime_ns, inode
+
+
+def _ident(path: str | Path) -> Ident | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for one run: a run builds hundreds of thousands of
+    long-lived rows and no cycles, and the collector's repeated sweeps over them cost a tenth of
+    the run. Restored as it was, even on error."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class Validation:
     """One run of the validator over one project."""
 
@@ -79,7 +114,8 @@ class Validation:
         self.report = Report(str(self.root), datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
         self.findings: list[Finding] = []
         self.emb_dir_rel = config.layout.embeddings_dir
-        self.measured: set[str] = set()  # images whose header a rule read
+        # images whose header a rule read -> their (size, mtime_ns, inode) when it was read
+        self.measured: dict[str, Ident | None] = {}
 
     # -- helpers ----------------------------------------------------------------------------
     def _project_guess(self, raw: str, directory: str = "") -> str:
@@ -117,17 +153,17 @@ class Validation:
             self.cache.changed = True
 
     def _index(self, legacy: LogRead, project: Project) -> None:
-        """Canonical image path -> vector reference, from the legacy index and the ledger."""
-        self.index: dict[str, IndexRef] = {}
-        self.indexed_hashes: dict[str, list[str]] = {}
-        self.indexed_dims: dict[str, set[int]] = {}
+        """Canonical image path -> vector reference, from the legacy index and the ledger.
+
+        ``index_paths``/``index_refs`` hold every index line in order (legacy lines are their
+        own references); ``index`` the one that counts per image; ``sound`` the images whose
+        reference names a sound vector of the length it says.
+        """
         exact = PathResolver(self.root, listing=self.listing)
-        self.index_lines: list[tuple[str, IndexRef]] = []
-        for line in legacy.rows:
-            canonical = exact.index_path(line.image_path) or line.image_path
-            ref = IndexRef(line.hash, line.dim, legacy.source, line.line)
-            self.index[canonical] = ref  # a later line for the same image wins
-            self.index_lines.append((canonical, ref))
+        quick, slow = exact.quick, exact.index_path
+        refs: list[IndexLine | IndexRef] = list(legacy.rows)
+        paths = [quick(r.image_path) or slow(r.image_path) or r.image_path for r in legacy.rows]
+        self.index: dict[str, IndexLine | IndexRef] = dict(zip(paths, refs, strict=True))  # later wins
         db_source = self.config.layout.database
         # Rows that import-legacy adopted from a legacy index line still on disk are that line:
         # counted and checked once, as the line.
@@ -143,15 +179,19 @@ class Validation:
                 continue
             self.ledger_index_rows += 1
             ref = IndexRef(e.hash, e.dim, db_source, None)
-            self.index_lines.append((e.path, ref))
+            paths.append(e.path)
+            refs.append(ref)
             if self._vector_problem(ref) is None or e.path not in self.index:
                 self.index[e.path] = ref
-        for canonical, ref in self.index_lines:
-            self.indexed_hashes.setdefault(ref.hash, []).append(canonical)
-            if ref.dim:
-                self.indexed_dims.setdefault(ref.hash, set()).add(ref.dim)
+        self.index_paths, self.index_refs = paths, refs
+        sound_length = {d: st.length for d, st in self.vectors.items() if not st.problem}
+        self.sound = {
+            path
+            for path, ref in self.index.items()
+            if (n := sound_length.get(ref.hash)) is not None and (ref.dim is None or ref.dim == n)
+        }
 
-    def _vector_problem(self, ref: IndexRef) -> str | None:
+    def _vector_problem(self, ref: IndexLine | IndexRef) -> str | None:
         """Why the vector an index line names is not usable, or None."""
         if ref.hash not in self.vector_files:
             return f"its .npy ({self.emb_dir_rel}/{ref.hash}.npy) is gone"
@@ -169,12 +209,13 @@ class Validation:
         return self._vector_problem(ref)
 
     def _actual_size(self, canonical: str) -> tuple[int, int] | None:
-        self.measured.add(canonical)
-        full = self.root / canonical
+        full = f"{self.root}/{canonical}"
         try:
             key = stat_key(os.stat(full))
         except OSError:
+            self.measured[canonical] = None
             return None
+        self.measured[canonical] = key[:3]
         hit = self.cache.images.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]
@@ -205,6 +246,9 @@ class Validation:
         Returns the location (canonical when resolved), whether the chosen path resolved, and
         whether the decision has a sound vector.
         """
+        quick = self.resolver.quick(raw, directory)
+        if quick is not None and quick in self.sound:  # listed, on disk, soundly embedded
+            return Where(where.source, where.line, quick.split("/", 1)[0], quick), True, True
         res = self._resolve(raw, directory, where, row_findings)
         if res is None:
             return where._replace(project=self._project_guess(raw, directory)), False, False
@@ -220,14 +264,15 @@ class Validation:
 
     def _finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
                     seen: dict[tuple, int]) -> None:  # fmt: skip
-        has_error = any(f.severity == "error" for f in found)
+        has_error = bool(found) and any(f.severity == "error" for f in found)
         if not has_error and key in seen:
             found.append(rules.row_duplicate(where, seen[key]))
             usable = False
         elif not has_error:
             seen[key] = where.line or 0
-        self.findings.extend(found)
-        if usable and not has_error and not any(f.code == "path.ambiguous" for f in found):
+        if found:
+            self.findings.extend(found)
+        if usable and not has_error and not (found and any(f.code == "path.ambiguous" for f in found)):
             if kind == "crop":
                 self.report.usable_crops += 1
             else:
@@ -309,10 +354,13 @@ class Validation:
     def _store_findings(self) -> None:
         rel = self.emb_dir_rel
         on_disk = self.vector_files.keys()
-        missing = {ref.hash for _c, ref in self.index_lines} - on_disk
-        for canonical, ref in self.index_lines if (missing or self.deep) else ():
-            if ref.hash in on_disk and not self.deep:
-                continue
+        paths, refs = self.index_paths, self.index_refs
+        hashes = [ref.hash for ref in refs]
+        indexed = set(hashes)
+        missing = indexed - on_disk
+        check = range(len(refs)) if self.deep else [i for i, h in enumerate(hashes) if h in missing]
+        for i in check:
+            canonical, ref = paths[i], refs[i]
             where = Where(ref.source, ref.line, canonical.split("/", 1)[0], canonical)
             if ref.hash not in on_disk:
                 self.findings.append(rules.embedding_file_missing(where, f"{rel}/{ref.hash}.npy"))
@@ -324,24 +372,32 @@ class Validation:
                 if actual != ref.hash:
                     self.findings.append(rules.embedding_stale(where, ref.hash, actual))
         # Only files that are unnamed, unsound, or of a length no index line expects.
-        suspects = set(on_disk - self.indexed_hashes.keys())
-        suspects.update(d for d, st in self.vectors.items() if st.problem)
+        vectors = self.vectors
+        length = {d: st.length for d, st in vectors.items()}
+        suspects = set(on_disk - indexed)
+        suspects.update(d for d, st in vectors.items() if st.problem)
         suspects.update(
-            d
-            for d, dims in self.indexed_dims.items()
-            if d in self.vectors and self.vectors[d].length not in dims
-        )
-        for digest in sorted(suspects & on_disk):
+            ref.hash for ref in refs if ref.dim and length.get(ref.hash, ref.dim) != ref.dim
+        )  # fmt: skip
+        suspects &= on_disk
+        first_image: dict[str, str] = {}
+        dims: dict[str, set[int]] = {}
+        for i in [i for i, h in enumerate(hashes) if h in suspects]:
+            first_image.setdefault(hashes[i], paths[i])
+            if refs[i].dim:
+                dims.setdefault(hashes[i], set()).add(refs[i].dim)  # type: ignore[arg-type]
+        for digest in sorted(suspects):
             name = self.vector_files[digest]
-            named = self.indexed_hashes.get(digest)
-            state = self.vectors[digest]
+            state = vectors[digest]
             problem = state.problem
-            dims = self.indexed_dims.get(digest)
-            if not problem and dims and state.length not in dims:
-                problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(dims)))})"
-            image = named[0] if named else ""
+            expected = dims.get(digest)
+            if not problem and expected and state.length not in expected:
+                problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(expected)))})"
+            if not problem and digest in first_image:
+                continue  # named, sound, and one of its index lines expects its length
+            image = first_image.get(digest, "")
             where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
-            if not named:
+            if digest not in first_image:
                 self.findings.append(
                     rules.embedding_orphan_file(where, f"unreadable: {problem}" if problem else "sound")
                 )
@@ -365,18 +421,14 @@ class Validation:
             out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}")
         return out
 
-    def _signature(self, folders: list[str], images: list[str], vectors: list[str] | None) -> str:
+    def _signature(
+        self, folders: list[str], images: dict[str, Ident | None], vectors: list[str] | None
+    ) -> str:
         """A digest of the stat identity of every input a report depends on: the settings, the
         logs, the index, the ledger, every vector file, the image folders (a file added, removed
-        or renamed changes its folder), and the images whose headers were measured."""
-
-        def ident(path: str | Path) -> tuple[int, int, int] | None:
-            try:
-                st = os.stat(path)
-            except OSError:
-                return None
-            return (st.st_size, st.st_mtime_ns, st.st_ino)
-
+        or renamed changes its folder), and the images whose headers were measured (``images``:
+        path -> identity, taken when the header was read)."""
+        ident = _ident
         db = self.config.path("database")
         parts: list[object] = [MEMO_VERSION, __version__, self.since, self.config.policy]
         inputs = ["selection_log", "crop_log", "embedding_index"]
@@ -386,8 +438,8 @@ class Validation:
             parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
         for f in folders:
             parts.append((f, ident(self.root / f)))
-        for img in images:
-            parts.append((img, ident(self.root / img)))
+        for img in sorted(images):
+            parts.append((img, images[img]))
         return hashlib.sha256(repr(parts).encode()).hexdigest()
 
     def run(self) -> Report:
@@ -399,24 +451,33 @@ class Validation:
             memo
             and cache.memo_signature
             and cache.memo_signature
-            == self._signature(cache.memo_folders, cache.memo_images, self._vector_idents())
+            == self._signature(
+                cache.memo_folders,
+                {img: _ident(f"{self.root}/{img}") for img in cache.memo_images},
+                self._vector_idents(),
+            )
         ):
             report = Report.from_dict(json.loads(cache.memo_report))
             report.generated_at, report.root = self.report.generated_at, self.report.root
             report.reused = True
             return report
+        with _gc_paused():
+            return self._run_uncached(memo)
+
+    def _run_uncached(self, memo: bool) -> Report:
+        cache = self.cache
         if self.use_cache:
             cache.load()
         folders: list[str] = []
         self.listing = list_images(self.root, folders)
-        before = self._signature(folders, [], None) if memo else ""
+        before = self._signature(folders, {}, None) if memo else ""
         report = self._run()
         # Remember the result only if nothing changed while it was computed. The vector files'
         # part comes from the fstat of each file as it was read (or verified unchanged).
-        if memo and self._signature(folders, [], None) == before:
-            images = sorted(self.measured)
+        if memo and self._signature(folders, {}, None) == before:
+            images = sorted(self.measured)  # their identities as they were read
             vectors = [f"{name} {k[0]} {k[1]} {k[2]}" for name, (k, _n, _p) in cache.vectors.items()]
-            cache.memo_signature = self._signature(folders, images, vectors)
+            cache.memo_signature = self._signature(folders, self.measured, vectors)
             cache.memo_report = json.dumps(report.to_dict())
             cache.memo_folders, cache.memo_images = folders, images
         else:
