@@ -236,3 +236,16 @@ def test_html_report_is_self_contained(legacy) -> None:
     assert page.count('<tr><td class="where">') == len(planted.findings)
     assert "curalog embed --missing" in page and "addEventListener" in page
     assert "&lt;" not in report.root  # paths are escaped by the template, not pre-escaped
+
+
+def test_vectors_checked_in_a_child_give_the_same_report(legacy, monkeypatch) -> None:
+    from curalog.validate import vectors
+
+    root, _ = legacy
+    inline = validate(root, use_cache=False).to_dict()
+    monkeypatch.setattr(vectors, "BACKGROUND_MIN", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    forked = validate(root, use_cache=False).to_dict()
+    for report in (inline, forked):
+        report.pop("generated_at")
+    assert forked == inline

@@ -29,7 +29,27 @@ if TYPE_CHECKING:
     from curalog.ledger.db import Database
 
 TEMP_PREFIX = ".curalog-tmp-"
-VECTOR_NAME = re.compile(r"^([0-9a-f]{64})\.npy$")
+_HEX = "0123456789abcdef"
+
+
+def list_vector_files(directory: str | os.PathLike[str]) -> tuple[dict[str, str], list[str]]:
+    """({hash: file name} of every vector file, [names of temp files left by interrupted writes])
+    in a vector folder; both empty when there is no such folder. One listing, no stat."""
+    files: dict[str, str] = {}
+    temps: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return files, temps
+    for name in names:
+        # <64 lowercase hex digits>.npy, without a regex per name (a folder holds 100k+ of them)
+        if len(name) == 68 and name[64:] == ".npy" and not name[:64].strip(_HEX):
+            files[name[:64]] = name
+        elif name.startswith(TEMP_PREFIX):
+            temps.append(name)
+    return files, temps
+
+
 _TEMP_NAME = re.compile(r"^\.curalog-tmp-(\d+)-[0-9a-f]+-([0-9a-f]{64})\.npy$")
 # An existing unindexed file is adopted only if it holds (nearly) the vector just computed.
 ADOPT_ATOL = 1e-4
@@ -357,15 +377,7 @@ class EmbeddingStore:
         for e in entries:
             by_hash.setdefault(e.hash, []).append(e)
             report.models[e.model] = report.models.get(e.model, 0) + 1
-        files: dict[str, str] = {}
-        temps: list[str] = []
-        if self.directory.is_dir():
-            for entry in os.scandir(self.directory):
-                m = VECTOR_NAME.match(entry.name)
-                if m:
-                    files[m.group(1)] = entry.name
-                elif entry.name.startswith(TEMP_PREFIX):
-                    temps.append(entry.name)
+        files, temps = list_vector_files(self.directory)
         report.vector_files = len(files)
         rel = self.rel_dir
         done, total = 0, len(files)

@@ -19,7 +19,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
-from curalog.embeddings.store import TEMP_PREFIX, VECTOR_NAME
+from curalog.embeddings.store import list_vector_files
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.legacy import (
@@ -37,7 +37,7 @@ from curalog.validate import rules
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
-from curalog.validate.vectors import check_files
+from curalog.validate.vectors import check_files_in_background
 
 MEMO_VERSION = 2  # bump when a rule changes what it reports
 Progress = Callable[[int, int, str], None]
@@ -65,11 +65,6 @@ class IndexRef(NamedTuple):
     dim: int | None
     source: str
     line: int | None
-
-
-class VectorState(NamedTuple):
-    length: int
-    problem: str  # "" when the file is structurally sound with finite, non-zero values
 
 
 Ident = tuple[int, int, int]  # size, mtime_ns, inode
@@ -116,6 +111,7 @@ class Validation:
         self.emb_dir_rel = config.layout.embeddings_dir
         # images whose header a rule read -> their (size, mtime_ns, inode) when it was read
         self.measured: dict[str, Ident | None] = {}
+        self.sizes: dict[str, tuple[int, int] | None] = {}  # this run's header reads
 
     # -- helpers ----------------------------------------------------------------------------
     def _project_guess(self, raw: str, directory: str = "") -> str:
@@ -130,40 +126,35 @@ class Validation:
 
     # -- inputs -----------------------------------------------------------------------------
     def _list_vectors(self) -> None:
-        self.vector_files: dict[str, str] = {}  # hash -> file name
-        self.temp_files: list[str] = []
-        folder = self.config.path("embeddings_dir")
-        if not folder.is_dir():
-            return
-        for entry in os.scandir(folder):
-            m = VECTOR_NAME.match(entry.name)
-            if m:
-                self.vector_files[m.group(1)] = entry.name
-            elif entry.name.startswith(TEMP_PREFIX):
-                self.temp_files.append(entry.name)
+        # hash -> file name, and temp files
+        self.vector_files, self.temp_files = list_vector_files(self.config.path("embeddings_dir"))
 
-    def _check_vectors(self) -> None:
-        """Judge every vector file (unchanged ones from the cache, the rest read once)."""
+    def _start_vector_check(self) -> Callable[[], None]:
+        """Start judging every vector file (unchanged ones from the cache, the rest read once);
+        returns the function that waits for the verdicts (the reading overlaps log parsing)."""
         self._list_vectors()
         folder = str(self.config.path("embeddings_dir"))
-        states, new = check_files(folder, list(self.vector_files.items()), self.cache.vectors, self.progress)
-        self.vectors: dict[str, VectorState] = {d: VectorState(n, p) for d, (n, p) in states.items()}
-        if new != self.cache.vectors:
-            self.cache.vectors = new
-            self.cache.changed = True
+        items = list(self.vector_files.items())
+        pending = check_files_in_background(folder, items, self.cache.vectors, self.progress)
 
-    def _index(self, legacy: LogRead, project: Project) -> None:
-        """Canonical image path -> vector reference, from the legacy index and the ledger.
+        def finish() -> None:
+            self.vectors, new = pending().as_dicts(items)
+            if new != self.cache.vectors:
+                self.cache.vectors = new
+                self.cache.changed = True
 
-        ``index_paths``/``index_refs`` hold every index line in order (legacy lines are their
-        own references); ``index`` the one that counts per image; ``sound`` the images whose
-        reference names a sound vector of the length it says.
-        """
+        return finish
+
+    def _index_paths(self, legacy: LogRead) -> list[str]:
+        """The canonical image path of each legacy index line (the image may be gone)."""
         exact = PathResolver(self.root, listing=self.listing)
         quick, slow = exact.quick, exact.index_path
+        return [quick(r.image_path) or slow(r.image_path) or r.image_path for r in legacy.rows]
+
+    def _index_lines(self, legacy: LogRead, paths: list[str], project: Project) -> None:
+        """Every index line in order, from the legacy index and the ledger: ``index_paths`` and
+        ``index_refs`` (legacy lines are their own references). Needs no vector verdicts."""
         refs: list[IndexLine | IndexRef] = list(legacy.rows)
-        paths = [quick(r.image_path) or slow(r.image_path) or r.image_path for r in legacy.rows]
-        self.index: dict[str, IndexLine | IndexRef] = dict(zip(paths, refs, strict=True))  # later wins
         db_source = self.config.layout.database
         # Rows that import-legacy adopted from a legacy index line still on disk are that line:
         # counted and checked once, as the line.
@@ -173,23 +164,38 @@ class Validation:
                 "SELECT index_path FROM legacy_lines WHERE kind = 'index' AND source = ?", (legacy.source,)
             )
         } if legacy.exists else set()  # fmt: skip
-        self.ledger_index_rows = 0
+        self.legacy_index_lines = len(refs)
         for e in project.embeddings.entries():
-            if e.path in adopted:
-                continue
-            self.ledger_index_rows += 1
-            ref = IndexRef(e.hash, e.dim, db_source, None)
-            paths.append(e.path)
-            refs.append(ref)
-            if self._vector_problem(ref) is None or e.path not in self.index:
-                self.index[e.path] = ref
+            if e.path not in adopted:
+                paths.append(e.path)
+                refs.append(IndexRef(e.hash, e.dim, db_source, None))
+        self.ledger_index_rows = len(refs) - self.legacy_index_lines
         self.index_paths, self.index_refs = paths, refs
+
+    def _index(self) -> None:
+        """Canonical image path -> the index line that counts for it (``index``), and the images
+        whose line names a sound vector of the length it says (``sound``)."""
+        n = self.legacy_index_lines
+        paths, refs = self.index_paths, self.index_refs
+        self.index: dict[str, IndexLine | IndexRef] = dict(zip(paths[:n], refs[:n], strict=True))
+        for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
+            if self._vector_problem(ref) is None or path not in self.index:  # row if it is sound
+                self.index[path] = ref
         sound_length = {d: st.length for d, st in self.vectors.items() if not st.problem}
         self.sound = {
             path
             for path, ref in self.index.items()
             if (n := sound_length.get(ref.hash)) is not None and (ref.dim is None or ref.dim == n)
         }
+
+    def _prefetch_sizes(self, crops: LogRead) -> None:
+        """Read the headers of the crop rows' chosen images while the vectors are checked."""
+        quick = self.resolver.quick
+        for row in crops.rows:
+            if self._in_range(row.timestamp) and row.chosen_size[0] > 0 and row.chosen_size[1] > 0:
+                canonical = quick(row.chosen_path, row.directory)
+                if canonical is not None:
+                    self._actual_size(canonical)
 
     def _vector_problem(self, ref: IndexLine | IndexRef) -> str | None:
         """Why the vector an index line names is not usable, or None."""
@@ -209,6 +215,12 @@ class Validation:
         return self._vector_problem(ref)
 
     def _actual_size(self, canonical: str) -> tuple[int, int] | None:
+        if canonical in self.sizes:
+            return self.sizes[canonical]
+        self.sizes[canonical] = size = self._measure(canonical)
+        return size
+
+    def _measure(self, canonical: str) -> tuple[int, int] | None:
         full = f"{self.root}/{canonical}"
         try:
             key = stat_key(os.stat(full))
@@ -489,16 +501,20 @@ class Validation:
     def _run(self) -> Report:
         lay = self.config.layout
         self.top_dirs = {p.split("/", 1)[0] for p in self.listing if "/" in p}
-        self._check_vectors()
+        vectors_checked = self._start_vector_check()
         selections = read_selection_log(self.config.path("selection_log"), lay.selection_log)
         crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
         legacy_index = read_index(self.config.path("embedding_index"), lay.embedding_index)
+        index_paths = self._index_paths(legacy_index)
         project = Project(self.config, tool="curalog validate")
         try:
-            self._index(legacy_index, project)
+            self._index_lines(legacy_index, index_paths, project)
             self.resolver = PathResolver(
-                self.root, extra_candidates=lambda: list(self.index), listing=self.listing
+                self.root, extra_candidates=lambda: self.index_paths, listing=self.listing
             )
+            self._prefetch_sizes(crops)
+            vectors_checked()
+            self._index()
             r = self.report
             r.selections, r.crops = selections.data_lines, crops.data_lines
             r.index_entries = legacy_index.data_lines + self.ledger_index_rows

@@ -1,102 +1,212 @@
 """Checking vector files in bulk: one read per file, values judged a chunk at a time, unchanged
-files (same size, mtime_ns, inode as when last verified) not read again. A plain function of
-its arguments, so worker processes can run it on slices of a folder in parallel.
+files (same size, mtime_ns, inode as when last verified) not read again.
+
+The loop is the validator's hottest: for a file whose bytes start with the header of the
+previous file and have its length (all vectors of one model do), the per-file work is open,
+fstat, read, close and two appends; the payloads are cut out and judged by NumPy per chunk.
+Verdicts are kept as arrays in the order of the items (``Checked``), so they cross a process
+boundary as a few MB and become dicts once, in ``Checked.as_dicts``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from curalog.embeddings.npy import vector_layout
 
 CacheEntry = tuple[tuple[int, int, int], int, str]  # (size, mtime_ns, inode), length, problem
+Progress = Callable[[int, int, str], None]
 CHUNK = 4096
+BACKGROUND_MIN = 2 * CHUNK  # fewer files than this are checked in the calling process
+NO_STATE = -2  # length of an item with no verdict (never happens for a listed file)
+
+
+class VectorState(NamedTuple):
+    length: int  # -1 when the file is not a 1-D float vector at all
+    problem: str  # "" when the file is structurally sound with finite, non-zero values
+
+
+@dataclass
+class Checked:
+    """Verdicts in item order: length (-1: not a vector), stat key (-1s: not cacheable, e.g.
+    unreadable), and the problem of each item that has one."""
+
+    lengths: np.ndarray
+    keys: np.ndarray  # (n, 3) int64: size, mtime_ns, inode
+    problems: dict[int, str] = field(default_factory=dict)
+
+    def as_dicts(self, items: list[tuple[str, str]]) -> tuple[dict[str, VectorState], dict[str, CacheEntry]]:
+        """({hash: VectorState}, {file name: cache entry})."""
+        states: dict[str, VectorState] = {}
+        new: dict[str, CacheEntry] = {}
+        problems = self.problems
+        rows = zip(items, self.lengths.tolist(), self.keys.tolist(), strict=True)
+        for i, ((digest, name), length, key) in enumerate(rows):
+            if length == NO_STATE:
+                continue
+            problem = problems.get(i, "")
+            states[digest] = VectorState(length, problem)
+            if key[0] != -1:
+                new[name] = ((key[0], key[1], key[2]), length, problem)
+        return states, new
+
+
+def _judge(datas: list[bytes], where: list[int], layout: tuple[np.dtype, int, int],
+           lengths: list[int], problems: dict[int, str]) -> None:  # fmt: skip
+    """Judge files of one layout (equal length, payload at the same offset) at once."""
+    dtype, length, offset = layout
+    raw = np.frombuffer(b"".join(datas), dtype=np.uint8).reshape(len(datas), -1)
+    matrix = raw[:, offset : offset + length * dtype.itemsize].copy().view(dtype)
+    if length == 0:
+        bad = {i: "empty" for i in where}
+    else:
+        finite = np.isfinite(matrix).all(axis=1)
+        nonzero = matrix.any(axis=1)
+        bad = {where[j]: "holds NaN or Inf" for j in np.flatnonzero(~finite).tolist()}
+        bad.update({where[j]: "all zeros" for j in np.flatnonzero(finite & ~nonzero).tolist()})
+    for i in where:
+        lengths[i] = length
+    problems.update(bad)
 
 
 def check_files(
-    folder: str,
-    items: list[tuple[str, str]],
-    old: dict[str, CacheEntry],
-    progress: Callable[[int, int, str], None] | None = None,
-) -> tuple[dict[str, tuple[int, str]], dict[str, CacheEntry]]:
-    """For ``(hash, file name)`` items: ({hash: (length, problem)}, {name: cache entry}).
-
-    ``problem`` is "" for a 1-D float vector with finite, non-zero values; ``length`` is -1 when
-    the file is not such a vector at all.
-    """
-    states: dict[str, tuple[int, str]] = {}
-    new: dict[str, CacheEntry] = {}
-    groups: dict[tuple[str, int], list[tuple[str, str, tuple[int, int, int], bytes]]] = {}
-
-    def flush(dtype_str: str, length: int) -> None:
-        group = groups.pop((dtype_str, length))
-        matrix = np.frombuffer(b"".join(g[3] for g in group), dtype=np.dtype(dtype_str))
-        matrix = matrix.reshape(len(group), length)
-        finite = np.isfinite(matrix).all(axis=1).tolist()
-        nonzero = matrix.any(axis=1).tolist() if length else [False] * len(group)
-        for (digest, name, key, _), ok_finite, ok_nonzero in zip(group, finite, nonzero, strict=True):
-            problem = (
-                "empty" if length == 0 else
-                "holds NaN or Inf" if not ok_finite else
-                "all zeros" if not ok_nonzero else ""
-            )  # fmt: skip
-            states[digest] = (length, problem)
-            new[name] = (key, length, problem)
-
-    last_header = b""
-    last_layout: tuple[np.dtype, int, int] | None = None
-    total = len(items)
-    for n, (digest, name) in enumerate(items, start=1):
-        if progress and (n % CHUNK == 0 or n == total):
-            progress(n, total, "checking vectors")
-        full = f"{folder}/{name}"
-        hit = old.get(name)
-        try:
-            if hit is not None:
-                st = os.stat(full)
-                if hit[0] == (st.st_size, st.st_mtime_ns, st.st_ino):
-                    states[digest] = (hit[1], hit[2])
-                    new[name] = hit
-                    continue
-            fd = os.open(full, os.O_RDONLY)
+    folder: str, items: list[tuple[str, str]], old: dict[str, CacheEntry], progress: Progress | None = None
+) -> Checked:
+    """Verdicts on ``(hash, file name)`` items of ``folder``; ``old`` is the cache of earlier
+    verdicts by file name (an entry counts only if the file's stat key still matches)."""
+    n_items = len(items)
+    lengths = [NO_STATE] * n_items
+    keys: list[tuple[int, int, int]] = [(-1, -1, -1)] * n_items
+    problems: dict[int, str] = {}
+    # files of the current layout, waiting to be judged together; other layouts by layout
+    header, size, layout = b"", -1, None
+    datas: list[bytes] = []
+    where: list[int] = []
+    others: dict[tuple[np.dtype, int, int], tuple[list[bytes], list[int]]] = {}
+    os_open, fstat, read, close, rdonly = os.open, os.fstat, os.read, os.close, os.O_RDONLY
+    try:
+        dir_fd = os.open(folder, rdonly)
+    except OSError as exc:
+        why = f"unreadable ({exc.strerror or exc})"
+        return Checked(np.full(n_items, -1, np.int64), np.full((n_items, 3), -1, np.int64),
+                       dict.fromkeys(range(n_items), why))  # fmt: skip
+    try:
+        for i, (_digest, name) in enumerate(items):
+            if progress and ((i + 1) % CHUNK == 0 or i + 1 == n_items):
+                progress(i + 1, n_items, "checking vectors")
             try:
-                st = os.fstat(fd)
-                data = os.read(fd, st.st_size)
-                while len(data) < st.st_size:
-                    more = os.read(fd, st.st_size - len(data))
-                    if not more:
-                        break
-                    data += more
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            states[digest] = (-1, f"unreadable ({exc.strerror or exc})")
-            continue
-        key = (st.st_size, st.st_mtime_ns, st.st_ino)
-        # Files of one model share their header byte for byte: reuse its parsed layout.
-        if (
-            last_layout is not None
-            and data.startswith(last_header)
-            and len(data) == last_layout[2] + (last_layout[1] * last_layout[0].itemsize)
-        ):
-            layout: tuple[np.dtype, int, int] | str = last_layout
-        else:
-            layout = vector_layout(data)
-            if not isinstance(layout, str):
-                last_layout, last_header = layout, data[: layout[2]]
-        if isinstance(layout, str):
-            states[digest] = (-1, layout)
-            new[name] = (key, -1, layout)
-            continue
-        dtype, length, offset = layout
-        gkey = (dtype.str, length)
-        group = groups.setdefault(gkey, [])
-        group.append((digest, name, key, data[offset : offset + length * dtype.itemsize]))
-        if len(group) >= CHUNK:
-            flush(*gkey)
-    for gkey in list(groups):
-        flush(*gkey)
-    return states, new
+                hit = old.get(name)
+                if hit is not None:
+                    st = os.stat(name, dir_fd=dir_fd)
+                    if hit[0] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                        lengths[i], keys[i] = hit[1], hit[0]
+                        if hit[2]:
+                            problems[i] = hit[2]
+                        continue
+                fd = os_open(name, rdonly, dir_fd=dir_fd)
+                try:
+                    st = fstat(fd)
+                    data = read(fd, st.st_size)
+                    while len(data) < st.st_size:
+                        more = read(fd, st.st_size - len(data))
+                        if not more:
+                            break
+                        data += more
+                finally:
+                    close(fd)
+            except OSError as exc:
+                lengths[i], problems[i] = -1, f"unreadable ({exc.strerror or exc})"
+                continue
+            keys[i] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            if len(data) == size and data.startswith(header):  # the current layout
+                datas.append(data)
+                where.append(i)
+                if len(datas) >= CHUNK:
+                    _judge(datas, where, layout, lengths, problems)  # type: ignore[arg-type]
+                    datas, where = [], []
+                continue
+            parsed = vector_layout(data)
+            if isinstance(parsed, str):
+                lengths[i], problems[i] = -1, parsed
+                continue
+            dtype, length, offset = parsed
+            if offset + length * dtype.itemsize == len(data):  # exactly a header and a payload
+                if datas:
+                    _judge(datas, where, layout, lengths, problems)  # type: ignore[arg-type]
+                header, size, layout = data[:offset], len(data), parsed
+                datas, where = [data], [i]
+            else:  # trailing bytes after the payload: judged with its own kind, cut to size
+                group = others.setdefault(parsed, ([], []))
+                group[0].append(data[: offset + length * dtype.itemsize])
+                group[1].append(i)
+    finally:
+        close(dir_fd)
+    if datas:
+        _judge(datas, where, layout, lengths, problems)  # type: ignore[arg-type]
+    for parsed, (group_datas, group_where) in others.items():
+        _judge(group_datas, group_where, parsed, lengths, problems)
+    return Checked(np.array(lengths, dtype=np.int64), np.array(keys, dtype=np.int64).reshape(-1, 3), problems)
+
+
+def check_files_in_background(
+    folder: str, items: list[tuple[str, str]], old: dict[str, CacheEntry], progress: Progress | None = None
+) -> Callable[[], Checked]:
+    """Start ``check_files``; returns the function that waits for its verdicts.
+
+    The reading is system calls more than Python, so on Linux, with more than one core and no
+    other thread in this process, it runs in a forked child while the caller parses its logs:
+    the child sends its arrays back over a pipe, with progress on the way. Anywhere else, for
+    fewer than ``BACKGROUND_MIN`` files, or if the child fails for any reason, the check runs in
+    the waiting function instead; the verdicts are the same either way.
+    """
+    usable = (
+        sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+        and threading.active_count() == 1 and len(items) >= BACKGROUND_MIN
+    )  # fmt: skip
+    if not usable:
+        return lambda: check_files(folder, items, old, progress)
+    receiver, sender = multiprocessing.Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, whatever happens
+        status = 0
+        try:
+            receiver.close()
+
+            def report(n: int, total: int, what: str) -> None:
+                sender.send(("progress", n, total, what))
+
+            checked = check_files(folder, items, old, report if progress else None)
+            sender.send(("done", checked))
+        except BaseException:  # anything at all: the parent redoes the work
+            status = 1
+        finally:
+            os._exit(status)
+    sender.close()
+
+    def wait() -> Checked:
+        checked: Checked | None = None
+        try:
+            while True:
+                message = receiver.recv()
+                if message[0] == "progress":
+                    if progress:
+                        progress(*message[1:])
+                    continue
+                checked = message[1]
+                break
+        except (EOFError, OSError):
+            checked = None  # the child died: do it here
+        finally:
+            receiver.close()
+            os.waitpid(pid, 0)
+        return checked if checked is not None else check_files(folder, items, old, progress)
+
+    return wait

@@ -1,0 +1,138 @@
+"""The bulk vector check, inline and in a forked child (which must agree, and whose failure,
+even by kill -9, must only cost time)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curalog.validate import vectors
+from curalog.validate.vectors import check_files, check_files_in_background
+
+
+def _name(i: int) -> str:
+    return f"{i:064x}.npy"
+
+
+def _folder(tmp_path: Path) -> tuple[str, list[tuple[str, str]]]:
+    """Sound float32 vectors plus one of each kind of damage, in a shuffled order."""
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    files: dict[str, object] = {}
+    for i in range(40):
+        files[_name(i)] = rng.standard_normal(16).astype(np.float32)
+    files[_name(100)] = np.full(16, np.nan, dtype=np.float32)
+    files[_name(101)] = np.zeros(16, dtype=np.float32)
+    files[_name(102)] = np.zeros(0, dtype=np.float32)
+    files[_name(103)] = np.ones((2, 8), dtype=np.float32)
+    files[_name(104)] = np.arange(16, dtype=np.int64)
+    files[_name(105)] = rng.standard_normal(24).astype(np.float64)  # another model's layout
+    for name, value in files.items():
+        np.save(folder / name, value)
+    (folder / _name(106)).write_bytes(b"not a vector")
+    good = (folder / _name(0)).read_bytes()
+    (folder / _name(107)).write_bytes(good[:-8])  # truncated
+    (folder / _name(108)).write_bytes(good + b"trailing")  # payload intact, extra bytes
+    items = sorted(((n[:64], n) for n in os.listdir(folder)), key=lambda it: it[1][::-1])
+    return str(folder), items
+
+
+def test_verdicts(tmp_path: Path) -> None:
+    folder, items = _folder(tmp_path)
+    states, new = check_files(folder, items, {}).as_dicts(items)
+    by_name = {name: states[digest] for digest, name in items}
+    assert all(by_name[_name(i)] == (16, "") for i in range(40))
+    assert by_name[_name(100)] == (16, "holds NaN or Inf")
+    assert by_name[_name(101)] == (16, "all zeros")
+    assert by_name[_name(102)] == (0, "empty")
+    assert by_name[_name(103)].length == -1 and "1-D" in by_name[_name(103)].problem
+    assert by_name[_name(104)].length == -1 and "float" in by_name[_name(104)].problem
+    assert by_name[_name(105)] == (24, "")
+    assert by_name[_name(106)].length == -1 and "not a .npy" in by_name[_name(106)].problem
+    assert by_name[_name(107)].length == -1 and "truncated" in by_name[_name(107)].problem
+    assert by_name[_name(108)] == (16, "")
+    assert set(new) == {name for _d, name in items}  # every readable file is cacheable
+
+
+def test_cache_entries_skip_unchanged_files_only(tmp_path: Path) -> None:
+    folder, items = _folder(tmp_path)
+    _states, cache = check_files(folder, items, {}).as_dicts(items)
+    lie = {name: (key, 16, "") for name, (key, _n, _p) in cache.items()}  # a cache that says "sound"
+    np.save(Path(folder) / _name(3), np.zeros(16, dtype=np.float32))  # changed since
+    states, _ = check_files(folder, items, lie).as_dicts(items)
+    assert states[_name(100)[:64]] == (16, "")  # unchanged: taken from the cache, not re-read
+    assert states[_name(3)[:64]] == (16, "all zeros")  # changed: read again
+
+
+@pytest.fixture
+def background(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(vectors, "BACKGROUND_MIN", 0)
+    if os.cpu_count() == 1:
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+
+def _arrays(checked) -> tuple:
+    return checked.lengths.tolist(), checked.keys.tolist(), checked.problems
+
+
+def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch) -> None:
+    folder, items = _folder(tmp_path)
+    expected = _arrays(check_files(folder, items, {}))
+    parent = os.getpid()
+    pids = tmp_path / "pids"
+    real = vectors.check_files
+
+    def recording(*args, **kwargs):
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectors, "check_files", recording)
+    seen: list[tuple[int, int]] = []
+    checked = check_files_in_background(folder, items, {}, lambda n, t, _w: seen.append((n, t)))()
+    assert _arrays(checked) == expected
+    ran_in = [int(p) for p in pids.read_text().split()]
+    assert ran_in and parent not in ran_in  # it ran in a child, and only there
+    assert seen and seen[-1] == (len(items), len(items))  # the child's progress reached us
+
+
+@pytest.mark.parametrize("how", ["raise", "kill -9"])
+def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch, how: str) -> None:
+    folder, items = _folder(tmp_path)
+    expected = _arrays(check_files(folder, items, {}))
+    parent = os.getpid()
+    real = vectors.check_files
+
+    def dying(*args, **kwargs):
+        if os.getpid() != parent:
+            if how == "raise":
+                raise MemoryError("simulated")
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(vectors, "check_files", dying)
+    assert _arrays(check_files_in_background(folder, items, {})()) == expected
+    # no child left behind
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_no_fork_with_other_threads(tmp_path: Path, background, monkeypatch) -> None:
+    import threading
+
+    folder, items = _folder(tmp_path)
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with another thread running"))
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        checked = check_files_in_background(folder, items, {})()
+    finally:
+        stop.set()
+        t.join()
+    assert _arrays(checked) == _arrays(check_files(folder, items, {}))
