@@ -136,3 +136,42 @@ def test_no_fork_with_other_threads(tmp_path: Path, background, monkeypatch) -> 
         stop.set()
         t.join()
     assert _arrays(checked) == _arrays(check_files(folder, items, {}))
+
+
+def test_validator_cache_round_trips(tmp_path: Path) -> None:
+    from curalog.validate.cache import ValidateCache
+
+    path = tmp_path / "data" / "cache.npz"
+    cache = ValidateCache(path)
+    names = [_name(1), _name(2), _name(3), _name(4)]
+    checked = vectors.Checked(
+        np.array([16, -1, 16, -1]),
+        np.array([[10, 11, 12], [20, 21, 22], [30, 31, 32], [-1, -1, -1]]),
+        {1: "unreadable (not a .npy file)", 2: "all zeros", 3: "unreadable (permission denied)"},
+    )
+    cache.set_vectors(names, checked)
+    cache.images = {"mojo1/a.png": ((1, 2, 3, 4), 640, 480)}
+    cache.memo_signature, cache.memo_report = "sig", "{}"
+    cache.memo_folders, cache.memo_images = ["", "mojo1"], ["mojo1/a.png"]
+    cache.changed = True
+    cache.save()
+    again = ValidateCache(path)
+    again.load_memo()
+    again.load()
+    assert (
+        again.vector_entries()
+        == cache.vector_entries()
+        == {
+            _name(1): ((10, 11, 12), 16, ""),
+            _name(2): ((20, 21, 22), -1, "unreadable (not a .npy file)"),
+            _name(3): ((30, 31, 32), 16, "all zeros"),
+        }
+    )  # the unreadable file (no stat key) is not remembered
+    assert again.images == cache.images
+    memo = (again.memo_signature, again.memo_folders, again.memo_images)
+    assert memo == ("sig", ["", "mojo1"], ["mojo1/a.png"])
+    path.write_bytes(b"garbage")  # a broken cache is only a slower run
+    broken = ValidateCache(path)
+    broken.load_memo()
+    broken.load()
+    assert broken.vector_entries() == {} and broken.memo_signature == ""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curalog.validate.vectors import CacheEntry, Checked
+
 CACHE_NAME = "curalog-validate-cache.npz"
 
 VectorKey = tuple[int, int, int]  # size, mtime_ns, inode
@@ -22,8 +24,10 @@ ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 class ValidateCache:
     def __init__(self, path: Path) -> None:
         self.path = path
-        # vector file name -> (key, length or -1, problem or "")
-        self.vectors: dict[str, tuple[VectorKey, int, str]] = {}
+        # verdicts on vector files, by file name, as the arrays check_files returns
+        self.vector_names: list[str] = []
+        self.vector_checked = Checked.empty()
+        self._vector_entries: dict[str, CacheEntry] | None = None
         # canonical image path -> (key, width, height)
         self.images: dict[str, tuple[ImageKey, int, int]] = {}
         self.changed = False
@@ -32,6 +36,23 @@ class ValidateCache:
         self.memo_report = ""
         self.memo_folders: list[str] = []
         self.memo_images: list[str] = []
+
+    def vector_entries(self) -> dict[str, CacheEntry]:
+        """File name -> (stat key, length, problem) of every cacheable verdict (built once)."""
+        if self._vector_entries is None:
+            self._vector_entries = self.vector_checked.cache_entries(self.vector_names)
+        return self._vector_entries
+
+    def set_vectors(self, names: list[str], checked: Checked) -> None:
+        self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
+        self.changed = True
+
+    def vector_idents(self) -> list[str]:
+        """ "name size mtime_ns inode" of every cached verdict (the memo signature's part)."""
+        keys = self.vector_checked.keys.tolist()
+        return [
+            f"{n} {k[0]} {k[1]} {k[2]}" for n, k in zip(self.vector_names, keys, strict=True) if k[0] != -1
+        ]
 
     def load_memo(self) -> None:
         """Only the last result and its signature (cheap: no per-file entries)."""
@@ -50,15 +71,13 @@ class ValidateCache:
         try:
             with np.load(self.path, allow_pickle=False) as z:
                 names = z["vec_name"].astype(str).tolist()
-                keys = zip(
-                    z["vec_size"].tolist(), z["vec_mtime"].tolist(), z["vec_ino"].tolist(), strict=True
-                )
-                self.vectors = {
-                    n: (k, length, p)
-                    for n, k, length, p in zip(
-                        names, keys, z["vec_len"].tolist(), z["vec_problem"].tolist(), strict=True
-                    )
-                }
+                at, text = z["vec_problem_at"].tolist(), z["vec_problem"].tolist()
+                checked = Checked(
+                    z["vec_len"].astype(np.int64), z["vec_key"].astype(np.int64).reshape(-1, 3),
+                    dict(zip(at, text, strict=True)),
+                )  # fmt: skip
+                if not len(names) == len(checked.lengths) == len(checked.keys):
+                    raise ValueError("vector arrays of different lengths")
                 ikeys = zip(
                     z["img_size"].tolist(), z["img_mtime"].tolist(), z["img_ino"].tolist(),
                     z["img_ctime"].tolist(), strict=True,
@@ -73,14 +92,20 @@ class ValidateCache:
                         strict=True,
                     )
                 }
+            self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
         except (OSError, ValueError, KeyError, TypeError):
-            self.vectors, self.images = {}, {}
+            self.vector_names, self.vector_checked, self._vector_entries = [], Checked.empty(), None
+            self.images = {}
 
     def save(self) -> None:
         if not self.changed:
             return
-        v, i = self.vectors, self.images
-        vkeys = np.array([k for k, _, _ in v.values()], dtype=np.int64).reshape(-1, 3)
+        i = self.images
+        checked = self.vector_checked
+        keep = checked.keys[:, 0] != -1  # unreadable files are not remembered
+        names = [n for n, k in zip(self.vector_names, keep.tolist(), strict=True) if k]
+        renumber = np.cumsum(keep) - 1
+        problems = {int(renumber[j]): p for j, p in checked.problems.items() if keep[j]}
         ikeys = np.array([k for k, _, _ in i.values()], dtype=np.int64).reshape(-1, 4)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
@@ -88,10 +113,10 @@ class ValidateCache:
             with open(tmp, "wb") as fh:
                 np.savez(
                     fh,
-                    vec_name=np.array(list(v), dtype=bytes),
-                    vec_size=vkeys[:, 0], vec_mtime=vkeys[:, 1], vec_ino=vkeys[:, 2],
-                    vec_len=np.array([n for _, n, _ in v.values()], dtype=np.int64),
-                    vec_problem=np.array([p for _, _, p in v.values()], dtype=str),
+                    vec_name=np.array(names, dtype=bytes),
+                    vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
+                    vec_problem_at=np.array(list(problems), dtype=np.int64),
+                    vec_problem=np.array(list(problems.values()), dtype=str),
                     img_path=np.char.encode(np.array(list(i), dtype=str), "utf-8"),
                     img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
                     img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),

@@ -135,13 +135,14 @@ class Validation:
         self._list_vectors()
         folder = str(self.config.path("embeddings_dir"))
         items = list(self.vector_files.items())
-        pending = check_files_in_background(folder, items, self.cache.vectors, self.progress)
+        pending = check_files_in_background(folder, items, self.cache.vector_entries(), self.progress)
 
         def finish() -> None:
-            self.vectors, new = pending().as_dicts(items)
-            if new != self.cache.vectors:
-                self.cache.vectors = new
-                self.cache.changed = True
+            checked = pending()
+            # hash -> length (-1: not a vector); hash -> problem, for the files that have one
+            self.vector_length = checked.lengths_by_hash(items)
+            self.vector_problem = checked.problems_by_hash(items)
+            self.cache.set_vectors([name for _d, name in items], checked)
 
         return finish
 
@@ -181,11 +182,11 @@ class Validation:
         for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
             if self._vector_problem(ref) is None or path not in self.index:  # row if it is sound
                 self.index[path] = ref
-        sound_length = {d: st.length for d, st in self.vectors.items() if not st.problem}
+        length, problem = self.vector_length, self.vector_problem
         self.sound = {
             path
             for path, ref in self.index.items()
-            if (n := sound_length.get(ref.hash)) is not None and (ref.dim is None or ref.dim == n)
+            if (n := length.get(ref.hash)) is not None and ref.hash not in problem and ref.dim in (None, n)
         }
 
     def _prefetch_sizes(self, crops: LogRead) -> None:
@@ -201,11 +202,12 @@ class Validation:
         """Why the vector an index line names is not usable, or None."""
         if ref.hash not in self.vector_files:
             return f"its .npy ({self.emb_dir_rel}/{ref.hash}.npy) is gone"
-        state = self.vectors[ref.hash]
-        if state.problem:
-            return f"the file {ref.hash}.npy is corrupt ({state.problem})"
-        if ref.dim is not None and state.length != ref.dim:
-            return f"the file {ref.hash}.npy is corrupt (length {state.length}, index says {ref.dim})"
+        problem = self.vector_problem.get(ref.hash)
+        if problem:
+            return f"the file {ref.hash}.npy is corrupt ({problem})"
+        length = self.vector_length[ref.hash]
+        if ref.dim is not None and length != ref.dim:
+            return f"the file {ref.hash}.npy is corrupt (length {length}, index says {ref.dim})"
         return None
 
     def _embedding_problem(self, canonical: str) -> str | None:
@@ -363,12 +365,14 @@ class Validation:
             self._finish_row(d.kind, where, ("ledger", d.id), found, usable, {})
 
     # -- the index and the files --------------------------------------------------------------
-    def _store_findings(self) -> None:
+    def _index_file_findings(self) -> None:
+        """Index lines whose vector file is gone (and, with --deep, stale ones), and temp files
+        left behind: what needs the listing but no vector verdict."""
         rel = self.emb_dir_rel
         on_disk = self.vector_files.keys()
         paths, refs = self.index_paths, self.index_refs
-        hashes = [ref.hash for ref in refs]
-        indexed = set(hashes)
+        self.index_hashes = hashes = [ref.hash for ref in refs]
+        self.indexed = indexed = set(hashes)
         missing = indexed - on_disk
         check = range(len(refs)) if self.deep else [i for i, h in enumerate(hashes) if h in missing]
         for i in check:
@@ -383,11 +387,20 @@ class Validation:
                     continue
                 if actual != ref.hash:
                     self.findings.append(rules.embedding_stale(where, ref.hash, actual))
-        # Only files that are unnamed, unsound, or of a length no index line expects.
-        vectors = self.vectors
-        length = {d: st.length for d, st in vectors.items()}
+        for name in sorted(self.temp_files):
+            where = Where(rel, None, "", f"{rel}/{name}")
+            self.findings.append(
+                rules.embedding_orphan_file(where, "a temp file left by an interrupted write")
+            )
+
+    def _vector_file_findings(self) -> None:
+        """Vector files that are unnamed, unsound, or of a length no index line expects."""
+        rel = self.emb_dir_rel
+        on_disk = self.vector_files.keys()
+        paths, refs, hashes, indexed = self.index_paths, self.index_refs, self.index_hashes, self.indexed
+        length, problems = self.vector_length, self.vector_problem
         suspects = set(on_disk - indexed)
-        suspects.update(d for d, st in vectors.items() if st.problem)
+        suspects.update(problems)
         suspects.update(
             ref.hash for ref in refs if ref.dim and length.get(ref.hash, ref.dim) != ref.dim
         )  # fmt: skip
@@ -400,11 +413,12 @@ class Validation:
                 dims.setdefault(hashes[i], set()).add(refs[i].dim)  # type: ignore[arg-type]
         for digest in sorted(suspects):
             name = self.vector_files[digest]
-            state = vectors[digest]
-            problem = state.problem
+            problem = problems.get(digest, "")
             expected = dims.get(digest)
-            if not problem and expected and state.length not in expected:
-                problem = f"wrong length {state.length} (index says {', '.join(map(str, sorted(expected)))})"
+            if not problem and expected and length[digest] not in expected:
+                problem = (
+                    f"wrong length {length[digest]} (index says {', '.join(map(str, sorted(expected)))})"
+                )
             if not problem and digest in first_image:
                 continue  # named, sound, and one of its index lines expects its length
             image = first_image.get(digest, "")
@@ -415,11 +429,6 @@ class Validation:
                 )
             if problem:
                 self.findings.append(rules.embedding_corrupt(where, problem, image))
-        for name in sorted(self.temp_files):
-            where = Where(rel, None, "", f"{rel}/{name}")
-            self.findings.append(
-                rules.embedding_orphan_file(where, "a temp file left by an interrupted write")
-            )
 
     # -- run --------------------------------------------------------------------------------
     def _vector_idents(self) -> list[str]:
@@ -488,7 +497,7 @@ class Validation:
         # part comes from the fstat of each file as it was read (or verified unchanged).
         if memo and self._signature(folders, {}, None) == before:
             images = sorted(self.measured)  # their identities as they were read
-            vectors = [f"{name} {k[0]} {k[1]} {k[2]}" for name, (k, _n, _p) in cache.vectors.items()]
+            vectors = cache.vector_idents()
             cache.memo_signature = self._signature(folders, self.measured, vectors)
             cache.memo_report = json.dumps(report.to_dict())
             cache.memo_folders, cache.memo_images = folders, images
@@ -513,6 +522,7 @@ class Validation:
                 self.root, extra_candidates=lambda: self.index_paths, listing=self.listing
             )
             self._prefetch_sizes(crops)
+            self._index_file_findings()
             vectors_checked()
             self._index()
             r = self.report
@@ -526,7 +536,7 @@ class Validation:
             self._selections(selections)
             self._crops(crops)
             self._ledger_decisions(project, [read.source for read in (selections, crops) if read.exists])
-            self._store_findings()
+            self._vector_file_findings()
         finally:
             project.close()
         self.findings.sort(key=lambda f: (f.source, f.line or 0, f.path, f.code))

@@ -43,20 +43,37 @@ class Checked:
     keys: np.ndarray  # (n, 3) int64: size, mtime_ns, inode
     problems: dict[int, str] = field(default_factory=dict)
 
+    @classmethod
+    def empty(cls) -> Checked:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.int64), {})
+
+    def lengths_by_hash(self, items: list[tuple[str, str]]) -> dict[str, int]:
+        return dict(zip([d for d, _n in items], self.lengths.tolist(), strict=True))
+
+    def problems_by_hash(self, items: list[tuple[str, str]]) -> dict[str, str]:
+        """Only the files that have a problem."""
+        return {items[i][0]: p for i, p in self.problems.items()}
+
+    def cache_entries(self, names: list[str]) -> dict[str, CacheEntry]:
+        """File name -> (stat key, length, problem) of each verdict that can be cached."""
+        problems = self.problems
+        return {
+            name: ((key[0], key[1], key[2]), length, problems.get(i, ""))
+            for i, (name, length, key) in enumerate(
+                zip(names, self.lengths.tolist(), self.keys.tolist(), strict=True)
+            )
+            if key[0] != -1
+        }
+
     def as_dicts(self, items: list[tuple[str, str]]) -> tuple[dict[str, VectorState], dict[str, CacheEntry]]:
         """({hash: VectorState}, {file name: cache entry})."""
-        states: dict[str, VectorState] = {}
-        new: dict[str, CacheEntry] = {}
-        problems = self.problems
-        rows = zip(items, self.lengths.tolist(), self.keys.tolist(), strict=True)
-        for i, ((digest, name), length, key) in enumerate(rows):
-            if length == NO_STATE:
-                continue
-            problem = problems.get(i, "")
-            states[digest] = VectorState(length, problem)
-            if key[0] != -1:
-                new[name] = ((key[0], key[1], key[2]), length, problem)
-        return states, new
+        problems = self.problems_by_hash(items)
+        states = {
+            d: VectorState(n, problems.get(d, ""))
+            for d, n in self.lengths_by_hash(items).items()
+            if n != NO_STATE
+        }
+        return states, self.cache_entries([name for _d, name in items])
 
 
 def _judge(datas: list[bytes], where: list[int], layout: tuple[np.dtype, int, int],
