@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -73,6 +74,7 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
         if not (root / "data").exists():
             planted = generate(root, scale)
             (root / "planted.json").write_text(json.dumps(planted))
+            os.sync()  # let the writeback of the generated files finish before anything is timed
         planted = json.loads((root / "planted.json").read_text())
         cache = root / "data" / CACHE_NAME
         _run(FLOOR, root)  # warm the page cache
