@@ -6,10 +6,21 @@ chosen image that disagrees with its candidate row.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Tables whose content the validator reads: any change to them bumps ledger_version.n, which the
+# validator's memo signature uses instead of the database file's stat (so that writing a health
+# snapshot does not make the next validation recompute everything).
+VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines")
 
 _HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
 _REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
+
+_VERSION_TRIGGERS = "\n".join(
+    f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_version AFTER {event} ON {table} "
+    "BEGIN UPDATE ledger_version SET n = n + 1 WHERE id = 1; END;"
+    for table in VALIDATED_TABLES
+    for event in ("INSERT", "UPDATE", "DELETE")
+)
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS sessions (
@@ -134,6 +145,37 @@ CREATE TABLE IF NOT EXISTS import_notes (
     UNIQUE (source, line, sha, note)
 );
 
+-- Health over time: one row per `curalog health` / `check` run (figures as JSON).
+CREATE TABLE IF NOT EXISTS snapshots (
+    id        INTEGER PRIMARY KEY,
+    taken_at  TEXT NOT NULL,
+    figures   TEXT NOT NULL CHECK (json_valid(figures))
+);
+CREATE INDEX IF NOT EXISTS snapshots_taken ON snapshots(taken_at);
+
+-- Every finding present at the last health run, since when it has been seen, and when an alert
+-- announced it (NULL: not yet). A finding that disappears is deleted; if it comes back, it is new.
+CREATE TABLE IF NOT EXISTS findings_seen (
+    key           TEXT PRIMARY KEY,
+    code          TEXT NOT NULL,
+    severity      TEXT NOT NULL,
+    source        TEXT NOT NULL,
+    line          INTEGER,
+    project       TEXT NOT NULL,
+    path          TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    fix           TEXT NOT NULL,
+    first_seen    TEXT NOT NULL,
+    announced_at  TEXT
+);
+CREATE INDEX IF NOT EXISTS findings_seen_first ON findings_seen(first_seen);
+
+CREATE TABLE IF NOT EXISTS ledger_version (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    n   INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO ledger_version (id, n) VALUES (1, 0);
+{_VERSION_TRIGGERS}
 -- A cache of what was learned about image files, keyed by their stat identity. Safe to delete.
 CREATE TABLE IF NOT EXISTS file_facts (
     path      TEXT PRIMARY KEY,

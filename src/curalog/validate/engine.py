@@ -9,6 +9,7 @@ import gc
 import hashlib
 import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -76,6 +77,27 @@ def _ident(path: str | Path) -> Ident | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _ledger_version(db: Path) -> tuple | None:
+    """What identifies the content of the ledger tables a validation reads: the database file's
+    inode and its change counter (bumped by triggers on those tables only, so a health snapshot
+    written since does not count). Databases without the counter fall back to their stat."""
+    try:
+        inode = os.stat(db).st_ino
+    except OSError:
+        return None
+    try:
+        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()
+        finally:
+            conn.close()
+        if row is not None:
+            return (inode, row[0])
+    except sqlite3.Error:
+        pass
+    return (_ident(db), _ident(f"{db}-wal"))
 
 
 @contextmanager
@@ -453,8 +475,9 @@ class Validation:
         db = self.config.path("database")
         parts: list[object] = [MEMO_VERSION, __version__, self.since, self.config.policy]
         inputs = ["selection_log", "crop_log", "embedding_index"]
-        for path in (self.root / "curalog.toml", *map(self.config.path, inputs), db, Path(f"{db}-wal")):
+        for path in (self.root / "curalog.toml", *map(self.config.path, inputs)):
             parts.append((str(path), ident(path)))
+        parts.append(("ledger", _ledger_version(db)))
         if vectors is not None:
             parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
         for f in folders:
