@@ -85,6 +85,12 @@ class AuditLog:
         finally:
             os.close(fd)
 
+    def record_created(self, path: Path, root: Path, notes: str) -> None:
+        """A ``create`` entry for a file curalog made (its folder relative to ``root`` if inside)."""
+        rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+        folder, _, name = rel.rpartition("/")
+        self.record("create", [name], dest_dir=folder, notes=notes)
+
     def entries(self) -> Iterator[AuditEntry]:
         """Every entry of every log file, oldest file first; unparseable lines are skipped."""
         if not self.directory.is_dir():

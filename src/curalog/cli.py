@@ -53,6 +53,9 @@ RootOpt = Annotated[
 ]
 
 
+DASHBOARD = "data/health-dashboard.html"
+
+
 class Format(StrEnum):
     text = "text"
     json = "json"
@@ -287,6 +290,83 @@ def validate(
 
 
 @app.command()
+def health(
+    root: RootOpt = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.text,
+    no_record: Annotated[bool, typer.Option("--no-record", help="Do not store this snapshot.")] = False,
+) -> None:
+    """Today's health figures (the post-mortem's daily dashboard); each run stores a snapshot."""
+    from curalog.health import render_text, take_snapshot
+
+    with _open(root, "health") as project, rich_progress("validate", transient=True) as progress:
+        result = take_snapshot(project, record=not no_record, progress=progress)
+    if fmt is Format.json:
+        data = {"figures": result.figures.to_dict(), "recorded": result.recorded,
+                "new_findings": [f.to_dict() for f in result.new_findings]}  # fmt: skip
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console.print(render_text(result), markup=False, highlight=False)
+
+
+@app.command()
+def dashboard(
+    root: RootOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where to write the page (default: data/health-dashboard.html)."),
+    ] = None,
+    no_record: Annotated[bool, typer.Option("--no-record", help="Do not store this snapshot.")] = False,
+) -> None:
+    """Write the health dashboard: one self-contained HTML page with cards, trends and fixes."""
+    from curalog.dashboard import write_dashboard
+    from curalog.health import take_snapshot
+
+    with _open(root, "dashboard") as project:
+        with rich_progress("validate", transient=True) as progress:
+            result = take_snapshot(project, record=not no_record, progress=progress)
+        target = output if output is not None else project.root / DASHBOARD
+        write_dashboard(project, target, result)
+    console.print(f"dashboard written to {target}")
+
+
+alerts_app = typer.Typer(help="Alert sinks ([[alerts.sinks]] in curalog.toml).", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("test")
+def alerts_test(root: RootOpt = None) -> None:
+    """Send a test alert to every configured sink and say which worked."""
+    from curalog.alerts import send_test_alert
+
+    with _open(root, "alerts test") as project:
+        if not project.config.alerts.sinks:
+            err.print("no alert sinks configured: add [[alerts.sinks]] to curalog.toml (see `curalog init`)")
+            raise typer.Exit(1)
+        run = send_test_alert(project)
+    for d in run.deliveries:
+        console.print(f"{'✅' if d.ok else '❌'} {d.sink}: {d.detail}", markup=False, highlight=False)
+    raise typer.Exit(1 if run.failed else 0)
+
+
+@app.command()
+def check(
+    root: RootOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when all is well.")] = False,
+) -> None:
+    """The nightly job: validate + snapshot + alerts. Exit 0 when nothing new went wrong."""
+    from curalog.check import check as run_check
+
+    result = run_check(root)
+    summary = result.summary()
+    if summary:
+        console.print(summary, markup=False, highlight=False)
+    elif not quiet:
+        f = result.health.figures
+        console.print(f"✅ nothing new: {f.errors:,} errors, {f.warnings:,} warnings (all announced before)")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
 def doctor(
     root: RootOpt = None,
     seed: Annotated[
@@ -391,15 +471,18 @@ def demo(
     exe = _invocation()
     console.print("Next, try:")
     for cmd in (
+        f"{exe} health --root {root}",
+        f"{exe} check --root {root}             # quiet now: the lost file was announced once",
         f"{exe} validate --root {root}",
         f"{exe} doctor --root {root}",
         f"{exe} verify --root {root}",
         f"{exe} audit --root {root}",
-        f"{exe} embed --root {root}        # nothing to do: everything is embedded",
+        f"{exe} embed --missing --root {root}   # re-embeds the image whose vector was deleted",
         f"{exe} selftest",
     ):
         console.print(f"  [bold]{cmd}[/]")
-    if not summary.verify_ok:
+    console.print(f"\nOpen the health dashboard: [bold]{summary.dashboard}[/]")
+    if not summary.verify_ok or not summary.alerts or not summary.quiet_rerun:
         raise typer.Exit(1)
 
 

@@ -7,6 +7,7 @@ The layout defaults are those of legacy-formats.md, so a project that only has l
 from __future__ import annotations
 
 import os
+import shlex
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
@@ -44,6 +45,33 @@ class EmbedSettings:
     batch_size: int = 32
 
 
+SINK_TYPES = ("command", "webhook", "file")
+
+
+@dataclass(frozen=True)
+class Sink:
+    """Where alerts go. ``command``: a program (argument list, no shell) given the alert JSON on
+    stdin; ``webhook``: an http(s) URL that gets the JSON POSTed (Slack-compatible ``text``);
+    ``file``: a JSON Lines file appended to (relative paths are under the project root)."""
+
+    type: str
+    command: tuple[str, ...] = ()
+    url: str = ""
+    path: str = ""
+    timeout: float = 10.0
+    name: str = ""  # how reports call it; defaults to the type and its target
+
+    @property
+    def label(self) -> str:
+        target = " ".join(self.command) if self.type == "command" else self.url or self.path
+        return self.name or f"{self.type} {target}"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    sinks: tuple[Sink, ...] = ()
+
+
 @dataclass(frozen=True)
 class Config:
     root: Path
@@ -51,6 +79,7 @@ class Config:
     policy: Policy
     embed: EmbedSettings
     from_file: bool
+    alerts: AlertSettings = AlertSettings()
 
     def path(self, layout_key: str) -> Path:
         """Absolute path of a layout entry, e.g. ``config.path("database")``."""
@@ -75,6 +104,17 @@ require_embedding = "{pol.require_embedding}"
 # Built-in: "thumbnail" (model-free, for demos and tests).
 embedder = "{emb.embedder}"
 batch_size = {emb.batch_size}
+
+# Where `curalog check` sends alerts (each new red flag once; `curalog alerts test` tries them).
+# [[alerts.sinks]]
+# type = "webhook"                    # POSTs the alert JSON (Slack-compatible "text" field)
+# url = "https://hooks.slack.com/services/..."
+# [[alerts.sinks]]
+# type = "command"                    # runs a program with the alert JSON on stdin
+# command = ["notify-send", "curalog"]
+# [[alerts.sinks]]
+# type = "file"                       # appends one JSON line per alert
+# path = "data/alerts.jsonl"
 """
 
 
@@ -97,6 +137,64 @@ def _section(data: dict, name: str, cls: type, problems: list[str]) -> object:
             continue
         values[key] = value
     return cls(**values)
+
+
+def _sinks(data: dict, problems: list[str]) -> AlertSettings:
+    raw = data.get("alerts", {})
+    if not isinstance(raw, dict):
+        problems.append("[alerts] must be a table")
+        return AlertSettings()
+    for key in sorted(set(raw) - {"sinks"}):
+        problems.append(f"[alerts] unknown setting {key!r} (known: sinks)")
+    entries = raw.get("sinks", [])
+    if not isinstance(entries, list):
+        problems.append("[alerts] sinks must be an array of tables ([[alerts.sinks]])")
+        return AlertSettings()
+    sinks: list[Sink] = []
+    for n, entry in enumerate(entries, start=1):
+        where = f"[[alerts.sinks]] #{n}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where} must be a table")
+            continue
+        kind = entry.get("type")
+        if kind not in SINK_TYPES:
+            problems.append(f"{where} type = {kind!r} must be one of {', '.join(map(repr, SINK_TYPES))}")
+            continue
+        allowed = {"type", "name", "timeout", {"command": "command", "webhook": "url", "file": "path"}[kind]}
+        for key in sorted(set(entry) - allowed):
+            problems.append(f"{where} ({kind}) unknown setting {key!r} (known: {', '.join(sorted(allowed))})")
+        timeout = entry.get("timeout", 10.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            problems.append(f"{where} timeout must be a positive number of seconds, got {timeout!r}")
+            timeout = 10.0
+        name = entry.get("name", "")
+        if not isinstance(name, str):
+            problems.append(f"{where} name must be a string")
+            name = ""
+        command: tuple[str, ...] = ()
+        url = path = ""
+        if kind == "command":
+            value = entry.get("command")
+            if isinstance(value, str) and value.strip():
+                command = tuple(shlex.split(value))
+            elif isinstance(value, list) and value and all(isinstance(a, str) and a for a in value):
+                command = tuple(value)
+            else:
+                problems.append(f"{where} command must be a program and its arguments (a list or a string)")
+        elif kind == "webhook":
+            value = entry.get("url")
+            if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+                problems.append(f"{where} url must be an http:// or https:// address, got {value!r}")
+            else:
+                url = value
+        else:
+            value = entry.get("path")
+            if not isinstance(value, str) or not value.strip():
+                problems.append(f"{where} path must be a file path")
+            else:
+                path = value
+        sinks.append(Sink(kind, command, url, path, float(timeout), name))
+    return AlertSettings(tuple(sinks))
 
 
 def _check_relative(key: str, value: str, problems: list[str]) -> None:
@@ -122,11 +220,12 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {cfg_file}: {exc}") from exc
     problems: list[str] = []
-    for key in sorted(set(data) - {"layout", "policy", "embed"}):
-        problems.append(f"unknown section [{key}] (known: layout, policy, embed)")
+    for key in sorted(set(data) - {"layout", "policy", "embed", "alerts"}):
+        problems.append(f"unknown section [{key}] (known: layout, policy, embed, alerts)")
     layout = _section(data, "layout", Layout, problems)
     policy = _section(data, "policy", Policy, problems)
     embed = _section(data, "embed", EmbedSettings, problems)
+    alerts = _sinks(data, problems)
     assert isinstance(layout, Layout)
     assert isinstance(policy, Policy)
     assert isinstance(embed, EmbedSettings)
@@ -141,7 +240,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         problems.append(f"[embed] batch_size must be >= 1, got {embed.batch_size}")
     if problems:
         raise ConfigError(f"{cfg_file}: " + "; ".join(problems))
-    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists())
+    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts)
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:

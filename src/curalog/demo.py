@@ -11,6 +11,7 @@ import random
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
@@ -19,6 +20,7 @@ from curalog.embeddings.runner import Progress
 from curalog.errors import ConfigError, DecisionRejected
 
 MARKER = ".curalog-demo"
+DAYS = 6  # decisions are spread over this many simulated days, one health snapshot each
 STAGES = ("stage1", "stage2", "stage3")
 
 
@@ -75,6 +77,9 @@ class DemoSummary:
     crops: int = 0
     rejected: list[str] = field(default_factory=list)
     verify_ok: bool = False
+    alerts: list[str] = field(default_factory=list)  # titles of the alerts the lost file raised
+    quiet_rerun: bool = False  # the check after that announced nothing again
+    dashboard: Path | None = None
 
 
 def make_images(root: Path, n_sets: int, seed: int) -> list[tuple[str, list[str]]]:
@@ -113,6 +118,9 @@ def run_demo(
     say: Callable[[str], None] = print,
     progress: Progress | None = None,
 ) -> DemoSummary:
+    from curalog.check import check
+    from curalog.dashboard import write_dashboard
+    from curalog.health import take_snapshot
     from curalog.project import init_project, open_project
 
     root = Path(root).expanduser().resolve()
@@ -147,8 +155,13 @@ def run_demo(
             all_paths = [p for _, names in sets for p in names]
             result = proj.embed(all_paths, progress=progress, session_id=session.id)
             say(f"   {result.embedded} vectors written and verified, {len(result.failed)} failures")
-            say("[bold]4.[/] Logging decisions through the ledger API")
+            say(f"[bold]4.[/] Logging decisions through the ledger API, over {DAYS} simulated days")
+            say("   (each day ends with the nightly `curalog check`: a health snapshot)")
+            today = datetime.now(UTC)
+            per_day = -(-len(sets) // DAYS)
             for i, (set_id, names) in enumerate(sets):
+                if i and i % per_day == 0:
+                    take_snapshot(proj, now=today - timedelta(days=DAYS - i // per_day))
                 chosen = rng.randrange(len(names))
                 directory = names[0].rsplit("/", 1)[0]
                 if i % 3 == 2:
@@ -161,6 +174,7 @@ def run_demo(
                 x2, y2 = rng.randint(x1 + w // 3, w), rng.randint(y1 + h // 3, h)
                 session.log_crop(set_id, directory, names, chosen, (x1, y1, x2, y2), list(STAGES))
                 summary.crops += 1
+            take_snapshot(proj, now=today - timedelta(minutes=5))
             say(f"   {summary.selections} selections and {summary.crops} crops stored")
 
             say("[bold]5.[/] Trying the post-mortem's bad row (0x0 sizes, placeholder box):")
@@ -181,4 +195,27 @@ def run_demo(
             f"{report.vector_files} vector files, "
             + ("[green]no problems[/]" if report.ok else f"[red]{len(report.errors)} errors[/]")
         )
+        # The post-mortem's silent loss: a vector file deleted while the index still lists it.
+        lost = next(d.chosen for d in proj.ledger.decisions() if d.kind == "crop")
+        vector = proj.embeddings.directory / f"{lost.hash}.npy"
+        vector.unlink()
+        rel = vector.relative_to(root).as_posix()
+        proj.audit.record("delete", [vector.name], source_dir=rel.rpartition("/")[0],
+                          notes="demo: simulates the post-mortem's lost embedding file")  # fmt: skip
+        say(f"[bold]7.[/] Deleting the vector of {lost.path} (as in the post-mortem); the nightly check:")
+    first = check(root, now=today)
+    for alert in first.alerts.alerts:
+        summary.alerts.append(alert.title)
+        say(f"   [yellow]alert[/] {alert.title}")
+    again = check(root, now=today + timedelta(minutes=1))
+    summary.quiet_rerun = not again.alerts.alerts
+    rerun = (
+        "nothing new to announce (each problem is announced once)"
+        if summary.quiet_rerun
+        else f"[red]{len(again.alerts.alerts)} alerts again[/]"
+    )
+    say(f"   run again: {rerun}")
+    with open_project(root, tool="demo") as proj:
+        summary.dashboard = write_dashboard(proj, root / "data" / "health-dashboard.html", again.health)
+    say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
     return summary

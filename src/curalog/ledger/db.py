@@ -41,13 +41,7 @@ class Database:
         conn.execute("PRAGMA foreign_keys = ON")
         self._migrate(conn)
         if created:
-            rel = (
-                self.path.relative_to(self._root).as_posix()
-                if self.path.is_relative_to(self._root)
-                else str(self.path)
-            )
-            folder, _, name = rel.rpartition("/")
-            self._audit.record("create", [name], dest_dir=folder, notes="curalog ledger database")
+            self._audit.record_created(self.path, self._root, "curalog ledger database")
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
