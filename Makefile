@@ -4,7 +4,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEMO_DIR ?= demo-project
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM_INSTALL := apt-get install -y -q --no-install-recommends chromium
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +21,14 @@ $(VENV)/.dev: $(VENV)/.base
 demo: $(VENV)/.base
 	$(VENV)/bin/curalog demo $(DEMO_DIR) --fresh
 
-test: $(VENV)/.dev
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO $(CHROMIUM_INSTALL) >/dev/null || ($$SUDO apt-get update -q >/dev/null && $$SUDO $(CHROMIUM_INSTALL) >/dev/null); \
+	fi
+
+test: $(VENV)/.dev browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q

@@ -123,11 +123,21 @@ def test_demo_builds_a_verified_project(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "crop.zero_dimensions" in out.stdout and "crop.placeholder" in out.stdout
     assert "Demo project ready" in out.stdout
+    # the simulated loss of a vector file is announced once, and the dashboard is written
+    assert "alert 1 new index entry whose vector file is gone" in out.stdout
+    assert "run again: nothing new to announce" in out.stdout
+    assert (target / "data" / "health-dashboard.html").is_file()
+    assert f"{target / 'data' / 'health-dashboard.html'}" in out.stdout.replace("\n", "")
     import curalog as lib
+    from curalog.health import history
 
     with lib.open_project(target) as p:
         assert p.ledger.count("crop") == 6 and p.ledger.count("selection") == 3
-        assert p.verify().problems == []
+        problems = p.verify().problems
+        lost = next(d.chosen for d in p.ledger.decisions() if d.kind == "crop")
+        assert [(x.code, x.subject) for x in problems] == [("embedding.file_missing", lost.path)]
+        days = {s.figures.taken_at[:10] for s in history(p)}
+        assert len(days) == 5  # 9 sets, two a day: five simulated days with a snapshot each
         rotated = [d for d in p.ledger.decisions() if d.chosen.path.endswith(".jpg")]
         assert rotated, "the demo has an EXIF-rotated set"
         from PIL import Image
@@ -135,7 +145,8 @@ def test_demo_builds_a_verified_project(tmp_path: Path) -> None:
         for d in rotated:  # stored sideways (360x480), seen and logged as 480x360
             assert Image.open(target / d.chosen.path).size == (360, 480)
             assert (d.chosen.width, d.chosen.height) == (480, 360)
-        vec = p.embeddings.load(p.ledger.decision(1).chosen.hash)
+        kept = next(d for d in p.ledger.decisions() if d.chosen.hash != lost.hash)
+        vec = p.embeddings.load(kept.chosen.hash)
         assert np.isclose(np.linalg.norm(vec), 1.0)
     again = curalog("demo", str(target))
     assert again.returncode == 2 and "--fresh" in again.stderr

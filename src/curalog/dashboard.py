@@ -143,11 +143,11 @@ def render_dashboard(project: Project, result: HealthResult | None = None, *, da
     snapshot is shown (there must be one: run ``curalog health`` first)."""
     snapshots = history(project, limit=days * 24)
     if result is not None:
-        figures, fixes = result.figures, result.report.recommendations
+        figures = result.figures
         if not result.recorded:
             snapshots = [*snapshots, Snapshot(None, figures)]
     elif snapshots:
-        figures, fixes = snapshots[-1].figures, []
+        figures = snapshots[-1].figures
     else:
         raise ValueError("no health snapshot yet: run `curalog health` first")
     env = Environment(loader=PackageLoader("curalog", "templates"), autoescape=select_autoescape())
@@ -160,7 +160,7 @@ def render_dashboard(project: Project, result: HealthResult | None = None, *, da
         findings=newest_findings(project),
         by_code=sorted(figures.by_code.items(), key=lambda kv: -kv[1]),
         severity=SEVERITY,
-        fixes=fixes,
+        fixes=figures.fixes,
         snapshots=len(snapshots),
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
     )

@@ -62,6 +62,7 @@ class Figures:
     errors: int = 0
     warnings: int = 0
     by_code: dict[str, int] = field(default_factory=dict)
+    fixes: list[str] = field(default_factory=list)  # the validator's recommendations, best first
     # last 24 hours: None until there is an earlier snapshot to compare with
     new_selections: int | None = None
     new_crops: int | None = None
@@ -141,6 +142,7 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
         errors=report.errors,
         warnings=report.warnings,
         by_code=dict(report.by_code),
+        fixes=list(report.recommendations),
     )
 
 
@@ -301,6 +303,6 @@ def render_text(result: HealthResult) -> str:
     if f.by_code:
         out += ["", "Findings by code:"]
         out += [f"  {code}: {n:,}" for code, n in sorted(f.by_code.items(), key=lambda kv: -kv[1])]
-    if result.report.recommendations:
-        out += ["", "🔧 Fixes:"] + [f"  {cmd}" for cmd in result.report.recommendations]
+    if f.fixes:
+        out += ["", "🔧 Fixes:"] + [f"  {cmd}" for cmd in f.fixes]
     return "\n".join(out)
