@@ -258,3 +258,22 @@ def test_check_cli_is_quiet_when_all_is_well(embedded: Project, root: Path) -> N
     assert bad.returncode == 1 and "0x0" in bad.stdout and f"{CROP_LOG}:2" in bad.stdout
     again = subprocess.run(exe, capture_output=True, text=True)
     assert (again.returncode, again.stdout) == (0, "")
+
+
+def test_concurrent_checks_announce_each_problem_once(embedded: Project, root: Path) -> None:
+    import subprocess
+
+    _sinks(root, '[[alerts.sinks]]\ntype = "file"\npath = "data/alerts.jsonl"\n')
+    take_snapshot(embedded, now=DAY0)
+    for n in range(1, 4):
+        _zero_size_crop(root, n)
+    exe = [sys.executable, "-m", "curalog", "check", "--quiet", "--root", str(root)]
+    runs = [subprocess.Popen(exe, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]
+    codes = [r.wait() for r in runs]
+    for r in runs:
+        assert r.stderr is not None and r.stderr.read() == b""
+    alerts = [json.loads(x) for x in (root / "data" / "alerts.jsonl").read_text().splitlines()]
+    zero = [a for a in alerts if a["code"] == "crop.zero_dimensions"]
+    assert sum(a["count"] for a in zero) == 3  # three problems, each announced by exactly one run
+    assert sorted({p["line"] for a in zero for p in a["problems"]}) == [2, 3, 4]
+    assert codes.count(1) >= 1 and set(codes) <= {0, 1}

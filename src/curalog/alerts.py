@@ -111,17 +111,25 @@ def _projects_label(projects: dict[str, int]) -> str:
     return f" ({', '.join(sorted(named))})" if named else ""
 
 
-def pending_alerts(project: Project, result: HealthResult, now: datetime | None = None) -> list[Alert]:
+def claim_alerts(project: Project, result: HealthResult, now: datetime | None = None) -> list[Alert]:
     """The alerts this run owes: one per red-flag code with problems not yet announced, and one
-    if the error count rose since the previous snapshot."""
+    if the error count rose since the previous snapshot. The problems are marked announced in
+    the same transaction that reads them, so two runs at once never announce one problem twice
+    (and a sink that fails does not make the others repeat it tomorrow; its failure is
+    reported by the run instead)."""
     now = now or datetime.now(UTC)
     root = str(project.root)
     marks = ",".join("?" * len(RED_FLAGS))
-    rows = project.db.query(
-        f"SELECT * FROM findings_seen WHERE announced_at IS NULL AND code IN ({marks})"
-        " ORDER BY code, source, line, path",
-        tuple(RED_FLAGS),
-    )
+    with project.db.write() as conn:
+        rows = conn.execute(
+            f"SELECT * FROM findings_seen WHERE announced_at IS NULL AND code IN ({marks})"
+            " ORDER BY code, source, line, path",
+            tuple(RED_FLAGS),
+        ).fetchall()
+        conn.execute(
+            f"UPDATE findings_seen SET announced_at = ? WHERE announced_at IS NULL AND code IN ({marks})",
+            (iso(now), *RED_FLAGS),
+        )
     by_code: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_code.setdefault(r["code"], []).append(dict(r))
@@ -158,18 +166,6 @@ def pending_alerts(project: Project, result: HealthResult, now: datetime | None 
             )
         )
     return alerts
-
-
-def mark_announced(project: Project, alerts: list[Alert], now: datetime) -> None:
-    stamp = iso(now)
-    red = [a for a in alerts if a.kind == "red_flag"]
-    keys = [(stamp, a.code, p["source"], p["line"], p["path"]) for a in red for p in a.problems]
-    with project.db.write() as conn:
-        conn.executemany(
-            "UPDATE findings_seen SET announced_at = ?"
-            " WHERE code = ? AND source = ? AND line IS ? AND path = ?",
-            keys,
-        )
 
 
 # -- sinks ------------------------------------------------------------------------------------
@@ -241,11 +237,8 @@ def deliver(project: Project, alert: Alert, sinks: tuple[Sink, ...] | None = Non
 def send_alerts(project: Project, result: HealthResult, now: datetime | None = None) -> AlertRun:
     """Announce what this run owes to every sink, then remember it as announced."""
     now = now or datetime.now(UTC)
-    alerts = pending_alerts(project, result, now)
-    deliveries = [d for a in alerts for d in deliver(project, a)]
-    if alerts:
-        mark_announced(project, alerts, now)
-    return AlertRun(alerts, deliveries)
+    alerts = claim_alerts(project, result, now)
+    return AlertRun(alerts, [d for a in alerts for d in deliver(project, a)])
 
 
 def send_test_alert(project: Project, now: datetime | None = None) -> AlertRun:

@@ -169,11 +169,11 @@ def sync_findings(project: Project, findings: list[Finding], now: datetime) -> l
     """Bring ``findings_seen`` in step with the current findings; returns those seen for the
     first time. Findings that are gone are forgotten (if one comes back, it is new again)."""
     current = {finding_key(f): f for f in findings}
-    known = {r["key"] for r in project.db.query("SELECT key FROM findings_seen")}
-    new = [f for k, f in current.items() if k not in known]
-    gone = known - current.keys()
     stamp = iso(now)
-    with project.db.write() as conn:
+    with project.db.write() as conn:  # read and change under one write lock: concurrent runs queue
+        known = {r[0] for r in conn.execute("SELECT key FROM findings_seen")}
+        new = [f for k, f in current.items() if k not in known]
+        gone = known - current.keys()
         conn.executemany("DELETE FROM findings_seen WHERE key = ?", [(k,) for k in gone])
         conn.executemany(
             "INSERT INTO findings_seen (key, code, severity, source, line, project, path, message, fix,"
