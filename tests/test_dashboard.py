@@ -94,7 +94,8 @@ def test_dashboard_in_headless_chromium(history: Project, tmp_path: Path) -> Non
             assert "03-05" in page.locator("#chart-decisions").inner_text()  # the last simulated day
             assert "embedding.file_missing" in page.locator("#chart-errors").inner_text()
             # the newest findings and the fix
-            assert "embedding.file_missing" in page.locator("#findings").inner_text()
+            group = page.locator('#findings .group[data-code="embedding.file_missing"]')
+            assert group.is_visible() and "embedding.file_missing · 1" in group.inner_text()
             assert "curalog embed --missing" in page.locator("#fixes").inner_text()
             page.screenshot(path=str(shot), full_page=True)
         finally:

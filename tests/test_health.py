@@ -91,6 +91,8 @@ def test_new_findings_counted_in_their_first_24_hours(embedded: Project, root: P
     day1 = take_snapshot(embedded, now=DAY0 + timedelta(days=1))
     assert day1.figures.new_errors == 1 and [f.code for f in day1.new_findings] == ["crop.zero_dimensions"]
     assert day1.figures.crops == 1 and day1.figures.crops_valid_size == 0
+    peek = take_snapshot(embedded, now=DAY0 + timedelta(days=1, hours=1), record=False)
+    assert peek.figures.new_errors == 1 and peek.new_findings == []  # still new today, not again
     day3 = take_snapshot(embedded, now=DAY0 + timedelta(days=3))
     assert day3.figures.new_errors == 0 and day3.figures.errors == 1  # still there, no longer new
 

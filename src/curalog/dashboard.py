@@ -75,12 +75,12 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg") :]
 
 
-def _figure(title: str) -> tuple[Any, Any]:
+def _figure(title: str, pad: float = 22) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(5.6, 2.6), dpi=100)
     ax = fig.add_subplot()
-    ax.set_title(title, loc="left", fontsize=11, color=INK, pad=22)
+    ax.set_title(title, loc="left", fontsize=11, color=INK, pad=pad)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.tick_params(labelsize=8, colors="#57606a")
@@ -125,7 +125,7 @@ def charts(snapshots: list[Snapshot]) -> list[dict[str, str]]:
     ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncols=2)
     out.append({"id": "chart-embeddings", "title": "% with embeddings", "svg": _svg(fig)})
 
-    fig, ax = _figure("Errors per code")
+    fig, ax = _figure("Errors per code", pad=8)
     codes = sorted({c for d in days for c in d.by_code if SEVERITY.get(c) == "error"})
     for code in codes:
         ax.plot(x, [d.by_code.get(code, 0) for d in days], marker="o", label=code)
@@ -133,7 +133,7 @@ def charts(snapshots: list[Snapshot]) -> list[dict[str, str]]:
         ax.plot(x, [0] * len(days), marker="o", color=GREEN, label="no errors")
     ax.set_ylim(bottom=0)
     ax.set_xticks(x, labels)
-    ax.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.02), ncols=2)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncols=2)
     out.append({"id": "chart-errors", "title": "Errors per code", "svg": _svg(fig)})
     return out
 

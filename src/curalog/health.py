@@ -197,13 +197,23 @@ def sync_findings(project: Project, findings: list[Finding], now: datetime) -> l
     return new
 
 
-def newest_findings(project: Project, limit: int = 20) -> list[dict[str, Any]]:
-    """The most recently first-seen findings (errors before warnings within one run)."""
+def newest_findings(project: Project, codes: int = 12, examples: int = 3) -> list[dict[str, Any]]:
+    """The findings first seen most recently, grouped by code (newest group first): per code its
+    severity, how many, when the newest was first seen, and the first few of the newest batch."""
     rows = project.db.query(
-        "SELECT * FROM findings_seen ORDER BY first_seen DESC, severity = 'error' DESC, source, line"
-        f" LIMIT {int(limit)}"
+        "SELECT code, severity, count(*) AS n, max(first_seen) AS newest FROM findings_seen"
+        f" GROUP BY code ORDER BY newest DESC, severity = 'error' DESC, n DESC LIMIT {int(codes)}"
     )
-    return [dict(r) for r in rows]
+    out = []
+    for r in rows:
+        first = project.db.query(
+            "SELECT source, line, project, path, message, fix FROM findings_seen"
+            f" WHERE code = ? AND first_seen = ? ORDER BY source, line, path LIMIT {int(examples)}",
+            (r["code"], r["newest"]),
+        )
+        out.append({"code": r["code"], "severity": r["severity"], "count": r["n"], "newest": r["newest"],
+                    "examples": [dict(e) for e in first]})  # fmt: skip
+    return out
 
 
 def take_snapshot(
@@ -234,14 +244,12 @@ def take_snapshot(
         figures.new_crops = figures.crops - ref.crops
         figures.new_embeddings = figures.embedding_files - ref.embedding_files
     cutoff = iso(now - DAY)
-    if record:
-        recent = project.db.query(
-            "SELECT severity, count(*) AS n FROM findings_seen WHERE first_seen > ? GROUP BY severity",
-            (cutoff,),
-        )
-        counts = {r["severity"]: r["n"] for r in recent}
-    else:
-        counts = Counter(f.severity for f in new)
+    recent = project.db.query(
+        "SELECT severity, count(*) AS n FROM findings_seen WHERE first_seen > ? GROUP BY severity", (cutoff,)
+    )
+    counts = Counter({r["severity"]: r["n"] for r in recent})
+    if not record:  # this run's new findings are not in findings_seen
+        counts.update(f.severity for f in new)
     figures.new_errors, figures.new_warnings = counts.get("error", 0), counts.get("warning", 0)
     if record:
         with project.db.write() as conn:
