@@ -74,3 +74,17 @@ def count_rows() -> Callable[[Project], tuple[int, int]]:
         return d, c
 
     return count
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_tqdm_monitor_thread():
+    """transformers' progress bars (saving the tiny test model) start tqdm's monitor thread,
+    which outlives them; a process with an extra thread rightly never forks its vector check,
+    which tests/test_vectors.py exercises. Tests do not need the monitor."""
+    try:
+        import tqdm
+    except ImportError:
+        yield
+        return
+    tqdm.tqdm.monitor_interval = 0
+    yield

@@ -68,7 +68,7 @@ def _pillow_size(path: Path) -> tuple[int, int] | str:
     from curalog import images
 
     try:
-        with images._open(path) as im:
+        with images.open_image(path) as im:
             w, h = im.size
             if images._orientation(im) in images._SWAPPING:
                 w, h = h, w

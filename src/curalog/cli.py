@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -167,9 +168,32 @@ def embed(
         str | None, typer.Option("--embedder", help="Embedder name (default: curalog.toml).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size", min=1)] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", help="CLIP model: a local folder or a cached Hugging Face name (implies clip)."
+        ),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto (default), cpu, cuda, cuda:1, ...")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=0, help="Image-decoding processes (0: one per core).")
+    ] = None,
 ) -> None:
     """Embed images into the store: deduplicated, resumable, verified at the end."""
     with _open(root, "embed") as proj:
+        overrides = {
+            k: v
+            for k, v in (("model", model), ("device", device), ("decode_workers", workers))
+            if v is not None
+        }
+        if overrides:
+            proj.config = dataclasses.replace(
+                proj.config, embed=dataclasses.replace(proj.config.embed, **overrides)
+            )
+        if model is not None and embedder is None:
+            embedder = "clip"
         targets = None
         if paths:
             targets, refused = proj.expand(paths)
@@ -327,6 +351,25 @@ def dashboard(
         target = output if output is not None else project.root / DASHBOARD
         write_dashboard(project, target, result)
     console.print(f"dashboard written to {target}")
+
+
+model_app = typer.Typer(help='CLIP models for `embedder = "clip"`.', no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("download")
+def model_download(
+    name: Annotated[str, typer.Argument(help="A Hugging Face model name.")] = "openai/clip-vit-base-patch32",
+) -> None:
+    """Fetch a model into the Hugging Face cache (needs network; embedding never does)."""
+    from curalog.embeddings.clip import download_model
+
+    try:
+        folder = download_model(name)
+    except Exception as exc:  # network, auth, not found: say which and stop
+        err.print(f"curalog: cannot download {name}: {type(exc).__name__}: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"{name} is in {folder}; copy that folder to an offline machine and use --model FOLDER")
 
 
 alerts_app = typer.Typer(help="Alert sinks ([[alerts.sinks]] in curalog.toml).", no_args_is_help=True)

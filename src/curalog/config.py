@@ -43,6 +43,11 @@ class Policy:
 class EmbedSettings:
     embedder: str = "thumbnail"
     batch_size: int = 32
+    model: str = "openai/clip-vit-base-patch32"  # for "clip": a Hugging Face name or a local folder
+    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
+    decode_workers: int = 0  # processes decoding images; 0: one per core
+    decode_timeout: float = 30.0  # seconds one image may take to decode before it is skipped
+    jpeg_draft: int = 2  # JPEG draft decoding keeps >= this x the model's input size; 0: off
 
 
 SINK_TYPES = ("command", "webhook", "file")
@@ -101,9 +106,15 @@ def default_toml() -> str:
 require_embedding = "{pol.require_embedding}"
 
 [embed]
-# Built-in: "thumbnail" (model-free, for demos and tests).
+# "thumbnail" (built in, model-free: demos and tests) or "clip" (pip install 'curalog[clip]').
 embedder = "{emb.embedder}"
 batch_size = {emb.batch_size}
+# For "clip": a Hugging Face model name (looked up in the local cache only) or a model folder.
+model = "{emb.model}"
+device = "{emb.device}"                 # "auto": CUDA when present; or "cpu", "cuda", "cuda:1"
+decode_workers = {emb.decode_workers}                 # image-decoding processes; 0: one per core
+decode_timeout = {emb.decode_timeout:g}               # seconds before a hung image is skipped
+jpeg_draft = {emb.jpeg_draft}                     # JPEG draft decoding (>= 2x the model input); 0: exact
 
 # Where `curalog check` sends alerts (each new red flag once; `curalog alerts test` tries them).
 # [[alerts.sinks]]
@@ -132,6 +143,8 @@ def _section(data: dict, name: str, cls: type, problems: list[str]) -> object:
             continue
         expected = type(getattr(cls(), key))
         value = raw[key]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
         if not isinstance(value, expected) or isinstance(value, bool) != (expected is bool):
             problems.append(f"[{name}] {key} must be a {expected.__name__}, got {value!r}")
             continue
@@ -238,6 +251,12 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         )
     if embed.batch_size < 1:
         problems.append(f"[embed] batch_size must be >= 1, got {embed.batch_size}")
+    if embed.decode_workers < 0:
+        problems.append(f"[embed] decode_workers must be >= 0 (0: one per core), got {embed.decode_workers}")
+    if embed.decode_timeout <= 0:
+        problems.append(f"[embed] decode_timeout must be > 0 seconds, got {embed.decode_timeout:g}")
+    if embed.jpeg_draft not in (0, 1, 2, 4, 8):
+        problems.append(f"[embed] jpeg_draft must be 0 (off), 1, 2, 4 or 8, got {embed.jpeg_draft}")
     if problems:
         raise ConfigError(f"{cfg_file}: " + "; ".join(problems))
     return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts)

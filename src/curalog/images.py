@@ -37,7 +37,8 @@ def _orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) else 1
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: str | os.PathLike[str]) -> Image.Image:
+    """The image at ``path``, opened lazily (header read), with the errors made ``ImageError``."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -102,7 +103,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     if plain is not None:
         return plain
     p = Path(path)
-    with _open(p) as im:
+    with open_image(p) as im:
         w, h = im.size
         if _orientation(im) in _SWAPPING:
             w, h = h, w
@@ -114,7 +115,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 def load_image(path: str | os.PathLike[str]) -> Image.Image:
     """Fully decoded RGB image, EXIF-transposed. Truncated files are refused, never padded."""
     p = Path(path)
-    im = _open(p)
+    im = open_image(p)
     out = im
     try:
         ImageFile.LOAD_TRUNCATED_IMAGES = False

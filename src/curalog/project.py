@@ -61,7 +61,7 @@ class Project:
             self.ledger.end_session(s.id)
 
     def embedder(self, name: str | None = None) -> Embedder:
-        return get_embedder(name or self.config.embed.embedder)
+        return get_embedder(name or self.config.embed.embedder, self.config.embed)
 
     def expand(self, targets: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
         """Canonical image paths for files or folders a user named, and (target, reason) refusals.
@@ -110,6 +110,7 @@ class Project:
             missing_only=missing_only,
             session_id=session_id,
             progress=progress,
+            decode_workers=self.config.embed.decode_workers,
         )
         self.paths.forget()
         return result

@@ -13,6 +13,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from PIL import Image
 
+from curalog.config import EmbedSettings
+from curalog.embeddings.preprocess import ClipPrep
 from curalog.errors import ConfigError
 
 
@@ -24,6 +26,19 @@ class Embedder(Protocol):
 
     def embed(self, images: Sequence[Image.Image]) -> np.ndarray:
         """One float32 row per image, shape ``(len(images), dim)``."""
+        ...
+
+
+@runtime_checkable
+class StagedEmbedder(Embedder, Protocol):
+    """An embedder whose images are decoded and preprocessed by worker processes
+    (``preprocess.clip_pixels`` with ``prep``) into uint8 arrays, then embedded in batches."""
+
+    prep: ClipPrep
+    decode_timeout: float
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """uint8 (n, h, w, 3) -> float32 (n, dim)."""
         ...
 
 
@@ -52,18 +67,31 @@ class ThumbnailEmbedder:
         return out
 
 
-_REGISTRY: dict[str, Callable[[], Embedder]] = {"thumbnail": ThumbnailEmbedder}
+def _clip(settings: EmbedSettings) -> Embedder:
+    from curalog.embeddings.clip import ClipEmbedder
+
+    return ClipEmbedder(
+        settings.model, device=settings.device, draft_factor=settings.jpeg_draft,
+        decode_timeout=settings.decode_timeout,
+    )  # fmt: skip
 
 
-def register_embedder(name: str, factory: Callable[[], Embedder]) -> None:
-    """Make an embedder available by name (to ``curalog embed --embedder`` and curalog.toml)."""
+_REGISTRY: dict[str, Callable[[EmbedSettings], Embedder]] = {
+    "thumbnail": lambda _settings: ThumbnailEmbedder(),
+    "clip": _clip,
+}
+
+
+def register_embedder(name: str, factory: Callable[[EmbedSettings], Embedder]) -> None:
+    """Make an embedder available by name (to ``curalog embed --embedder`` and curalog.toml);
+    ``factory`` gets the project's ``[embed]`` settings."""
     _REGISTRY[name] = factory
 
 
-def get_embedder(name: str) -> Embedder:
+def get_embedder(name: str, settings: EmbedSettings | None = None) -> Embedder:
     try:
         factory = _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise ConfigError(f"unknown embedder {name!r} (known: {known})") from None
-    return factory()
+    return factory(settings or EmbedSettings())

@@ -7,7 +7,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from curalog.embeddings.embedders import Embedder
+import numpy as np
+
+from curalog.embeddings.embedders import Embedder, StagedEmbedder
+from curalog.embeddings.pipeline import DecodePool
 from curalog.embeddings.store import EmbeddingStore, VerifyReport
 from curalog.errors import ImageError
 from curalog.images import load_image
@@ -44,12 +47,15 @@ def embed_paths(
     session_id: str = "",
     progress: Progress | None = None,
     verify: bool = True,
+    decode_workers: int | None = 0,
 ) -> EmbedResult:
     """Embed the images at canonical ``paths`` into ``store``.
 
     A path is skipped when its index entry already has a sound vector of this embedder (with
     ``missing_only``: of any embedder). Images with the same bytes are embedded once. Vectors
     are committed per batch, so a run killed at any point loses at most one batch of work.
+    An embedder with a preprocessing stage (``StagedEmbedder``) gets its images decoded by
+    ``decode_workers`` processes (0: one per core; None: in this process).
     """
     result = EmbedResult(requested=len(paths))
     result.temp_files_removed = store.clean_temp_files(session_id)
@@ -78,17 +84,47 @@ def embed_paths(
             todo.setdefault(found[path].sha256, []).append(path)
     result.distinct = len(todo)
 
-    items = list(todo.items())
+    items = []
+    for digest, group in todo.items():
+        # One already-stored vector of this model serves every path with the same bytes.
+        if store.vector_problem(digest) is None and _model_of(store, digest) == embedder.fingerprint:
+            store.put_many([(digest, group, store.load(digest))], embedder.fingerprint)
+            result.reused += len(group)
+        else:
+            items.append((digest, group))
+    if isinstance(embedder, StagedEmbedder):
+        _embed_staged(items, store, embedder, batch_size, session_id, progress, result, decode_workers)
+    else:
+        _embed_decoded(items, store, embedder, batch_size, session_id, progress, result)
+    if result.failed:
+        store.record_failures(result.failed, embedder.fingerprint)
+    if verify:
+        result.verify = store.verify(progress)
+    return result
+
+
+def _write(store: EmbeddingStore, embedder: Embedder, ok: list[tuple[str, list[str]]], vectors: np.ndarray,
+           session_id: str, result: EmbedResult) -> None:  # fmt: skip
+    """Vectors of one batch through the store's crash-safe protocol."""
+    res = store.put_many(
+        [(d, g, vectors[i]) for i, (d, g) in enumerate(ok)], embedder.fingerprint, session_id
+    )
+    for r in res:
+        if r.error:
+            result.failed.extend((p, r.error) for p in r.paths)
+        else:
+            result.embedded += 1
+
+
+def _embed_decoded(items: list[tuple[str, list[str]]], store: EmbeddingStore, embedder: Embedder,
+                   batch_size: int, session_id: str, progress: Progress | None,
+                   result: EmbedResult) -> None:  # fmt: skip
+    """Embedders that take decoded images: decode here, one batch at a time."""
     done = 0
     for start in range(0, len(items), batch_size):
         batch = items[start : start + batch_size]
         images, ok = [], []
         for digest, group in batch:
-            # One already-stored vector of this model serves every path with the same bytes.
-            if store.vector_problem(digest) is None and _model_of(store, digest) == embedder.fingerprint:
-                store.put_many([(digest, group, store.load(digest))], embedder.fingerprint)
-                result.reused += len(group)
-                continue
             try:
                 images.append(load_image(store.root / group[0]))
                 ok.append((digest, group))
@@ -100,24 +136,48 @@ def embed_paths(
             except Exception as exc:  # an embedder bug must not lose the rest of the run
                 result.failed.extend((p, f"embedder failed: {exc}") for _, g in ok for p in g)
             else:
-                res = store.put_many(
-                    [(d, g, vectors[i]) for i, (d, g) in enumerate(ok)],
-                    embedder.fingerprint,
-                    session_id,
-                )
-                for r in res:
-                    if r.error:
-                        result.failed.extend((p, r.error) for p in r.paths)
-                    else:
-                        result.embedded += 1
+                _write(store, embedder, ok, vectors, session_id, result)
         done += len(batch)
         if progress:
             progress(done, len(items), "embedding")
-    if result.failed:
-        store.record_failures(result.failed, embedder.fingerprint)
-    if verify:
-        result.verify = store.verify(progress)
-    return result
+
+
+def _embed_staged(items: list[tuple[str, list[str]]], store: EmbeddingStore, embedder: StagedEmbedder,
+                  batch_size: int, session_id: str, progress: Progress | None, result: EmbedResult,
+                  workers: int | None) -> None:  # fmt: skip
+    """Embedders with a preprocessing stage: worker processes decode ahead while the model runs
+    on the batch before; a bad or hung image is recorded and skipped."""
+    pending: list[np.ndarray] = []
+    ok: list[tuple[str, list[str]]] = []
+    done = 0
+
+    def flush() -> None:
+        nonlocal pending, ok
+        if pending:
+            try:
+                vectors = embedder.embed_pixels(np.stack(pending))
+            except Exception as exc:  # an embedder bug must not lose the rest of the run
+                result.failed.extend((p, f"embedder failed: {exc}") for _, g in ok for p in g)
+            else:
+                _write(store, embedder, ok, vectors, session_id, result)
+        pending, ok = [], []
+
+    jobs = (((digest, group), str(store.root / group[0])) for digest, group in items)
+    with DecodePool(embedder.prep, workers if len(items) > 1 else None, embedder.decode_timeout) as pool:
+        for (digest, group), pixels, why in pool.map(jobs):
+            if pixels is None:
+                result.failed.extend((p, why) for p in group)
+            else:
+                pending.append(pixels)
+                ok.append((digest, group))
+                if len(pending) >= batch_size:
+                    flush()
+            done += 1
+            if progress and (done % 8 == 0 or done == len(items)):
+                progress(done, len(items), "embedding")
+        flush()
+    if progress and items:
+        progress(len(items), len(items), "embedding")
 
 
 def _model_of(store: EmbeddingStore, digest: str) -> str | None:
