@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_embed
 import bench_ledger
 import bench_validate
+import embed_throughput
 
 if __name__ == "__main__":
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
@@ -19,3 +20,5 @@ if __name__ == "__main__":
     bench_embed.report(bench_embed.run())
     print()
     bench_validate.report(bench_validate.run())
+    print()
+    embed_throughput.report(embed_throughput.run(n_images=128, batch=32, device="auto"))

@@ -110,7 +110,7 @@ def test_embedder_vectors_equal_the_reference_model(tiny_clip: Path, tmp_path: P
 
     from curalog.embeddings.clip import ClipEmbedder
 
-    emb = ClipEmbedder(str(tiny_clip), device="cpu", draft_factor=0)
+    emb = ClipEmbedder(str(tiny_clip), device="cpu", draft_factor=0, precision="fp32")
     assert emb.dim == 16 and emb.fingerprint.startswith(f"clip:{tiny_clip.name}@local-")
     assert "pil-bicubic-short224-crop224" in emb.fingerprint
     paths = [_noise(tmp_path / f"{i}.png", (320 + 40 * i, 240), seed=i) for i in range(3)]
@@ -125,6 +125,11 @@ def test_embedder_vectors_equal_the_reference_model(tiny_clip: Path, tmp_path: P
     ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
     assert ours.dtype == np.float32 and np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert np.abs(ours - ref).max() < 1e-4
+    # half precision (what "auto" picks on a GPU, or a CPU with native bf16): same direction
+    half = ClipEmbedder(str(tiny_clip), device="cpu", draft_factor=0, precision="bf16")
+    assert half.fingerprint == emb.fingerprint  # how it ran is not what it is
+    low = half.embed_pixels(np.stack([clip_pixels(p, emb.prep) for p in paths]))
+    assert low.dtype == np.float32 and (np.sum(low * ref, axis=1) > 0.99).all()
 
 
 def test_missing_model_fails_at_once_saying_how_to_get_it(tmp_path: Path, monkeypatch) -> None:

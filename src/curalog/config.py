@@ -48,6 +48,7 @@ class EmbedSettings:
     decode_workers: int = 0  # processes decoding images; 0: one per core
     decode_timeout: float = 30.0  # seconds one image may take to decode before it is skipped
     jpeg_draft: int = 2  # JPEG draft decoding keeps >= this x the model's input size; 0: off
+    precision: str = "auto"  # "auto" (GPU: bf16/fp16; CPU: bf16 where native), "fp32", "bf16", "fp16"
 
 
 SINK_TYPES = ("command", "webhook", "file")
@@ -115,6 +116,7 @@ device = "{emb.device}"                 # "auto": CUDA when present; or "cpu", "
 decode_workers = {emb.decode_workers}                 # image-decoding processes; 0: one per core
 decode_timeout = {emb.decode_timeout:g}               # seconds before a hung image is skipped
 jpeg_draft = {emb.jpeg_draft}                     # JPEG draft decoding (>= 2x the model input); 0: exact
+precision = "{emb.precision}"              # auto: bf16/fp16 on GPU, bf16 on CPUs with native bf16
 
 # Where `curalog check` sends alerts (each new red flag once; `curalog alerts test` tries them).
 # [[alerts.sinks]]
@@ -255,6 +257,8 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         problems.append(f"[embed] decode_workers must be >= 0 (0: one per core), got {embed.decode_workers}")
     if embed.decode_timeout <= 0:
         problems.append(f"[embed] decode_timeout must be > 0 seconds, got {embed.decode_timeout:g}")
+    if embed.precision not in ("auto", "fp32", "bf16", "fp16"):
+        problems.append(f"[embed] precision must be auto, fp32, bf16 or fp16, got {embed.precision!r}")
     if embed.jpeg_draft not in (0, 1, 2, 4, 8):
         problems.append(f"[embed] jpeg_draft must be 0 (off), 1, 2, 4 or 8, got {embed.jpeg_draft}")
     if problems:

@@ -72,7 +72,7 @@ def _clip(settings: EmbedSettings) -> Embedder:
 
     return ClipEmbedder(
         settings.model, device=settings.device, draft_factor=settings.jpeg_draft,
-        decode_timeout=settings.decode_timeout,
+        decode_timeout=settings.decode_timeout, precision=settings.precision,
     )  # fmt: skip
 
 
