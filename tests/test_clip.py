@@ -237,3 +237,52 @@ def test_model_download_is_the_only_network_step(monkeypatch, tmp_path: Path) ->
         calls[0]["repo_id"] == "openai/clip-vit-base-patch32"
         and "*.safetensors" in calls[0]["allow_patterns"]
     )
+
+
+def test_kill_9_during_clip_embed_loses_nothing_and_leaves_no_worker(tiny_clip: Path, tmp_path: Path) -> None:
+    import random
+    import signal
+
+    from tests.test_crash import _env, _reset, _wait_for
+
+    root = tmp_path / "proj"
+    names = [f"mojo1/selected/img{i:03d}.png" for i in range(24)]
+    for i, name in enumerate(names):
+        _noise(root / name, (96, 64), seed=i)
+    curalog.init_project(root)
+    cmd = [sys.executable, "-m", "curalog", "embed", "--root", str(root), "--model", str(tiny_clip),
+           "--workers", "2", "--batch-size", "2", "mojo1"]  # fmt: skip
+    started = time.monotonic()
+    first = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    full_run = time.monotonic() - started
+    assert first.returncode == 0, first.stdout + first.stderr
+    rng = random.Random(7)
+    kills = 0
+    for _trial in range(6):
+        _reset(root)
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+        time.sleep(rng.uniform(0.5, full_run))  # a random point of a run (fault injection)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # the main process only, as the OOM killer would
+            kills += 1
+        proc.wait(timeout=60)
+
+        def group_gone(pgid: int = proc.pid) -> bool:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        assert _wait_for(group_gone, timeout=20), "decode workers outlived their killed parent"
+        if (root / "data" / "curalog.db").exists():
+            with curalog.open_project(root) as p:
+                codes = {x.code for x in p.verify().problems}
+                assert not codes & {"embedding.file_missing", "embedding.corrupt"}, codes
+    assert kills >= 4
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with curalog.open_project(root) as p:
+        report = p.verify()
+        assert report.problems == [] and report.index_entries == len(names)
