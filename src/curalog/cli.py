@@ -353,6 +353,34 @@ def dashboard(
     console.print(f"dashboard written to {target}")
 
 
+dataset_app = typer.Typer(help="Training sets built from the decisions.", no_args_is_help=True)
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("build")
+def dataset_build(
+    root: RootOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder (default: data/dataset).")] = None,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.99)] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/validation split.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace a dataset already there.")] = False,
+) -> None:
+    """Write crops/pairs/embeddings for training; every decision is used or dropped with its reason."""
+    from curalog.dataset import build
+
+    result = build(root, out, val_fraction=val_fraction, seed=seed, force=force)
+    m = result.manifest
+    c = m["counts"]
+    console.print(f"dataset written to {result.out}: {c['crops']:,} crops, {c['pairs']:,} pairs, "
+                  f"{c['images']:,} images x {c['dim']}")  # fmt: skip
+    for name, r in result.reconciliation.items():
+        dropped = ", ".join(f"{code} {n:,}" for code, n in r["dropped"].items()) or "none"
+        n = sum(r["dropped"].values())
+        line = f"  {name}: logged {r['logged']:,} = used {r['used']:,} + dropped {n:,} ({dropped})"
+        console.print(line, markup=False, highlight=False)
+    console.print(f"  every dropped decision, with source, line and reason: {result.out / 'drops.csv'}")
+
+
 model_app = typer.Typer(help='CLIP models for `embedder = "clip"`.', no_args_is_help=True)
 app.add_typer(model_app, name="model")
 

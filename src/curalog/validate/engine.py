@@ -61,11 +61,30 @@ RECOMMEND = {
 }
 
 
+class RowOutcome(NamedTuple):
+    """What validation concluded about one logged decision (collected for the dataset builder)."""
+
+    kind: str  # "selection" | "crop"
+    source: str
+    line: int
+    set_id: str
+    project: str
+    path: str  # the chosen image: canonical when it resolved, else as logged
+    hash: str  # its vector's content hash when usable, else ""
+    directory: str
+    others: tuple[str, ...]  # the candidates not chosen, as logged
+    box: tuple[float, float, float, float] | None  # crops: as logged
+    size: tuple[float, float] | None  # crops: the chosen image's logged (width, height)
+    usable: bool
+    codes: tuple[str, ...]  # every finding on the row
+
+
 class IndexRef(NamedTuple):
     hash: str
     dim: int | None
     source: str
     line: int | None
+    model: str = ""
 
 
 Ident = tuple[int, int, int]  # size, mtime_ns, inode
@@ -118,7 +137,7 @@ class Validation:
     """One run of the validator over one project."""
 
     def __init__(self, config: Config, *, deep: bool, since: str | None, use_cache: bool,
-                 progress: Progress | None) -> None:  # fmt: skip
+                 progress: Progress | None, collect: bool = False) -> None:  # fmt: skip
         self.config = config
         self.root = config.root
         self.deep = deep
@@ -132,6 +151,8 @@ class Validation:
         self.findings: list[Finding] = []
         self.emb_dir_rel = config.layout.embeddings_dir
         # images whose header a rule read -> their (size, mtime_ns, inode) when it was read
+        self.collect = collect  # keep a RowOutcome per decision (never memoized)
+        self.outcomes: list[RowOutcome] = []
         self.measured: dict[str, Ident | None] = {}
         self.sizes: dict[str, tuple[int, int] | None] = {}  # this run's header reads
 
@@ -191,7 +212,7 @@ class Validation:
         for e in project.embeddings.entries():
             if e.path not in adopted:
                 paths.append(e.path)
-                refs.append(IndexRef(e.hash, e.dim, db_source, None))
+                refs.append(IndexRef(e.hash, e.dim, db_source, None, e.model))
         self.ledger_index_rows = len(refs) - self.legacy_index_lines
         self.index_paths, self.index_refs = paths, refs
 
@@ -299,7 +320,8 @@ class Validation:
         return where, True, problem is None
 
     def _finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
-                    seen: dict[tuple, int]) -> None:  # fmt: skip
+                    seen: dict[tuple, int]) -> bool:  # fmt: skip
+        """Record the row's findings and count it; returns whether it is usable."""
         has_error = bool(found) and any(f.severity == "error" for f in found)
         if not has_error and key in seen:
             found.append(rules.row_duplicate(where, seen[key]))
@@ -313,6 +335,18 @@ class Validation:
                 self.report.usable_crops += 1
             else:
                 self.report.usable_selections += 1
+            return True
+        return False
+
+    def _outcome(self, kind: str, where: Where, set_id: str, directory: str, others: tuple[str, ...],
+                 found: list[Finding], usable: bool, box: tuple | None = None,
+                 size: tuple | None = None) -> None:  # fmt: skip
+        ref = self.index.get(where.path) if usable else None
+        self.outcomes.append(RowOutcome(
+            kind, where.source, where.line or 0, set_id, where.project, where.path,
+            ref.hash if ref is not None else "", directory, others, box, size, usable,
+            tuple(f.code for f in found),
+        ))  # fmt: skip
 
     def _selections(self, read: LogRead) -> None:
         seen: dict[tuple, int] = {}
@@ -325,9 +359,13 @@ class Validation:
             where, _resolved, usable = self._decision(
                 "selection", row.chosen_path, row.directory, where, found
             )
-            self._finish_row(
+            usable = self._finish_row(
                 "selection", where, (row.session_id, row.set_id, where.path), found, usable, seen
             )
+            if self.collect:
+                self._outcome(
+                    "selection", where, row.set_id, row.directory, row.negative_paths, found, usable
+                )
 
     def _crops(self, read: LogRead) -> None:
         rows = [r for r in read.rows if self._in_range(r.timestamp)]
@@ -358,9 +396,13 @@ class Validation:
                 mismatch = rules.crop_dimension_mismatch(where, row.chosen_size, actual)
                 if mismatch is not None:
                     found.append(mismatch)
-            self._finish_row(
+            usable = self._finish_row(
                 "crop", where, (row.session_id, row.set_id, where.path, row.box), found, usable, seen
             )
+            if self.collect:
+                others = tuple(p for j, p in enumerate(row.image_paths) if j != row.chosen_index)
+                self._outcome("crop", where, row.set_id, row.directory, others, found, usable,
+                              row.box, row.chosen_size)  # fmt: skip
 
     def _ledger_decisions(self, project: Project, legacy_sources: list[str]) -> None:
         """Decisions logged through the ledger. Those import-legacy took from a log that is still
@@ -384,7 +426,11 @@ class Validation:
             found: list[Finding] = []
             where = Where(source, d.id, d.project, d.chosen.path)
             _where, _resolved, usable = self._decision(d.kind, d.chosen.path, "", where, found)
-            self._finish_row(d.kind, where, ("ledger", d.id), found, usable, {})
+            usable = self._finish_row(d.kind, where, ("ledger", d.id), found, usable, {})
+            if self.collect:
+                others = tuple(c.path for c in d.candidates if c.idx != d.chosen.idx)
+                size = (float(d.chosen.width), float(d.chosen.height))
+                self._outcome(d.kind, where, d.set_id, d.directory, others, found, usable, d.box, size)
 
     # -- the index and the files --------------------------------------------------------------
     def _index_file_findings(self) -> None:
@@ -490,7 +536,7 @@ class Validation:
         """Validate; when no input changed since the last full run (same stat signature), its
         result is reused instead of recomputed (never with --deep, which re-hashes images)."""
         cache = self.cache
-        memo = not self.deep
+        memo = not self.deep and not self.collect
         if (
             memo
             and cache.memo_signature
@@ -556,6 +602,12 @@ class Validation:
                 for m in read.malformed:
                     where = Where(m.source, m.line, self._project_guess(m.raw_path), m.raw_path)
                     self.findings.append(rules.row_malformed(where, m.message))
+                    if self.collect and read is not legacy_index and m.line > 1:  # a data line
+                        kind = "selection" if read is selections else "crop"
+                        self.outcomes.append(RowOutcome(
+                            kind, m.source, m.line, "", where.project, m.raw_path, "", "", (), None, None,
+                            False, ("row.malformed",),
+                        ))  # fmt: skip
             self._selections(selections)
             self._crops(crops)
             self._ledger_decisions(project, [read.source for read in (selections, crops) if read.exists])

@@ -1,0 +1,153 @@
+"""`curalog dataset build`: every decision used or dropped with its reason, grouped split."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curalog import dataset
+from curalog.dataset import ReconciliationError, build, load, split_of
+from curalog.validate import validate
+from curalog.validate.engine import Validation
+from tests.legacy_project import CROP, EMB, SEL
+from tests.legacy_project import build as build_legacy
+
+
+@pytest.fixture
+def legacy(tmp_path: Path):
+    root = tmp_path / "legacy"
+    planted = build_legacy(root)
+    return root, planted
+
+
+def test_reconciliation_accounts_for_every_decision(legacy, tmp_path: Path) -> None:
+    root, planted = legacy
+    result = build(root, tmp_path / "ds")
+    rec = result.manifest["reconciliation"]
+    report = validate(root, use_cache=False)
+    assert rec["crops"]["logged"] == planted.crops and rec["selections"]["logged"] == planted.selections
+    assert rec["crops"]["used"] == report.usable_crops == planted.usable_crops
+    assert rec["selections"]["used"] == report.usable_selections == planted.usable_selections
+    for r in rec.values():
+        assert r["logged"] == r["used"] + sum(r["dropped"].values())
+    # one reason per dropped decision, by findings.md's precedence
+    assert rec["crops"]["dropped"] == {
+        "crop.zero_dimensions": 1, "crop.placeholder": 1, "crop.invalid_box": 1, "crop.out_of_bounds": 1,
+        "decision.no_embedding": 2, "row.malformed": 1,
+    }  # fmt: skip
+    assert rec["selections"]["dropped"] == {
+        "row.malformed": 2, "path.unresolved": 1, "path.ambiguous": 1, "decision.no_embedding": 1,
+        "row.duplicate": 1,
+    }  # fmt: skip
+
+
+def test_drop_report_lists_every_dropped_decision(legacy, tmp_path: Path) -> None:
+    root, planted = legacy
+    result = build(root, tmp_path / "ds")
+    with open(result.out / "drops.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rec = result.reconciliation
+    assert len(rows) == sum(sum(r["dropped"].values()) for r in rec.values())
+    got = {(r["reason"], r["source"], int(r["line"])) for r in rows}
+    expected = {
+        (code, src, line) for code, src, line in planted.findings
+        if src in (SEL, CROP) and code not in ("image.missing", "crop.dimension_mismatch")
+    }  # fmt: skip
+    assert got == expected
+
+
+def test_tables_matrix_and_load(legacy, tmp_path: Path) -> None:
+    root, planted = legacy
+    result = build(root, tmp_path / "ds", val_fraction=0.5, seed=3)
+    ds = load(result.out)
+    assert len(ds.crops) == planted.usable_crops == result.manifest["counts"]["crops"]
+    assert isinstance(ds.embeddings, np.memmap) and ds.embeddings.dtype == np.float32
+    assert ds.embeddings.shape == (result.manifest["counts"]["images"], 8)
+    for _, c in ds.crops.iterrows():  # each row of the matrix is the chosen image's vector file
+        assert np.array_equal(ds.embeddings[c["row"]], np.load(root / EMB / f"{c['chosen_hash']}.npy"))
+        assert 0 <= c["x1"] < c["x2"] <= 1 and 0 <= c["y1"] < c["y2"] <= 1
+    px = ds.crops[ds.crops.chosen_path == "mojo1/crop/clean_px.png"].iloc[0]
+    assert (px.x1, px.y1, px.x2, px.y2) == pytest.approx((4 / 64, 5 / 48, 60 / 64, 40 / 48))
+    norm = ds.crops[ds.crops.chosen_path == "mojo1/crop/clean_norm.png"].iloc[0]
+    assert (norm.x1, norm.y1, norm.x2, norm.y2) == pytest.approx((0.1, 0.2, 0.5, 0.6))
+    # the one selection with a rejected variant that has no vector: left out of the pairs, counted
+    assert result.manifest["pairs"]["left_out"] == {"rejected image has no usable vector": 1}
+    assert len(ds.pairs) == 0
+
+
+def test_split_is_grouped_by_set_and_deterministic(tmp_path: Path) -> None:
+    sets = [("mojo1", f"set_{i}") for i in range(2000)]
+    a = [split_of(p, s, 7, 0.2) for p, s in sets]
+    assert a == [split_of(p, s, 7, 0.2) for p, s in sets]  # same inputs, same split
+    assert a != [split_of(p, s, 8, 0.2) for p, s in sets]  # the seed matters
+    assert 0.17 < a.count("val") / len(a) < 0.23
+    assert {split_of("mojo1", "x", 1, 0.0) for _ in range(3)} == {"train"}
+
+
+def test_split_never_puts_a_set_on_both_sides(legacy, tmp_path: Path) -> None:
+    root, _ = legacy
+    ds = load(build(root, tmp_path / "ds", val_fraction=0.5, seed=1).out)
+    by_set = ds.crops.groupby(["project", "set_id"])["split"].nunique()
+    assert (by_set == 1).all()
+
+
+def test_a_build_that_does_not_add_up_writes_nothing(legacy, tmp_path: Path, monkeypatch) -> None:
+    root, _ = legacy
+    real_run = Validation.run
+
+    def losing_one(self):
+        report = real_run(self)
+        self.outcomes.pop()  # a decision the builder would silently lose
+        return report
+
+    monkeypatch.setattr(Validation, "run", losing_one)
+    with pytest.raises(ReconciliationError, match="does not account for every decision"):
+        build(root, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists() and not (tmp_path / ".ds.building").exists()
+
+
+def test_refuses_to_overwrite_without_force(legacy, tmp_path: Path) -> None:
+    root, _ = legacy
+    out = build(root, tmp_path / "ds").out
+    before = json.loads((out / "manifest.json").read_text())["created_at"]
+    with pytest.raises(dataset.CuralogError, match="--force"):
+        build(root, out)
+    assert json.loads((out / "manifest.json").read_text())["created_at"] == before
+    build(root, out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == sorted(dataset.FILES)
+
+
+def test_pairs_from_ledger_decisions(embedded, root: Path, tmp_path: Path) -> None:
+    from tests.conftest import SET0, SET1
+
+    with embedded.session(tool="test") as s:
+        s.log_selection("set0", "mojo1/selected", SET0, 1)
+        s.log_crop("set1", "mojo1/selected", SET1, 2, (10, 20, 300, 200))
+    ds = load(build(root, tmp_path / "ds").out)
+    assert len(ds.crops) == 1 and len(ds.pairs) == 4
+    crop = ds.crops.iloc[0]
+    assert crop.chosen_path == SET1[2] and crop.decision == "data/curalog.db:2"
+    assert (crop.x1, crop.y1, crop.x2, crop.y2) == pytest.approx((10 / 640, 20 / 480, 300 / 640, 200 / 480))
+    sel = ds.pairs[ds.pairs.kind == "selection"]
+    assert sorted(sel.rejected_path) == sorted([SET0[0], SET0[2]]) and set(sel.chosen_path) == {SET0[1]}
+    for _, p in ds.pairs.iterrows():
+        assert p.chosen_hash != p.rejected_hash
+        assert np.array_equal(ds.embeddings[p.chosen_row], embedded.embeddings.load(p.chosen_hash))
+        assert np.array_equal(ds.embeddings[p.rejected_row], embedded.embeddings.load(p.rejected_hash))
+    assert ds.manifest["embedding_models"] == {"thumbnail-v1:rgb8x8+hist16:dim240": 6}
+
+
+def test_torch_crop_dataset(legacy, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch", reason="torch comes with the dev install (curalog[clip])")
+    root, planted = legacy
+    out = build(root, tmp_path / "ds", val_fraction=0.0).out
+    data = dataset.TorchCropDataset(out, split="train")
+    assert len(data) == planted.usable_crops
+    x, y = next(iter(torch.utils.data.DataLoader(data, batch_size=len(data))))
+    assert x.shape == (planted.usable_crops, 8) and x.dtype == torch.float32
+    assert y.shape == (planted.usable_crops, 4) and bool(((y >= 0) & (y <= 1)).all())
+    assert len(dataset.TorchCropDataset(out, split="val")) == 0
