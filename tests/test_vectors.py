@@ -175,3 +175,24 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     broken.load_memo()
     broken.load()
     assert broken.vector_entries() == {} and broken.memo_signature == ""
+
+
+def test_read_vectors_in_bulk(tmp_path: Path) -> None:
+    from curalog.embeddings import npy
+
+    folder = tmp_path / "emb"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    vecs = rng.standard_normal((10, 16)).astype(np.float32)
+    names = [_name(i) for i in range(10)]
+    for name, v in zip(names, vecs, strict=True):
+        np.save(folder / name, v)
+    np.save(folder / _name(50), vecs[0].astype(np.float64))  # another layout, same values
+    got = npy.read_vectors(folder, [*names, _name(50)], 16)
+    assert np.array_equal(got[:10], vecs) and np.allclose(got[10], vecs[0])
+    np.save(folder / _name(60), np.zeros(16, dtype=np.float32))
+    np.save(folder / _name(61), np.ones(8, dtype=np.float32))
+    with pytest.raises(ValueError, match=_name(60)):
+        npy.read_vectors(folder, [*names, _name(60)], 16)
+    with pytest.raises(ValueError, match="length 8, expected 16"):
+        npy.read_vectors(folder, [_name(61)], 16)

@@ -31,7 +31,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
-from curalog.embeddings.npy import read_vector_file
+from curalog.embeddings.npy import read_vectors
 from curalog.errors import CuralogError
 from curalog.paths import PathError
 from curalog.validate.engine import Validation
@@ -207,12 +207,10 @@ def build(
     if len(dims) > 1:
         raise CuralogError(f"the vectors used have different lengths {sorted(dims)}: re-embed with one model")
     dim = dims.pop() if dims else 0
-    mat = np.empty((len(rows_of), dim), dtype=np.float32)
-    for digest, r in rows_of.items():
-        vec, problem = read_vector_file(emb_dir / f"{digest}.npy", dim)
-        if vec is None:
-            raise CuralogError(f"{digest}.npy changed while the dataset was built ({problem}); build again")
-        mat[r] = vec
+    try:  # rows_of numbers hashes in insertion order, so the files are read in row order
+        mat = read_vectors(emb_dir, [f"{digest}.npy" for digest in rows_of], dim)
+    except (OSError, ValueError) as exc:
+        raise CuralogError(f"a vector file changed while the dataset was built ({exc}); build again") from exc
     models = Counter(ref.model for path, ref in check.index.items() if path in sound and ref.hash in rows_of)
 
     # -- write (into a temp folder, then swapped in: no half-written dataset) -------------------------
