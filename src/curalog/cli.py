@@ -353,6 +353,48 @@ def dashboard(
     console.print(f"dashboard written to {target}")
 
 
+repair_app = typer.Typer(
+    help="Repairs of what old bugs destroyed (dry runs unless --apply).", no_args_is_help=True
+)
+app.add_typer(repair_app, name="repair")
+
+
+@repair_app.command("sizes")
+def repair_sizes(
+    root: RootOpt = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Store the repaired rows (default: dry run).")
+    ] = False,
+) -> None:
+    """Re-measure crop rows logged with a 0x0 size: from the image header, else another record of
+    the same image; never guessed. Legacy files are not edited: repairs go into the ledger."""
+    from curalog.repair import apply_sizes, plan_sizes
+
+    with _open(root, "repair sizes") as project:
+        plan = plan_sizes(project)
+        if apply:
+            apply_sizes(project, plan)
+    verb = "repaired" if apply else "can be repaired"
+    for f in plan.fixable:
+        changed = [(o, n) for o, n in zip(f.old, f.new or [], strict=True) if o != n]
+        sizes = ", ".join(f"{o[0]:g}x{o[1]:g} -> {n[0]:g}x{n[1]:g}" for o, n in changed)
+        how = ", ".join(
+            f"{m} ({e})" if e else m for m, e in zip(f.methods, f.evidence, strict=False) if m != "logged"
+        )
+        done = f" (decision {f.applied})" if f.applied else ""
+        console.print(f"{f.source}:{f.line}  {f.path}: {sizes}  [{how}]{done}", markup=False, highlight=False)
+    for f in plan.left:
+        console.print(
+            f"❌ {f.source}:{f.line}  {f.path}: left as it is: {f.why_not}", markup=False, highlight=False
+        )
+    console.print(
+        f"{len(plan.fixable):,} crop rows {verb}, {len(plan.left):,} left (reasons above), "
+        f"{plan.already:,} repaired before"
+        + ("" if apply else ". Dry run: nothing changed; --apply to store.")
+    )
+    raise typer.Exit(1 if plan.left else 0)
+
+
 dataset_app = typer.Typer(help="Training sets built from the decisions.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
 

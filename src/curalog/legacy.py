@@ -7,6 +7,7 @@ Every data line of a log becomes either a parsed row or a ``Malformed`` record n
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -82,6 +83,12 @@ class LogRead:
     data_lines: int = 0
     rows: list = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
+
+
+def line_sha(text: str) -> str:
+    """A legacy line's identity (sha256 of its text): import-legacy and the repairs record it, so
+    an edited line is a new line."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _number(text: str) -> float | None:

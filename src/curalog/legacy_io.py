@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from curalog.legacy import (
     Malformed,
     SelectionRow,
     _physical_lines,
+    line_sha,
     read_crop_log,
     read_index,
     read_selection_log,
@@ -67,10 +67,6 @@ class ImportSummary:
     @property
     def reconciles(self) -> bool:
         return all(f.reconciles for f in self.files)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class _Importer:
@@ -111,7 +107,7 @@ class _Importer:
         ]
         for n, (line, item) in enumerate(sorted(items, key=lambda x: x[0]), start=1):
             raw = raw_lines[line - 1] if line - 1 < len(raw_lines) else ""
-            sha = _sha(raw)
+            sha = line_sha(raw)
             if (fs.source, line, sha) in self.done:
                 fs.already += 1
                 continue

@@ -7,6 +7,7 @@ transaction with its candidate rows, so nothing partial is ever stored.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -77,6 +78,29 @@ def _record_legacy(
         (source, line, sha, kind, decision_id, iso(now_local())),
     )
     conn.execute("DELETE FROM quarantine WHERE source = ? AND line = ? AND sha = ?", (source, line, sha))
+
+
+@dataclass(frozen=True)
+class Repair:
+    """Provenance of a repaired decision, stored with it in one transaction."""
+
+    what: str  # "sizes", "box", ...
+    old: object  # JSON-able
+    new: object
+    method: str
+    evidence: str
+    confidence: float = 1.0
+
+
+def _record_repair(conn: sqlite3.Connection, repair: Repair, decision_id: int,
+                   legacy: tuple[str, int, str] | None) -> None:  # fmt: skip
+    source, line, sha = legacy or (None, None, None)
+    conn.execute(
+        "INSERT INTO repairs(decision_id, source, line, sha, what, old_value, new_value, method, evidence,"
+        " confidence, applied_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (decision_id, source, line, sha, repair.what, json.dumps(repair.old), json.dumps(repair.new),
+         repair.method, repair.evidence, repair.confidence, iso(now_local())),
+    )  # fmt: skip
 
 
 def _per_image(value: object, name: str, kind: str, n: int, problems: list[Problem]) -> list[object] | None:
@@ -247,6 +271,7 @@ class Ledger:
         created_at: str | None = None,
         legacy: tuple[str, int, str] | None = None,
         dry_run: bool = False,
+        repair: Repair | None = None,
     ) -> int:
         """Validate and store one decision; returns its id. See Session.log_crop.
 
@@ -287,7 +312,7 @@ class Ledger:
         if dry_run:
             return 0
         return self._insert(
-            session_id, kind, set_id, directory, cands, chosen, box, norm, created_at, legacy
+            session_id, kind, set_id, directory, cands, chosen, box, norm, created_at, legacy, repair
         )  # fmt: skip
 
     def _insert(
@@ -302,6 +327,7 @@ class Ledger:
         norm: Box | None,
         created_at: str | None = None,
         legacy: tuple[str, int, str] | None = None,
+        repair: Repair | None = None,
     ) -> int:
         b = box or (None, None, None, None)
         nb = norm or (None, None, None, None)
@@ -316,6 +342,8 @@ class Ledger:
             if dup is not None:
                 if legacy is not None:
                     _record_legacy(conn, legacy, kind, int(dup["id"]))
+                    if repair is not None:
+                        _record_repair(conn, repair, int(dup["id"]), legacy)
                     return int(dup["id"])
                 warnings.warn(
                     DecisionWarning(
@@ -344,6 +372,8 @@ class Ledger:
             )
             if legacy is not None:
                 _record_legacy(conn, legacy, kind, decision_id)
+            if repair is not None:
+                _record_repair(conn, repair, decision_id, legacy)
         return decision_id
 
     # -- reads ------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ chosen image that disagrees with its candidate row.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Tables whose content the validator reads: any change to them bumps ledger_version.n, which the
 # validator's memo signature uses instead of the database file's stat (so that writing a health
 # snapshot does not make the next validation recompute everything).
-VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines")
+VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines", "repairs")
 
 _HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
 _REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
@@ -144,6 +144,24 @@ CREATE TABLE IF NOT EXISTS import_notes (
     note    TEXT NOT NULL,
     UNIQUE (source, line, sha, note)
 );
+
+-- Repairs (curalog repair ...): each repaired value with its provenance. The decision row holds
+-- the repaired values; the old ones stay here (and in the legacy line, which is never edited).
+CREATE TABLE IF NOT EXISTS repairs (
+    id           INTEGER PRIMARY KEY,
+    decision_id  INTEGER NOT NULL REFERENCES decisions(id),
+    source       TEXT,
+    line         INTEGER,
+    sha          TEXT,
+    what         TEXT NOT NULL CHECK (length(what) > 0),
+    old_value    TEXT NOT NULL CHECK (json_valid(old_value)),
+    new_value    TEXT NOT NULL CHECK (json_valid(new_value)),
+    method       TEXT NOT NULL CHECK (length(method) > 0),
+    evidence     TEXT NOT NULL,
+    confidence   REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+    applied_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS repairs_decision ON repairs(decision_id);
 
 -- Health over time: one row per `curalog health` / `check` run (figures as JSON).
 CREATE TABLE IF NOT EXISTS snapshots (

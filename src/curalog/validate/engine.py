@@ -28,6 +28,7 @@ from curalog.legacy import (
     IndexLine,
     LogRead,
     SelectionRow,
+    _physical_lines,
     read_crop_log,
     read_index,
     read_selection_log,
@@ -232,6 +233,29 @@ class Validation:
             if (n := length.get(ref.hash)) is not None and ref.hash not in problem and ref.dim in (None, n)
         }
 
+    def _superseded(self, project: Project, logs: list[tuple[LogRead, Path]]) -> None:
+        """Legacy lines a repair replaced with a ledger decision (``curalog repair ... --apply``):
+        (source, line) -> decision id, for lines whose text is still what was repaired. Such a
+        line is validated as its repaired decision, and counted once."""
+        self.superseded: dict[tuple[str, int], int] = {}
+        by_source = {read.source: path for read, path in logs}
+        rows = project.db.query(
+            "SELECT DISTINCT r.source, r.line, r.sha, r.decision_id FROM repairs r WHERE r.source IS NOT NULL"
+        )
+        lines: dict[str, list[str]] = {}
+        for r in rows:
+            if r["source"] not in by_source:
+                continue
+            if r["source"] not in lines:
+                lines[r["source"]] = _physical_lines(by_source[r["source"]])
+            text = lines[r["source"]]
+            line = r["line"]
+            if (
+                0 < line <= len(text)
+                and hashlib.sha256(text[line - 1].encode("utf-8")).hexdigest() == r["sha"]
+            ):
+                self.superseded[(r["source"], line)] = r["decision_id"]
+
     def _prefetch_sizes(self, crops: LogRead) -> None:
         """Read the headers of the crop rows' chosen images while the vectors are checked."""
         quick = self.resolver.quick
@@ -352,7 +376,7 @@ class Validation:
         seen: dict[tuple, int] = {}
         for row in read.rows:
             assert isinstance(row, SelectionRow)
-            if not self._in_range(row.timestamp):
+            if not self._in_range(row.timestamp) or (row.source, row.line) in self.superseded:
                 continue
             found: list[Finding] = []
             where = Where(row.source, row.line, "", row.chosen_path)
@@ -368,7 +392,9 @@ class Validation:
                 )
 
     def _crops(self, read: LogRead) -> None:
-        rows = [r for r in read.rows if self._in_range(r.timestamp)]
+        rows = [
+            r for r in read.rows if self._in_range(r.timestamp) and (r.source, r.line) not in self.superseded
+        ]
         if not rows:
             return
         cols = rules.BoxColumns(
@@ -416,10 +442,13 @@ class Validation:
                 tuple(legacy_sources),
             )
         } if legacy_sources else set()  # fmt: skip
+        repaired = set(self.superseded.values())  # their legacy line was counted already
         for d in project.ledger.decisions():
-            if d.id in imported or not self._in_range(d.created_at):
+            if (d.id in imported and d.id not in repaired) or not self._in_range(d.created_at):
                 continue
-            if d.kind == "crop":
+            if d.id in repaired:
+                pass
+            elif d.kind == "crop":
                 self.report.crops += 1
             else:
                 self.report.selections += 1
@@ -590,6 +619,8 @@ class Validation:
             self.resolver = PathResolver(
                 self.root, extra_candidates=lambda: self.index_paths, listing=self.listing
             )
+            logs = ((selections, "selection_log"), (crops, "crop_log"))
+            self._superseded(project, [(r, self.config.path(k)) for r, k in logs if r.exists])
             self._prefetch_sizes(crops)
             self._index_file_findings()
             vectors_checked()

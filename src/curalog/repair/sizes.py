@@ -1,0 +1,175 @@
+"""``curalog repair sizes``: crop rows logged with a size <= 0 (the dimension-logging bug).
+
+For each image of such a row whose logged width or height is <= 0, in this order:
+  1. the image is on disk: its size from the header, EXIF orientation applied ("header");
+  2. it is gone: the same image's size from another crop row of the logs ("other-row", with
+     that row as evidence) or from the ledger ("ledger");
+  3. otherwise it is left alone, and the plan says why. Nothing is ever guessed.
+Applying stores the row as a ledger decision with the measured sizes, through the same checks as
+any new decision (a box that does not fit the real size is refused, with the reason).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+from curalog.errors import DecisionRejected, ImageError, PathError
+from curalog.images import image_size
+from curalog.ledger.ledger import DecisionWarning, Repair
+from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
+from curalog.project import Project
+
+Size = tuple[float, float]
+
+
+@dataclass
+class SizeFix:
+    """One crop row with a size <= 0 and what can be done about it."""
+
+    source: str
+    line: int
+    sha: str
+    path: str  # the chosen image, as logged
+    old: list[Size]  # logged (width, height) per image
+    new: list[Size] | None  # measured sizes; None when they cannot all be established
+    methods: list[str]  # per image: "logged" (was fine), "header", "other-row", "ledger"
+    evidence: list[str]
+    why_not: str = ""  # when new is None, or when applying refused it
+    applied: int | None = None  # the decision id, once applied
+
+    @property
+    def fixable(self) -> bool:
+        return self.new is not None and not self.why_not
+
+
+@dataclass
+class SizePlan:
+    fixes: list[SizeFix] = field(default_factory=list)
+    already: int = 0  # rows repaired by an earlier run
+
+    @property
+    def fixable(self) -> list[SizeFix]:
+        return [f for f in self.fixes if f.fixable]
+
+    @property
+    def left(self) -> list[SizeFix]:
+        return [f for f in self.fixes if not f.fixable]
+
+
+def _known_sizes(project: Project, rows: list[CropRow]) -> dict[str, tuple[Size, str]]:
+    """Canonical path -> (size, evidence) from crop rows that logged a real size, then the ledger."""
+    known: dict[str, tuple[Size, str]] = {}
+    for r in rows:
+        for path, (w, h) in zip(r.image_paths, r.sizes, strict=False):
+            if w > 0 and h > 0 and path:
+                try:
+                    canonical = project.paths.resolve(path, r.directory).canonical
+                except PathError:
+                    continue
+                known.setdefault(canonical, ((w, h), f"{r.source}:{r.line}"))
+    for c in project.db.query("SELECT path, width, height, decision_id FROM candidates"):
+        known.setdefault(
+            c["path"], ((float(c["width"]), float(c["height"])), f"ledger decision {c['decision_id']}")
+        )
+    return known
+
+
+def plan_sizes(project: Project) -> SizePlan:
+    """What ``repair sizes`` would do (reads only)."""
+    cfg = project.config
+    path = cfg.path("crop_log")
+    read = read_crop_log(path, cfg.layout.crop_log)
+    plan = SizePlan()
+    if not read.exists:
+        return plan
+    raw = _physical_lines(path)
+    repaired = {
+        (r["source"], r["line"], r["sha"])
+        for r in project.db.query("SELECT source, line, sha FROM repairs WHERE what = 'sizes'")
+    }
+    known: dict[str, tuple[Size, str]] | None = None
+    for row in read.rows:
+        if all(w > 0 and h > 0 for w, h in row.sizes):
+            continue
+        sha = line_sha(raw[row.line - 1])
+        if (row.source, row.line, sha) in repaired:
+            plan.already += 1
+            continue
+        fix = SizeFix(row.source, row.line, sha, row.chosen_path, list(row.sizes), None, [], [])
+        new: list[Size] = []
+        for img, (w, h) in zip(row.image_paths, row.sizes, strict=True):
+            if w > 0 and h > 0:
+                new.append((w, h))
+                fix.methods.append("logged")
+                fix.evidence.append("")
+                continue
+            try:
+                canonical = project.paths.resolve(img or row.chosen_path, row.directory).canonical
+            except PathError as exc:
+                fix.why_not = f"{img!r} cannot be found ({exc}); its size is not recorded anywhere else"
+                break
+            try:
+                measured = image_size(cfg.root / canonical)
+                new.append((float(measured[0]), float(measured[1])))
+                fix.methods.append("header")
+                fix.evidence.append(canonical)
+                continue
+            except ImageError as exc:
+                reason = exc.reason
+            if known is None:
+                known = _known_sizes(project, read.rows)
+            if canonical in known:
+                size, where = known[canonical]
+                new.append(size)
+                fix.methods.append("ledger" if where.startswith("ledger") else "other-row")
+                fix.evidence.append(where)
+                continue
+            fix.why_not = f"{canonical} is gone ({reason}) and no other row or ledger entry records its size"
+            break
+        if not fix.why_not:
+            fix.new = new
+            _store(project, fix, row, None)  # would the ledger take it? (validation only)
+        plan.fixes.append(fix)
+    return plan
+
+
+def _store(project: Project, fix: SizeFix, row: CropRow, sessions: set[str] | None) -> None:
+    """Log the row with its measured sizes (``sessions`` None: validate only, a dry run)."""
+    assert fix.new is not None
+    sid = row.session_id or f"legacy:{fix.source}"  # as import-legacy names it
+    if sessions is not None and sid not in sessions:
+        project.ledger.start_session(f"legacy import ({fix.source}), repaired", sid)
+        sessions.add(sid)
+    method = "+".join(sorted(set(fix.methods) - {"logged"}))
+    evidence = "; ".join(e for e in fix.evidence if e)
+    repair = Repair("sizes", [list(s) for s in fix.old], [list(s) for s in fix.new], method, evidence)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DecisionWarning)
+            decision = project.ledger.log(
+                sid, "crop", row.set_id, row.directory, list(row.image_paths), row.chosen_index,
+                crop_coords=row.box, image_stages=[s or None for s in row.image_stages], image_sizes=fix.new,
+                created_at=row.timestamp or None, legacy=(fix.source, fix.line, fix.sha), repair=repair,
+                dry_run=sessions is None,
+            )  # fmt: skip
+    except DecisionRejected as exc:
+        fix.why_not = "with its real size the row is still refused: " + "; ".join(
+            f"{p.code}: {p.message}" for p in exc.problems
+        )
+        if any("no index entry names it" in p.message for p in exc.problems):
+            fix.why_not += " (run `curalog import-legacy` first: it takes the legacy index into the ledger)"
+        return
+    if sessions is not None:
+        fix.applied = decision
+
+
+def apply_sizes(project: Project, plan: SizePlan) -> SizePlan:
+    """Store each fixable row as a ledger decision with its measured sizes and the provenance.
+    A row the ledger refuses (e.g. its box does not fit the real size) gets the reason instead."""
+    cfg = project.config
+    rows = {r.line: r for r in read_crop_log(cfg.path("crop_log"), cfg.layout.crop_log).rows}
+    sessions: set[str] = set()
+    for fix in plan.fixable:
+        _store(project, fix, rows[fix.line], sessions)
+    return plan

@@ -1,0 +1,138 @@
+"""`curalog repair sizes`: re-measured, never guessed; dry run changes nothing; applying keeps the
+old values with provenance and the validator then sees the repaired decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import curalog
+from curalog.legacy_io import import_legacy
+from curalog.repair import apply_sizes, plan_sizes
+from curalog.validate import validate
+from tests.legacy_project import CROP, Builder, selection
+
+
+def _project(root: Path) -> dict[str, int]:
+    """A legacy project whose crop log has the dimension-logging bug in four flavours."""
+    b = Builder(root)
+    b.embedded("mojo1/crop/ok.png", size=(64, 48))
+    b.embedded("mojo1/crop/zero.png", size=(80, 60))
+    b.embedded("mojo1/crop/rotated.jpg", size=(48, 64), exif_orientation=6)  # seen as 64x48
+    b.embedded("mojo1/crop/too_small.png", size=(40, 30))
+    b.sel(selection("mojo1/crop/ok.png"))
+    lines = {
+        "ok": b.crop("mojo1/crop/ok.png", (4, 5, 60, 40), set_id="k1"),
+        "zero": b.crop("mojo1/crop/zero.png", (10, 10, 70, 50), sizes=(0, 0), set_id="k2"),
+        "rotated": b.crop("mojo1/crop/rotated.jpg", (1, 1, 60, 40), sizes=(0, 0), set_id="k3"),
+        "box_too_big": b.crop("mojo1/crop/too_small.png", (10, 10, 70, 50), sizes=(0, 0), set_id="k4"),
+    }
+    # an image deleted since, logged correctly once and with 0x0 once; and one never logged well
+    gone = b.image("mojo1/crop/gone.png", size=(50, 40))
+    b.vector(gone)
+    b.index("mojo1/crop/gone.png", gone)
+    lines["gone_known"] = b.crop("mojo1/crop/gone.png", (1, 2, 30, 20), sizes=(50, 40), set_id="k5")
+    lines["gone_zero"] = b.crop("mojo1/crop/gone.png", (2, 2, 40, 30), sizes=(0, 0), set_id="k6")
+    lost = b.image("mojo1/crop/lost.png", size=(50, 40))
+    b.vector(lost)
+    b.index("mojo1/crop/lost.png", lost)
+    lines["lost_zero"] = b.crop("mojo1/crop/lost.png", (2, 2, 40, 30), sizes=(0, 0), set_id="k7")
+    b.write()
+    (root / "mojo1/crop/gone.png").unlink()
+    (root / "mojo1/crop/lost.png").unlink()
+    return lines
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and "file_operations_logs" not in p.parts
+        and "curalog-validate-cache" not in p.name
+        and not p.name.endswith(("-wal", "-shm"))  # SQLite's own runtime files: the dump compares content
+    }
+
+
+@pytest.fixture
+def legacy(tmp_path: Path):
+    root = tmp_path / "proj"
+    lines = _project(root)
+    curalog.init_project(root)
+    with curalog.open_project(root) as p:
+        import_legacy(p)  # the zero rows are quarantined; the index is now in the ledger
+    return root, lines
+
+
+def test_plan_measures_from_the_header_or_another_record_and_never_guesses(legacy) -> None:
+    root, lines = legacy
+    with curalog.open_project(root) as p:
+        plan = plan_sizes(p)
+    by_line = {f.line: f for f in plan.fixes}
+    assert set(by_line) == {lines[k] for k in ("zero", "rotated", "box_too_big", "gone_zero", "lost_zero")}
+    zero = by_line[lines["zero"]]
+    assert zero.fixable and zero.new == [(80, 60)] and zero.methods == ["header"]
+    assert by_line[lines["rotated"]].new == [(64, 48)]  # EXIF orientation applied
+    gone = by_line[lines["gone_zero"]]
+    assert gone.fixable and gone.new == [(50, 40)] and gone.methods == ["other-row"]
+    assert gone.evidence == [f"{CROP}:{lines['gone_known']}"]
+    lost = by_line[lines["lost_zero"]]
+    assert (
+        not lost.fixable
+        and lost.new is None
+        and "no other row or ledger entry records its size" in lost.why_not
+    )
+    too_big = by_line[lines["box_too_big"]]
+    assert not too_big.fixable and "crop.out_of_bounds" in too_big.why_not  # refused even in the dry run
+
+
+def test_dry_run_changes_nothing(legacy) -> None:
+    root, _ = legacy
+    before = _snapshot(root)
+    db = root / "data" / "curalog.db"
+    with sqlite3.connect(db) as c:
+        dump_before = list(c.iterdump())
+    out = subprocess.run([sys.executable, "-m", "curalog", "repair", "sizes", "--root", str(root)],
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 1 and "3 crop rows can be repaired, 2 left" in out.stdout.replace("\n", " ")
+    assert "Dry run: nothing changed" in out.stdout.replace("\n", " ")
+    assert _snapshot(root) == before
+    with sqlite3.connect(db) as c:
+        assert list(c.iterdump()) == dump_before
+
+
+def test_apply_keeps_old_values_with_provenance_and_validation_sees_it(legacy) -> None:
+    root, lines = legacy
+    csv_before = (root / CROP).read_bytes()
+    report = validate(root, use_cache=False)
+    zero_before = {f.line for f in report.findings if f.code == "crop.zero_dimensions"}
+    assert lines["zero"] in zero_before
+    with curalog.open_project(root) as p:
+        plan = apply_sizes(p, plan_sizes(p))
+        applied = {f.line: f.applied for f in plan.fixes if f.applied}
+        assert set(applied) == {lines["zero"], lines["rotated"], lines["gone_zero"]}
+        d = p.ledger.decision(applied[lines["zero"]])
+        assert (d.chosen.width, d.chosen.height) == (80, 60) and d.box == (10, 10, 70, 50)
+        rows = p.db.query("SELECT * FROM repairs WHERE decision_id = ?", (applied[lines["zero"]],))
+        assert len(rows) == 1
+        r = rows[0]
+        assert (r["what"], r["method"], r["source"], r["line"]) == ("sizes", "header", CROP, lines["zero"])
+        assert json.loads(r["old_value"]) == [[0, 0]] and json.loads(r["new_value"]) == [[80, 60]]
+        assert r["confidence"] == 1.0 and r["applied_at"]
+        again = plan_sizes(p)
+        assert again.already == 3 and {f.line for f in again.fixes} == {
+            lines["box_too_big"],
+            lines["lost_zero"],
+        }
+    assert (root / CROP).read_bytes() == csv_before  # the legacy log is never edited
+    after = validate(root, use_cache=False)
+    zero_after = {f.line for f in after.findings if f.code == "crop.zero_dimensions"}
+    assert zero_after == zero_before - {lines["zero"], lines["rotated"], lines["gone_zero"]}
+    assert after.crops == report.crops  # a repaired line is counted once
+    assert after.usable_crops == report.usable_crops + 3
