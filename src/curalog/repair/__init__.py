@@ -4,6 +4,7 @@ and new values, method, evidence, confidence, when). Legacy files are never edit
 holds the fixed version, and ``curalog export-legacy`` writes fixed copies.
 """
 
+from curalog.repair.matcher import locate_crop
 from curalog.repair.sizes import SizeFix, SizePlan, apply_sizes, plan_sizes
 
-__all__ = ["SizeFix", "SizePlan", "apply_sizes", "plan_sizes"]
+__all__ = ["SizeFix", "SizePlan", "apply_sizes", "locate_crop", "plan_sizes"]
