@@ -18,40 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
+
+from curalog.demo import natural_image as natural
+from curalog.repair.matcher import box_iou as iou
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def natural(rng: random.Random, size: tuple[int, int]) -> Image.Image:
-    """Gradients, shapes, texture and noise (a procedural landscape plus clutter)."""
-    from curalog.demo import landscape
-
-    im = landscape(rng, size)
-    draw = ImageDraw.Draw(im)
-    w, h = size
-    for _ in range(rng.randint(6, 14)):
-        x, y = rng.randrange(w), rng.randrange(h)
-        r = rng.randint(8, max(9, w // 8))
-        colour = tuple(rng.randrange(256) for _ in range(3))
-        if rng.random() < 0.5:
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
-        else:
-            draw.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
-    nprng = np.random.default_rng(rng.randrange(2**32))
-    arr = np.asarray(im.filter(ImageFilter.GaussianBlur(1.2)), dtype=np.float32)
-    texture = nprng.normal(0, 6, (h // 4, w // 4, 1)).repeat(4, 0).repeat(4, 1)[:h, :w]
-    arr = arr + texture + nprng.normal(0, 3, arr.shape)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def iou(a: tuple, b: tuple) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union else 0.0
 
 
 def cases(root: Path, n: int, seed: int = 0) -> dict[str, list[tuple[Path, Path, tuple | None]]]:

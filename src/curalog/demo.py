@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from curalog.embeddings.runner import Progress
@@ -58,6 +59,26 @@ def landscape(rng: random.Random, size: tuple[int, int]) -> Image.Image:
         th = rng.randint(h // 12, h // 6)
         draw.polygon([(tx, ty - th), (tx - th // 3, ty), (tx + th // 3, ty)], fill=(20, 70, 30))
     return im
+
+
+def natural_image(rng: random.Random, size: tuple[int, int]) -> Image.Image:
+    """Gradients, shapes, texture and noise (a procedural landscape plus clutter)."""
+    im = landscape(rng, size)
+    draw = ImageDraw.Draw(im)
+    w, h = size
+    for _ in range(rng.randint(6, 14)):
+        x, y = rng.randrange(w), rng.randrange(h)
+        r = rng.randint(8, max(9, w // 8))
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        if rng.random() < 0.5:
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+        else:
+            draw.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
+    nprng = np.random.default_rng(rng.randrange(2**32))
+    arr = np.asarray(im.filter(ImageFilter.GaussianBlur(1.2)), dtype=np.float32)
+    texture = nprng.normal(0, 6, (h // 4, w // 4, 1)).repeat(4, 0).repeat(4, 1)[:h, :w]
+    arr = arr + texture + nprng.normal(0, 3, arr.shape)
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
 def stages_of(base: Image.Image) -> list[Image.Image]:

@@ -26,6 +26,15 @@ MIN_SIDE = 10  # a template smaller than this (pixels, reduced) says nothing
 VERIFY_SIDE = 160  # the common size (longest side) at which a candidate is verified
 
 
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection over union of two (x1, y1, x2, y2) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def _gray(path: str | os.PathLike[str]) -> np.ndarray:
     with open_image(path) as im:
         upright = ImageOps.exif_transpose(im)
