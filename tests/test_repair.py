@@ -136,3 +136,85 @@ def test_apply_keeps_old_values_with_provenance_and_validation_sees_it(legacy) -
     assert zero_after == zero_before - {lines["zero"], lines["rotated"], lines["gone_zero"]}
     assert after.crops == report.crops  # a repaired line is counted once
     assert after.usable_crops == report.usable_crops + 3
+
+
+# -- repair crops ---------------------------------------------------------------------------------
+
+
+def _crop_project(root: Path) -> tuple[dict[str, int], Path]:
+    """Placeholder and lost boxes, with their cropped outputs saved in outputs/."""
+    import random
+
+    from PIL import Image
+
+    from curalog.demo import natural_image
+
+    rng = random.Random(5)
+    b = Builder(root)
+    outputs = root.parent / "outputs"
+    outputs.mkdir()
+    truth = {}
+    for name in ("exact", "resized", "jpeg", "nomatch", "missing"):
+        rel = f"mojo1/crop/{name}.png"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        natural_image(rng, (400, 300)).save(root / rel)
+        digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+        b.vector(digest)
+        b.index(rel, digest)
+        truth[name] = (60, 40, 300, 240)
+        piece = Image.open(root / rel).crop(truth[name])
+        if name == "resized":
+            piece = piece.resize((120, 100))
+        if name == "jpeg":
+            piece.save(outputs / f"{name}.jpg", quality=85)
+        elif name == "nomatch":  # an output that is a crop of some other picture
+            natural_image(rng, (400, 300)).crop((10, 10, 200, 150)).save(outputs / f"{name}.png")
+        elif name != "missing":
+            piece.save(outputs / f"{name}.png")
+    lines = {
+        "exact": b.crop("mojo1/crop/exact.png", (0.0, 0.0, 1.0, 1.0), sizes=(400, 300), set_id="p1"),
+        "resized": b.crop("mojo1/crop/resized.png", (0, 0, 1, 1), sizes=(0, 0), set_id="p2"),  # also 0x0
+        "jpeg": b.crop("mojo1/crop/jpeg.png", (200, 10, 50, 40), sizes=(400, 300), set_id="p3"),  # inverted
+        "nomatch": b.crop("mojo1/crop/nomatch.png", (0, 0, 1, 1), sizes=(400, 300), set_id="p4"),
+        "missing": b.crop("mojo1/crop/missing.png", (0, 0, 1, 1), sizes=(400, 300), set_id="p5"),
+    }
+    b.write()
+    return lines, outputs
+
+
+def test_repair_crops_recovers_boxes_and_says_why_not(tmp_path: Path) -> None:
+    pytest.importorskip("cv2", reason="OpenCV comes with the dev install (curalog[repair])")
+    from curalog.repair.crops import apply_crops, plan_crops
+    from curalog.repair.matcher import box_iou
+
+    root = tmp_path / "proj"
+    lines, outputs = _crop_project(root)
+    curalog.init_project(root)
+    with curalog.open_project(root) as p:
+        import_legacy(p)
+        before = _snapshot(root)
+        plan = plan_crops(p, outputs)
+        assert _snapshot(root) == before  # the dry run changes nothing
+        by_line = {f.line: f for f in plan.fixes}
+        for name in ("exact", "resized", "jpeg"):
+            f = by_line[lines[name]]
+            assert f.fixable and box_iou(f.new, (60, 40, 300, 240)) >= 0.95 and f.confidence >= 0.9, (name, f)
+        assert by_line[lines["exact"]].new == (60, 40, 300, 240)
+        nomatch = by_line[lines["nomatch"]]
+        assert not nomatch.fixable and ("confidence" in nomatch.why_not or "not found" in nomatch.why_not)
+        assert "no cropped output named missing.*" in by_line[lines["missing"]].why_not
+        apply_crops(p, plan)
+        rows = {r["line"]: r for r in p.db.query("SELECT * FROM repairs WHERE what = 'box'")}
+        assert set(rows) == {lines["exact"], lines["resized"], lines["jpeg"]}
+        r = rows[lines["resized"]]
+        assert json.loads(r["old_value"]) == [0, 0, 1, 1] and r["method"] == "locate_crop"
+        assert r["evidence"].endswith("resized.png; sizes measured from the files") and r["confidence"] >= 0.9
+        d = p.ledger.decision(next(f.applied for f in plan.fixes if f.line == lines["resized"]))
+        assert (d.chosen.width, d.chosen.height) == (400, 300)
+    report = validate(root, use_cache=False)
+    codes = {(f.code, f.line) for f in report.findings}
+    assert ("crop.placeholder", lines["exact"]) not in codes and (
+        "crop.invalid_box",
+        lines["jpeg"],
+    ) not in codes
+    assert ("crop.placeholder", lines["nomatch"]) in codes  # left as it was, with its finding

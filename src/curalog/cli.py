@@ -395,6 +395,65 @@ def repair_sizes(
     raise typer.Exit(1 if plan.left else 0)
 
 
+@repair_app.command("crops")
+def repair_crops(
+    outputs: Annotated[Path, typer.Option("--outputs", help="Folder holding the saved cropped outputs.")],
+    root: RootOpt = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Store the recovered boxes (default: dry run).")
+    ] = False,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", min=0.0, max=1.0)] = 0.9,
+) -> None:
+    """Recover placeholder or lost boxes by finding each saved cropped output in its original."""
+    from curalog.repair.crops import apply_crops, plan_crops
+
+    if not outputs.is_dir():
+        err.print(f"curalog: --outputs {outputs} is not a folder", markup=False)
+        raise typer.Exit(2)
+    with _open(root, "repair crops") as project:
+        plan = plan_crops(project, outputs, min_confidence)
+        if apply:
+            apply_crops(project, plan)
+    for f in plan.fixable:
+        done = f" (decision {f.applied})" if f.applied else ""
+        text = (
+            f"{f.source}:{f.line}  {f.path}: box {f.new} confidence {f.confidence:.3f} from {f.output}{done}"
+        )
+        console.print(text, markup=False, highlight=False)
+    for f in plan.left:
+        console.print(
+            f"❌ {f.source}:{f.line}  {f.path}: left as it is: {f.why_not}", markup=False, highlight=False
+        )
+    verb = "recovered" if apply else "can be recovered"
+    summary = f"{len(plan.fixable):,} boxes {verb}, {len(plan.left):,} left (reasons above)"
+    summary += f", {plan.already:,} before"
+    console.print(summary + ("" if apply else ". Dry run: nothing changed; --apply to store."))
+    raise typer.Exit(1 if plan.left else 0)
+
+
+@repair_app.command("embeddings")
+def repair_embeddings(
+    root: RootOpt = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Embed and adopt (default: dry run).")] = False,
+) -> None:
+    """Embed every decision image that has no vector, and adopt sound orphan vector files."""
+    with _open(root, "repair embeddings") as proj:
+        missing = [p for p in proj.ledger.referenced_images() if proj.embeddings.lookup(p) is None]
+        if not apply:
+            report = proj.verify()
+            orphans = [x for x in report.problems if x.code == "embedding.orphan_file"]
+            console.print(f"{len(missing):,} images to embed, {len(orphans):,} orphan vector files to "
+                          "check for adoption. Dry run: nothing changed; --apply to do it.")  # fmt: skip
+            raise typer.Exit(0)
+        with rich_progress("repair embeddings") as progress:
+            result = proj.embed(missing, missing_only=True, progress=progress)
+            adopted, failed = proj.adopt_orphans(progress=progress)
+    console.print(
+        f"{result.embedded:,} embedded, {len(result.failed):,} failed, {len(adopted):,} orphans adopted"
+    )
+    raise typer.Exit(1 if result.failed or failed else 0)
+
+
 dataset_app = typer.Typer(help="Training sets built from the decisions.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
 

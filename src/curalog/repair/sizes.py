@@ -11,14 +11,14 @@ any new decision (a box that does not fit the real size is refused, with the rea
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
-from curalog.errors import DecisionRejected, ImageError, PathError
+from curalog.errors import ImageError, PathError
 from curalog.images import image_size
-from curalog.ledger.ledger import DecisionWarning, Repair
+from curalog.ledger.ledger import Repair
 from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
 from curalog.project import Project
+from curalog.repair.ledger_write import store_repaired
 
 Size = tuple[float, float]
 
@@ -137,31 +137,15 @@ def plan_sizes(project: Project) -> SizePlan:
 def _store(project: Project, fix: SizeFix, row: CropRow, sessions: set[str] | None) -> None:
     """Log the row with its measured sizes (``sessions`` None: validate only, a dry run)."""
     assert fix.new is not None
-    sid = row.session_id or f"legacy:{fix.source}"  # as import-legacy names it
-    if sessions is not None and sid not in sessions:
-        project.ledger.start_session(f"legacy import ({fix.source}), repaired", sid)
-        sessions.add(sid)
     method = "+".join(sorted(set(fix.methods) - {"logged"}))
     evidence = "; ".join(e for e in fix.evidence if e)
     repair = Repair("sizes", [list(s) for s in fix.old], [list(s) for s in fix.new], method, evidence)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DecisionWarning)
-            decision = project.ledger.log(
-                sid, "crop", row.set_id, row.directory, list(row.image_paths), row.chosen_index,
-                crop_coords=row.box, image_stages=[s or None for s in row.image_stages], image_sizes=fix.new,
-                created_at=row.timestamp or None, legacy=(fix.source, fix.line, fix.sha), repair=repair,
-                dry_run=sessions is None,
-            )  # fmt: skip
-    except DecisionRejected as exc:
-        fix.why_not = "with its real size the row is still refused: " + "; ".join(
-            f"{p.code}: {p.message}" for p in exc.problems
-        )
-        if any("no index entry names it" in p.message for p in exc.problems):
-            fix.why_not += " (run `curalog import-legacy` first: it takes the legacy index into the ledger)"
-        return
-    if sessions is not None:
-        fix.applied = decision
+    decision, why = store_repaired(
+        project, row, fix.sha, repair, box=row.box, sizes=fix.new, sessions=sessions
+    )
+    if why:
+        fix.why_not = f"with its real size the row is still refused: {why}"
+    fix.applied = decision
 
 
 def apply_sizes(project: Project, plan: SizePlan) -> SizePlan:
