@@ -218,3 +218,54 @@ def test_repair_crops_recovers_boxes_and_says_why_not(tmp_path: Path) -> None:
         lines["jpeg"],
     ) not in codes
     assert ("crop.placeholder", lines["nomatch"]) in codes  # left as it was, with its finding
+
+
+# -- extract-history ------------------------------------------------------------------------------
+def test_extract_history_rebuilds_choices_and_crops(tmp_path: Path) -> None:
+    pytest.importorskip("cv2", reason="OpenCV comes with the dev install (curalog[repair])")
+    import random
+
+    from PIL import Image
+
+    from curalog.demo import natural_image, stages_of
+    from curalog.repair.history import apply_history, extract_history
+
+    root = tmp_path / "proj"
+    folder = root / "mojo9"
+    rng = random.Random(2)
+    expected = {}
+    for s in range(3):
+        stages = stages_of(natural_image(rng, (360, 270)))
+        for i, im in enumerate(stages, start=1):
+            (folder / "raw").mkdir(parents=True, exist_ok=True)
+            im.save(folder / "raw" / f"set{s}_stage{i}.png")
+        chosen = s % 3
+        if s < 2:  # a crop of the chosen variant
+            box = (40 + 10 * s, 30, 300, 220)
+            (folder / "crop").mkdir(exist_ok=True)
+            stages[chosen].crop(box).save(folder / "crop" / f"set{s}_stage{chosen + 1}.png")
+            expected[f"set{s}"] = ("crop", chosen, box)
+        else:  # a plain copy of the chosen variant
+            (folder / "selected").mkdir(exist_ok=True)
+            (folder / "selected" / f"set{s}_stage{chosen + 1}.png").write_bytes(
+                (folder / "raw" / f"set{s}_stage{chosen + 1}.png").read_bytes()
+            )
+            expected[f"set{s}"] = ("selection", chosen, None)
+    natural_image(rng, (200, 150)).save(folder / "crop" / "stray_stage1.png")  # no variants
+    Image.new("RGB", (50, 50), "red").save(folder / "crop" / "set0_stage9.png")  # found nowhere
+    curalog.init_project(root)
+    with curalog.open_project(root) as p:
+        p.embed([f"mojo9/raw/set{s}_stage{i}.png" for s in range(3) for i in (1, 2, 3)])
+        history = extract_history(p, folder)
+        got = {r.set_id: (r.kind, r.chosen, r.box) for r in history.decisions}
+        assert got == expected
+        reasons = {r.output.rsplit("/", 1)[-1]: r.why_not for r in history.unmatched}
+        assert "no variants of set 'stray'" in reasons["stray_stage1.png"]
+        assert "found in no variant" in reasons["set0_stage9.png"]
+        assert p.ledger.count("crop") == 0  # the dry run logged nothing
+        apply_history(p, history)
+        assert p.ledger.count("crop") == 2 and p.ledger.count("selection") == 1
+        d = p.ledger.decision(next(r.applied for r in history.decisions if r.set_id == "set0"))
+        assert d.chosen.path == "mojo9/raw/set0_stage1.png" and d.box == (40, 30, 300, 220)
+        prov = p.db.query("SELECT * FROM repairs WHERE what = 'history'")
+        assert len(prov) == 3 and all(r["evidence"].startswith("mojo9/") for r in prov)

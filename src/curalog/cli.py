@@ -454,6 +454,38 @@ def repair_embeddings(
     raise typer.Exit(1 if result.failed or failed else 0)
 
 
+@app.command("extract-history")
+def extract_history_cmd(
+    project_dir: Annotated[
+        Path, typer.Argument(help="A finished project folder (variants + selected/ + crop/).")
+    ],
+    root: RootOpt = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Log the recovered decisions (default: dry run).")
+    ] = False,
+    min_confidence: Annotated[float, typer.Option("--min-confidence", min=0.0, max=1.0)] = 0.9,
+) -> None:
+    """Rebuild decisions from a finished project's outputs: which variant was chosen, where it was cropped."""
+    from curalog.repair.history import apply_history, extract_history
+
+    with _open(root, "extract-history") as project:
+        history = extract_history(project, project_dir, min_confidence=min_confidence)
+        if apply:
+            apply_history(project, history)
+    for r in history.decisions:
+        assert r.chosen is not None
+        where = f" box {r.box}" if r.box else ""
+        done = f" (decision {r.applied})" if r.applied else ""
+        console.print(f"{r.kind} {r.set_id}: {r.variants[r.chosen]}{where} [{r.method}, {r.confidence:.3f}] "
+                      f"from {r.output}{done}", markup=False, highlight=False)  # fmt: skip
+    for r in history.unmatched:
+        console.print(f"❌ {r.output}: {r.why_not}", markup=False, highlight=False)
+    verb = "logged" if apply else "found"
+    console.print(f"{len(history.decisions):,} decisions {verb}, {len(history.unmatched):,} outputs unmatched"
+                  + ("" if apply else ". Dry run: nothing logged; --apply to log."))  # fmt: skip
+    raise typer.Exit(1 if history.unmatched else 0)
+
+
 dataset_app = typer.Typer(help="Training sets built from the decisions.", no_args_is_help=True)
 app.add_typer(dataset_app, name="dataset")
 

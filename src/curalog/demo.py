@@ -76,7 +76,7 @@ def natural_image(rng: random.Random, size: tuple[int, int]) -> Image.Image:
             draw.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
     nprng = np.random.default_rng(rng.randrange(2**32))
     arr = np.asarray(im.filter(ImageFilter.GaussianBlur(1.2)), dtype=np.float32)
-    texture = nprng.normal(0, 6, (h // 4, w // 4, 1)).repeat(4, 0).repeat(4, 1)[:h, :w]
+    texture = nprng.normal(0, 6, (-(-h // 4), -(-w // 4), 1)).repeat(4, 0).repeat(4, 1)[:h, :w]
     arr = arr + texture + nprng.normal(0, 3, arr.shape)
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 

@@ -80,6 +80,25 @@ def verify(orig: np.ndarray, crop: np.ndarray, box: tuple[int, int, int, int]) -
     return min(_ncc(a, b), _ncc(grad[0], grad[1]))
 
 
+def difference(original_path: str | os.PathLike[str], cropped_path: str | os.PathLike[str],
+               box: tuple[int, int, int, int]) -> float:  # fmt: skip
+    """Mean absolute RGB difference (0-255) between the original's pixels in ``box`` and the
+    crop, at a common size: what tells apart variants that differ only in brightness, contrast
+    or colour, which correlation cannot."""
+    cv2 = _cv()
+    with open_image(original_path) as im:
+        orig = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
+    with open_image(cropped_path) as im:
+        crop = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
+    h, w = crop.shape[:2]
+    k = min(1.0, VERIFY_SIDE / max(h, w))
+    size = (max(2, round(w * k)), max(2, round(h * k)))
+    x1, y1, x2, y2 = box
+    a = cv2.resize(orig[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
+    b = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    return float(np.abs(a - b).mean())
+
+
 def _best(cv2: Any, image: np.ndarray, template: np.ndarray) -> tuple[float, tuple[int, int]]:
     if template.shape[0] > image.shape[0] or template.shape[1] > image.shape[1] or template.std() < 1e-3:
         return -1.0, (0, 0)
