@@ -151,3 +151,50 @@ def test_torch_crop_dataset(legacy, tmp_path: Path) -> None:
     assert x.shape == (planted.usable_crops, 8) and x.dtype == torch.float32
     assert y.shape == (planted.usable_crops, 4) and bool(((y >= 0) & (y <= 1)).all())
     assert len(dataset.TorchCropDataset(out, split="val")) == 0
+
+
+def _synthetic(folder: Path, signal: bool, n_sets: int = 60, seed: int = 0) -> Path:
+    """A dataset folder written directly: chosen images lie along one direction (with signal) and
+    boxes follow the embedding; without signal everything is noise."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    dim = 16
+    direction = rng.standard_normal(dim)
+    emb, pairs, crops = [], [], []
+    for s in range(n_sets):
+        chosen = rng.standard_normal(dim) + (1.5 * direction if signal else 0)
+        emb.append(chosen)
+        c = len(emb) - 1
+        for _ in range(2):
+            emb.append(rng.standard_normal(dim))
+            pairs.append(
+                (f"d{s}", "selection", f"set{s}", "p", "a", "h", c, "b", "h2", len(emb) - 1, "train")
+            )
+        w = 0.3 + 0.4 * (1 / (1 + np.exp(-chosen @ direction / 4)) if signal else rng.random())
+        x = 0.5 - w / 2
+        crops.append((f"d{s}", f"set{s}", "p", "a", "h", x, x, x + w, x + w, c, "train"))
+    folder.mkdir()
+    pd.DataFrame(pairs, columns=dataset.PAIR_COLUMNS).to_parquet(folder / "pairs.parquet")
+    pd.DataFrame(crops, columns=dataset.CROP_COLUMNS).to_parquet(folder / "crops.parquet")
+    np.save(folder / "embeddings.npy", np.asarray(emb, dtype=np.float32))
+    (folder / "manifest.json").write_text("{}")
+    (folder / "drops.csv").write_text("")
+    return folder
+
+
+def test_baseline_finds_signal_and_only_signal(tmp_path: Path) -> None:
+    good = dataset.baseline(_synthetic(tmp_path / "good", True))
+    assert good["ranker"]["pairwise_accuracy"] > 0.85 > good["ranker"]["random_pick"]
+    assert good["boxes"]["mean_iou"] > good["boxes"]["centre_of_mean_size"]
+    noise = dataset.baseline(_synthetic(tmp_path / "noise", False))
+    assert 0.3 < noise["ranker"]["pairwise_accuracy"] < 0.7
+    assert noise["boxes"]["mean_iou"] < noise["boxes"]["centre_of_mean_size"] + 0.05
+
+
+def test_baseline_on_a_built_dataset(legacy, tmp_path: Path) -> None:
+    root, _ = legacy
+    out = build(root, tmp_path / "ds").out
+    r = dataset.baseline(out)
+    assert "skipped" in r["ranker"]  # the legacy project has no pairs with two vectors
+    assert r["boxes"]["crops"] == 4 and 0 <= r["boxes"]["mean_iou"] <= 1

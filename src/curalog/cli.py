@@ -514,6 +514,31 @@ def dataset_build(
     console.print(f"  every dropped decision, with source, line and reason: {result.out / 'drops.csv'}")
 
 
+@dataset_app.command("baseline")
+def dataset_baseline(
+    folder: Annotated[Path, typer.Argument(help="A built dataset (default: data/dataset).")] = Path(
+        "data/dataset"
+    ),
+    folds: Annotated[int, typer.Option("--folds", min=2)] = 5,
+) -> None:
+    """Does the data carry signal? A quick ranker and box regressor against trivial baselines."""
+    from curalog.dataset import baseline
+
+    r = baseline(folder, folds=folds)
+    rk, bx = r["ranker"], r["boxes"]
+    if "skipped" in rk:
+        console.print(f"ranker: {rk['skipped']}")
+    else:
+        console.print(f"ranker ({rk['pairs']:,} pairs, {rk['folds']}-fold by set): pairwise accuracy "
+                      f"{rk['pairwise_accuracy']:.3f} vs random pick {rk['random_pick']:.3f}")  # fmt: skip
+    if "skipped" in bx:
+        console.print(f"boxes: {bx['skipped']}")
+    else:
+        head = f"boxes ({bx['crops']:,} crops, {bx['folds']}-fold by set)"
+        console.print(f"{head}: mean IoU {bx['mean_iou']:.3f} vs centred box of the mean size "
+                      f"{bx['centre_of_mean_size']:.3f}")  # fmt: skip
+
+
 model_app = typer.Typer(help='CLIP models for `embedder = "clip"`.', no_args_is_help=True)
 app.add_typer(model_app, name="model")
 
