@@ -24,6 +24,7 @@ WORK_SIDE = 384  # the reduced original's longest side for the scale search
 SCALES = 48  # box sizes tried in the scale search
 MIN_SIDE = 10  # a template smaller than this (pixels, reduced) says nothing
 VERIFY_SIDE = 160  # the common size (longest side) at which a candidate is verified
+COLOUR_SCALE = 50.0  # a mean absolute RGB difference of this (0-255) scores a colour agreement of 0
 
 
 def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -35,10 +36,13 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _gray(path: str | os.PathLike[str]) -> np.ndarray:
+def _rgb(path: str | os.PathLike[str]) -> np.ndarray:
     with open_image(path) as im:
-        upright = ImageOps.exif_transpose(im)
-        return np.asarray(upright.convert("L"), dtype=np.float32)
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32))
 
 
 def _cv() -> Any:
@@ -59,25 +63,28 @@ def _ncc(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def verify(orig: np.ndarray, crop: np.ndarray, box: tuple[int, int, int, int]) -> float:
-    """How well the original's pixels in ``box`` match the crop: the lower of the intensity and
-    the structure (gradient) correlations, in [-1, 1] (1: the same picture). Compared at a
-    common size of at most VERIFY_SIDE pixels, lightly blurred, so resampling, JPEG noise and a
-    pixel of misalignment do not count while a different picture does."""
+    """How well the original's pixels in ``box`` match the crop (both RGB float arrays): the
+    lowest of the intensity correlation, the structure (gradient) correlation and the colour
+    agreement (1 − mean absolute difference / COLOUR_SCALE), compared at a common size of at
+    most VERIFY_SIDE pixels, lightly blurred, so resampling, JPEG noise and a pixel of
+    misalignment do not count while a different picture, or the same shapes in other colours,
+    do."""
     cv2 = _cv()
     x1, y1, x2, y2 = box
     if x2 - x1 < 2 or y2 - y1 < 2:
         return 0.0
-    h, w = crop.shape
+    h, w = crop.shape[:2]
     k = min(1.0, VERIFY_SIDE / max(h, w))
     size = (max(2, round(w * k)), max(2, round(h * k)))
-    a = cv2.resize(orig[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA)
-    b = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
-    a, b = cv2.GaussianBlur(a, (0, 0), 1.5), cv2.GaussianBlur(b, (0, 0), 1.5)
+    a = cv2.GaussianBlur(cv2.resize(orig[y1:y2, x1:x2], size, interpolation=cv2.INTER_AREA), (0, 0), 1.5)
+    b = cv2.GaussianBlur(cv2.resize(crop, size, interpolation=cv2.INTER_AREA), (0, 0), 1.5)
+    colour = 1.0 - float(np.abs(a - b).mean()) / COLOUR_SCALE
+    ga, gb = _gray(a), _gray(b)
     grad = [
         np.hypot(cv2.Sobel(x, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(x, cv2.CV_32F, 0, 1, ksize=3))
-        for x in (a, b)
+        for x in (ga, gb)
     ]
-    return min(_ncc(a, b), _ncc(grad[0], grad[1]))
+    return min(_ncc(ga, gb), _ncc(grad[0], grad[1]), colour)
 
 
 def difference(original_path: str | os.PathLike[str], cropped_path: str | os.PathLike[str],
@@ -86,10 +93,7 @@ def difference(original_path: str | os.PathLike[str], cropped_path: str | os.Pat
     crop, at a common size: what tells apart variants that differ only in brightness, contrast
     or colour, which correlation cannot."""
     cv2 = _cv()
-    with open_image(original_path) as im:
-        orig = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
-    with open_image(cropped_path) as im:
-        crop = np.asarray(ImageOps.exif_transpose(im).convert("RGB"), dtype=np.float32)
+    orig, crop = _rgb(original_path), _rgb(cropped_path)
     h, w = crop.shape[:2]
     k = min(1.0, VERIFY_SIDE / max(h, w))
     size = (max(2, round(w * k)), max(2, round(h * k)))
@@ -113,7 +117,8 @@ def locate_crop(original_path: str | os.PathLike[str], cropped_path: str | os.Pa
     the original's pixels (EXIF orientation applied), or None when nothing matches with at least
     ``min_confidence``. Raises ImageError when either file cannot be read."""
     cv2 = _cv()
-    orig, crop = _gray(original_path), _gray(cropped_path)
+    orig_rgb, crop_rgb = _rgb(original_path), _rgb(cropped_path)
+    orig, crop = _gray(orig_rgb), _gray(crop_rgb)
     H, W = orig.shape
     ch, cw = crop.shape
     found: list[tuple[float, tuple[int, int, int, int]]] = []
@@ -122,7 +127,7 @@ def locate_crop(original_path: str | os.PathLike[str], cropped_path: str | os.Pa
         score, (x, y) = _best(cv2, orig, crop)
         if score > 0.98:
             box = (x, y, x + cw, y + ch)
-            found.append((verify(orig, crop, box), box))
+            found.append((verify(orig_rgb, crop_rgb, box), box))
             if found[-1][0] > 0.995:
                 return (*box, round(found[-1][0], 4))
     # 2. scale-tolerant: box widths from 0.4x to 2.5x the crop's, on a reduced original
@@ -143,7 +148,7 @@ def locate_crop(original_path: str | os.PathLike[str], cropped_path: str | os.Pa
     for score, bw, (sx, sy) in coarse[:3]:
         if score < 0.3:
             break
-        found.append(_refine(cv2, orig, crop, bw, sx / f, sy / f, aspect))
+        found.append(_refine(cv2, orig, crop, bw, sx / f, sy / f, aspect, orig_rgb, crop_rgb))
     if not found:
         return None
     confidence, box = max(found, key=lambda c: c[0])
@@ -152,8 +157,8 @@ def locate_crop(original_path: str | os.PathLike[str], cropped_path: str | os.Pa
     return (*box, round(confidence, 4))
 
 
-def _refine(cv2: Any, orig: np.ndarray, crop: np.ndarray, bw: float, x: float, y: float,
-            aspect: float) -> tuple[float, tuple[int, int, int, int]]:  # fmt: skip
+def _refine(cv2: Any, orig: np.ndarray, crop: np.ndarray, bw: float, x: float, y: float, aspect: float,
+            orig_rgb: np.ndarray, crop_rgb: np.ndarray) -> tuple[float, tuple[int, ...]]:  # fmt: skip
     """Full-resolution search around a coarse match: sizes within +-8%, positions within a few
     pixels; returns (verified confidence, box)."""
     H, W = orig.shape
@@ -171,4 +176,4 @@ def _refine(cv2: Any, orig: np.ndarray, crop: np.ndarray, bw: float, x: float, y
         score, (dx, dy) = _best(cv2, region, template)
         if score > best_score:
             best_score, best_box = score, (x0 + dx, y0 + dy, x0 + dx + tw, y0 + dy + th)
-    return verify(orig, crop, best_box), best_box
+    return verify(orig_rgb, crop_rgb, best_box), best_box
