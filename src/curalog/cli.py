@@ -558,7 +558,7 @@ def model_download(
     console.print(f"{name} is in {folder}; copy that folder to an offline machine and use --model FOLDER")
 
 
-alerts_app = typer.Typer(help="Alert sinks ([[alerts.sinks]] in curalog.toml).", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alert sinks (the alerts.sinks tables of curalog.toml).", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 
 
@@ -569,7 +569,10 @@ def alerts_test(root: RootOpt = None) -> None:
 
     with _open(root, "alerts test") as project:
         if not project.config.alerts.sinks:
-            err.print("no alert sinks configured: add [[alerts.sinks]] to curalog.toml (see `curalog init`)")
+            err.print(
+                "no alert sinks configured: add [[alerts.sinks]] to curalog.toml (see `curalog init`)",
+                markup=False,
+            )
             raise typer.Exit(1)
         run = send_test_alert(project)
     for d in run.deliveries:
