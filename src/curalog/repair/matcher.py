@@ -24,6 +24,7 @@ WORK_SIDE = 384  # the reduced original's longest side for the scale search
 SCALES = 48  # box sizes tried in the scale search
 MIN_SIDE = 10  # a template smaller than this (pixels, reduced) says nothing
 VERIFY_SIDE = 160  # the common size (longest side) at which a candidate is verified
+SCALE1_ACCEPT = 0.95  # verified confidence that ends the search after a scale-1 match (NCC > 0.98)
 COLOUR_SCALE = 50.0  # a mean absolute RGB difference of this (0-255) scores a colour agreement of 0
 
 
@@ -128,7 +129,9 @@ def locate_crop(original_path: str | os.PathLike[str], cropped_path: str | os.Pa
         if score > 0.98:
             box = (x, y, x + cw, y + ch)
             found.append((verify(orig_rgb, crop_rgb, box), box))
-            if found[-1][0] > 0.995:
+            # a full-resolution correlation this high at scale 1 is the same picture: no need to
+            # search other sizes once the verification (colour included) agrees
+            if found[-1][0] >= SCALE1_ACCEPT:
                 return (*box, round(found[-1][0], 4))
     # 2. scale-tolerant: box widths from 0.4x to 2.5x the crop's, on a reduced original
     f = min(1.0, WORK_SIDE / max(H, W))
