@@ -1,6 +1,9 @@
 """`curalog dataset build` on the seed-scale legacy project: time and memory, first and warm.
 
-    .venv/bin/python benchmarks/bench_dataset.py [--keep DIR]
+    .venv/bin/python benchmarks/bench_dataset.py [--keep DIR] [--million DIR]
+
+``--million DIR`` also builds from a 1M-decision project (generated there by
+``million_project.py`` when DIR is empty; ~600 MB): target < 10 s.
 
 "first": no validator cache (every vector file read twice: judged, then copied into the
 matrix); "warm": the validator's cache holds the verdicts. Each run in a fresh process.
@@ -73,7 +76,23 @@ def report(r: dict) -> None:
         print(f"  {label:34s} {r[key]['seconds']:6.2f} s   peak {r[key]['max_rss_mb']:.0f} MB")
 
 
+def million(root: Path) -> None:
+    from million_project import generate as generate_million
+
+    if not (root / "data").exists():
+        generate_million(root)
+    out = root / "data" / "dataset"
+    _run(root, out)  # first build: vector verdicts cached
+    r = _run(root, out)
+    print(f"dataset build, 1M decisions ({r['counts']['crops']:,} crops, {r['counts']['pairs']:,} pairs): "
+          f"{r['seconds']:.2f} s (target < 10 s), peak {r['max_rss_mb']:.0f} MB")  # fmt: skip
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
-    report(run(ap.parse_args().keep))
+    ap.add_argument("--million", type=Path, help="also build from a 1M-decision project in this folder")
+    args = ap.parse_args()
+    report(run(args.keep))
+    if args.million:
+        million(args.million)
