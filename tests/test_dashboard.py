@@ -54,6 +54,8 @@ def test_cards_are_coloured_by_thresholds(history: Project) -> None:
     sel = by_label["Selections with embeddings"]
     f = result.figures
     assert sel["detail"] == f"{f.selections_embedded} of {f.selections}" and f.selections == 15
+    # the 5 ledger selections (one a day) that chose the image whose vector was lost
+    assert f.selections_embedded == 10
     assert sel["state"] == ("ok" if f.selections_embedded == f.selections else "bad")
 
 

@@ -26,7 +26,10 @@ def legacy(tmp_path: Path):
 
 def test_reconciliation_accounts_for_every_decision(legacy, tmp_path: Path) -> None:
     root, planted = legacy
-    result = build(root, tmp_path / "ds")
+    seen: list[tuple[int, int, str]] = []
+    result = build(root, tmp_path / "ds", progress=lambda n, t, phase: seen.append((n, t, phase)))
+    examples = [(n, t) for n, t, phase in seen if phase == "examples"]
+    assert examples and examples[-1][0] == examples[-1][1] == planted.crops + planted.selections
     rec = result.manifest["reconciliation"]
     report = validate(root, use_cache=False)
     assert rec["crops"]["logged"] == planted.crops and rec["selections"]["logged"] == planted.selections

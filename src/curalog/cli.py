@@ -411,7 +411,8 @@ def repair_crops(
         err.print(f"curalog: --outputs {outputs} is not a folder", markup=False)
         raise typer.Exit(2)
     with _open(root, "repair crops") as project:
-        plan = plan_crops(project, outputs, min_confidence)
+        with rich_progress("repair crops", transient=True) as progress:
+            plan = plan_crops(project, outputs, min_confidence, progress)
         if apply:
             apply_crops(project, plan)
     for f in plan.fixable:
@@ -469,7 +470,8 @@ def extract_history_cmd(
     from curalog.repair.history import apply_history, extract_history
 
     with _open(root, "extract-history") as project:
-        history = extract_history(project, project_dir, min_confidence=min_confidence)
+        with rich_progress("extract-history", transient=True) as progress:
+            history = extract_history(project, project_dir, min_confidence=min_confidence, progress=progress)
         if apply:
             apply_history(project, history)
     for r in history.decisions:
@@ -501,7 +503,8 @@ def dataset_build(
     """Write crops/pairs/embeddings for training; every decision is used or dropped with its reason."""
     from curalog.dataset import build
 
-    result = build(root, out, val_fraction=val_fraction, seed=seed, force=force)
+    with rich_progress("dataset build", transient=True) as progress:
+        result = build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
     m = result.manifest
     c = m["counts"]
     console.print(f"dataset written to {result.out}: {c['crops']:,} crops, {c['pairs']:,} pairs, "

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,8 +111,10 @@ def build(
     val_fraction: float = 0.1,
     seed: int = 0,
     force: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> BuildResult:
-    """Build a training set from the project's decisions (ledger and legacy logs)."""
+    """Build a training set from the project's decisions (ledger and legacy logs).
+    ``progress(done, total, phase)`` follows the validation and the examples."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -121,7 +124,7 @@ def build(
     target = Path(out) if out is not None else config.root / "data" / "dataset"
     if target.exists() and any(target.iterdir()) and not force:
         raise CuralogError(f"{target} is not empty; pass --force to replace the dataset there")
-    check = Validation(config, deep=False, since=None, use_cache=True, progress=None, collect=True)
+    check = Validation(config, deep=False, since=None, use_cache=True, progress=progress, collect=True)
     report = check.run()
     outcomes = check.outcomes
 
@@ -175,7 +178,9 @@ def build(
     pair_rows: list[tuple] = []
     pairs_dropped: Counter = Counter()
     split_counts: Counter = Counter()
-    for o in outcomes:
+    for n, o in enumerate(outcomes, start=1):
+        if progress and (n % 16384 == 0 or n == len(outcomes)):
+            progress(n, len(outcomes), "examples")
         if not o.usable:
             continue
         split = split_of(o.project, o.set_id, seed, val_fraction)

@@ -102,8 +102,11 @@ class HealthResult:
 def _kinds_of_ledger_rows(project: Project, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    rows = project.db.query("SELECT id, kind FROM decisions")
-    return {r["id"]: r["kind"] for r in rows if r["id"] in ids}
+    rows = project.db.query(
+        "SELECT id, kind FROM decisions WHERE id IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(ids)),),
+    )
+    return {r["id"]: r["kind"] for r in rows}
 
 
 def figures_of(report: Report, project: Project, now: datetime) -> Figures:

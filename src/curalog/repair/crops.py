@@ -11,51 +11,35 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from curalog.errors import ImageError, PathError
 from curalog.images import IMAGE_EXTENSIONS
 from curalog.ledger.ledger import Repair
-from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
+from curalog.legacy import CropRow
 from curalog.project import Project
-from curalog.repair.ledger_write import store_repaired
+from curalog.repair.ledger_write import Fix, Plan, apply_plan, rows_to_repair, store_repaired
 from curalog.repair.matcher import locate_crop
 from curalog.validate.rules import BoxColumns, invalid_box_mask, placeholder_mask
 
 DEFAULT_CONFIDENCE = 0.9
 
 
-@dataclass
-class BoxFix:
-    source: str
-    line: int
-    sha: str
-    path: str  # the chosen image (canonical when it resolved)
+@dataclass(kw_only=True)
+class BoxFix(Fix):
     old: tuple[float, float, float, float]
     output: str = ""  # the cropped output used
-    new: tuple[int, int, int, int] | None = None
+    box: tuple[int, int, int, int] | None = None
     confidence: float = 0.0
-    why_not: str = ""
-    applied: int | None = None
 
     @property
-    def fixable(self) -> bool:
-        return self.new is not None and not self.why_not
+    def new(self) -> tuple[int, int, int, int] | None:
+        return self.box
 
 
-@dataclass
-class BoxPlan:
-    fixes: list[BoxFix] = field(default_factory=list)
-    already: int = 0
-
-    @property
-    def fixable(self) -> list[BoxFix]:
-        return [f for f in self.fixes if f.fixable]
-
-    @property
-    def left(self) -> list[BoxFix]:
-        return [f for f in self.fixes if not f.fixable]
+BoxPlan = Plan[BoxFix]
 
 
 def _outputs_by_stem(outputs: Path) -> dict[str, list[Path]]:
@@ -70,39 +54,23 @@ def _outputs_by_stem(outputs: Path) -> dict[str, list[Path]]:
 
 def _lost(rows: list[CropRow]) -> list[bool]:
     """Rows whose box is the placeholder or not a box at all (the box rules of the validator)."""
-    import numpy as np
-
     if not rows:
         return []
-    cols = BoxColumns(
-        *(np.array([r.box[i] for r in rows], dtype=np.float64) for i in range(4)),
-        np.array([r.chosen_size[0] for r in rows], dtype=np.float64),
-        np.array([r.chosen_size[1] for r in rows], dtype=np.float64),
-    )
+    cols = BoxColumns.of(rows)
     return (placeholder_mask(cols) | invalid_box_mask(cols)).tolist()
 
 
-def plan_crops(project: Project, outputs: str | os.PathLike[str],
-               min_confidence: float = DEFAULT_CONFIDENCE) -> BoxPlan:  # fmt: skip
-    """What ``repair crops`` would do (reads only)."""
+def plan_crops(project: Project, outputs: str | os.PathLike[str], min_confidence: float = DEFAULT_CONFIDENCE,
+               progress: Callable[[int, int, str], None] | None = None) -> BoxPlan:  # fmt: skip
+    """What ``repair crops`` would do (reads only); ``progress(done, total, phase)`` per row."""
     cfg = project.config
-    path = cfg.path("crop_log")
-    read = read_crop_log(path, cfg.layout.crop_log)
-    plan = BoxPlan()
-    if not read.exists:
-        return plan
-    raw = _physical_lines(path)
-    repaired = {(r["source"], r["line"], r["sha"]) for r in project.db.query(
-        "SELECT source, line, sha FROM repairs WHERE what = 'box'")}  # fmt: skip
-    by_stem = _outputs_by_stem(Path(outputs))
-    for row, lost in zip(read.rows, _lost(read.rows), strict=True):
-        if not lost:
-            continue
-        sha = line_sha(raw[row.line - 1])
-        if (row.source, row.line, sha) in repaired:
-            plan.already += 1
-            continue
-        fix = BoxFix(row.source, row.line, sha, row.chosen_path, row.box)
+    plan: BoxPlan = Plan()
+    _rows, todo = rows_to_repair(project, "box", _lost, plan)
+    by_stem = _outputs_by_stem(Path(outputs)) if todo else {}
+    for n, (row, sha) in enumerate(todo, start=1):
+        if progress:
+            progress(n, len(todo), "locating crops")
+        fix = BoxFix(row=row, sha=sha, path=row.chosen_path, old=row.box)
         plan.fixes.append(fix)
         try:
             canonical = project.paths.resolve(row.chosen_path, row.directory).canonical
@@ -132,27 +100,23 @@ def plan_crops(project: Project, outputs: str | os.PathLike[str],
         if confidence < min_confidence or not math.isfinite(confidence):
             fix.why_not = f"best match has confidence {confidence:.3f} < {min_confidence} (not applied)"
             continue
-        fix.new = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
-        _store(project, fix, row, None)  # would the ledger take it?
+        fix.box = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
+        _store(project, fix, None)  # would the ledger take it?
     return plan
 
 
-def _store(project: Project, fix: BoxFix, row: CropRow, sessions: set[str] | None) -> None:
-    assert fix.new is not None
+def _store(project: Project, fix: BoxFix, sessions: set[str] | None) -> None:
+    assert fix.box is not None
+    row = fix.row
     sizes_known = all(w > 0 and h > 0 for w, h in row.sizes)
     evidence = fix.output + ("" if sizes_known else "; sizes measured from the files")
-    repair = Repair("box", list(fix.old), list(fix.new), "locate_crop", evidence, fix.confidence)
+    repair = Repair("box", list(fix.old), list(fix.box), "locate_crop", evidence, fix.confidence)
     sizes = list(row.sizes) if sizes_known else None
-    decision, why = store_repaired(project, row, fix.sha, repair, box=fix.new, sizes=sizes, sessions=sessions)
+    decision, why = store_repaired(project, row, fix.sha, repair, box=fix.box, sizes=sizes, sessions=sessions)
     if why:
         fix.why_not = f"the recovered row is still refused: {why}"
     fix.applied = decision
 
 
 def apply_crops(project: Project, plan: BoxPlan) -> BoxPlan:
-    cfg = project.config
-    rows = {r.line: r for r in read_crop_log(cfg.path("crop_log"), cfg.layout.crop_log).rows}
-    sessions: set[str] = set()
-    for fix in plan.fixable:
-        _store(project, fix, rows[fix.line], sessions)
-    return plan
+    return apply_plan(project, plan, _store)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def _set_of(path: Path) -> tuple[str, int] | None:
     return (m["set"], int(m["stage"])) if m else None
 
 
-def extract_history(project: Project, folder: str | Path, *, min_confidence: float = 0.9) -> History:
-    """What the finished project folder says was decided (reads only)."""
+def extract_history(project: Project, folder: str | Path, *, min_confidence: float = 0.9,
+                    progress: Callable[[int, int, str], None] | None = None) -> History:  # fmt: skip
+    """What the finished project folder says was decided (reads only); ``progress(done, total,
+    phase)`` per output image."""
     root = project.root
     base = Path(folder)
     base = (
@@ -80,7 +83,9 @@ def extract_history(project: Project, folder: str | Path, *, min_confidence: flo
         if key is not None:
             variants.setdefault(key[0], []).append((key[1], path))
     history = History()
-    for kind, out in outputs:
+    for n, (kind, out) in enumerate(outputs, start=1):
+        if progress:
+            progress(n, len(outputs), "matching outputs")
         key = _set_of(out)
         set_id = key[0] if key else out.stem
         found = sorted(variants.get(set_id, []))

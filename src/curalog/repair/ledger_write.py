@@ -1,14 +1,97 @@
-"""Storing a repaired legacy crop row as a ledger decision: one path for every repair."""
+"""What every repair of legacy crop rows shares: the plan (fixes, what is left), choosing the
+rows not repaired before, and storing a repaired row as a ledger decision (one write path)."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from curalog.errors import DecisionRejected
 from curalog.ledger.ledger import DecisionWarning, Repair
-from curalog.legacy import CropRow
+from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
 from curalog.project import Project
+
+
+@dataclass(kw_only=True)
+class Fix:
+    """One legacy crop row to repair and what can be done about it."""
+
+    row: CropRow = field(repr=False)
+    sha: str  # the line's identity when it was planned
+    path: str  # the chosen image (canonical once it resolved)
+    why_not: str = ""  # why it cannot be (or was not) applied
+    applied: int | None = None  # the decision id, once applied
+
+    @property
+    def source(self) -> str:
+        return self.row.source
+
+    @property
+    def line(self) -> int:
+        return self.row.line
+
+    @property
+    def new(self) -> object:
+        raise NotImplementedError
+
+    @property
+    def fixable(self) -> bool:
+        return self.new is not None and not self.why_not
+
+
+F = TypeVar("F", bound=Fix)
+
+
+@dataclass
+class Plan(Generic[F]):
+    fixes: list[F] = field(default_factory=list)
+    already: int = 0  # rows repaired by an earlier run
+
+    @property
+    def fixable(self) -> list[F]:
+        return [f for f in self.fixes if f.fixable]
+
+    @property
+    def left(self) -> list[F]:
+        return [f for f in self.fixes if not f.fixable]
+
+
+def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]], list[bool]],
+                   plan: Plan) -> tuple[list[CropRow], list[tuple[CropRow, str]]]:  # fmt: skip
+    """(every parsed crop row, the wanted rows not repaired by an earlier ``what`` repair with
+    their line's sha); rows repaired before are counted in ``plan.already``."""
+    cfg = project.config
+    path = cfg.path("crop_log")
+    read = read_crop_log(path, cfg.layout.crop_log)
+    if not read.exists:
+        return [], []
+    raw = _physical_lines(path)
+    repaired = {
+        (r["source"], r["line"], r["sha"])
+        for r in project.db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))
+    }
+    todo = []
+    for row, want in zip(read.rows, wanted(read.rows), strict=True):
+        if not want:
+            continue
+        sha = line_sha(raw[row.line - 1])
+        if (row.source, row.line, sha) in repaired:
+            plan.already += 1
+        else:
+            todo.append((row, sha))
+    return read.rows, todo
+
+
+def apply_plan(
+    project: Project, plan: Plan[F], store: Callable[[Project, F, set[str] | None], None]
+) -> Plan[F]:
+    """Store every fixable row of ``plan`` with ``store`` (a refusal lands in its ``why_not``)."""
+    sessions: set[str] = set()
+    for fix in plan.fixable:
+        store(project, fix, sessions)
+    return plan
 
 
 def store_repaired(project: Project, row: CropRow, sha: str, repair: Repair, *,

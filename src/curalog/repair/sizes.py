@@ -16,45 +16,28 @@ from dataclasses import dataclass, field
 from curalog.errors import ImageError, PathError
 from curalog.images import image_size
 from curalog.ledger.ledger import Repair
-from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
+from curalog.legacy import CropRow
 from curalog.project import Project
-from curalog.repair.ledger_write import store_repaired
+from curalog.repair.ledger_write import Fix, Plan, apply_plan, rows_to_repair, store_repaired
 
 Size = tuple[float, float]
 
 
-@dataclass
-class SizeFix:
-    """One crop row with a size <= 0 and what can be done about it."""
+@dataclass(kw_only=True)
+class SizeFix(Fix):
+    """A crop row with a size <= 0 and what can be done about it."""
 
-    source: str
-    line: int
-    sha: str
-    path: str  # the chosen image, as logged
     old: list[Size]  # logged (width, height) per image
-    new: list[Size] | None  # measured sizes; None when they cannot all be established
-    methods: list[str]  # per image: "logged" (was fine), "header", "other-row", "ledger"
-    evidence: list[str]
-    why_not: str = ""  # when new is None, or when applying refused it
-    applied: int | None = None  # the decision id, once applied
+    sizes: list[Size] | None = None  # measured sizes; None when they cannot all be established
+    methods: list[str] = field(default_factory=list)  # per image: "logged", "header", "other-row", "ledger"
+    evidence: list[str] = field(default_factory=list)
 
     @property
-    def fixable(self) -> bool:
-        return self.new is not None and not self.why_not
+    def new(self) -> list[Size] | None:
+        return self.sizes
 
 
-@dataclass
-class SizePlan:
-    fixes: list[SizeFix] = field(default_factory=list)
-    already: int = 0  # rows repaired by an earlier run
-
-    @property
-    def fixable(self) -> list[SizeFix]:
-        return [f for f in self.fixes if f.fixable]
-
-    @property
-    def left(self) -> list[SizeFix]:
-        return [f for f in self.fixes if not f.fixable]
+SizePlan = Plan[SizeFix]
 
 
 def _known_sizes(project: Project, rows: list[CropRow]) -> dict[str, tuple[Size, str]]:
@@ -75,28 +58,18 @@ def _known_sizes(project: Project, rows: list[CropRow]) -> dict[str, tuple[Size,
     return known
 
 
+def _zero_sized(rows: list[CropRow]) -> list[bool]:
+    return [not all(w > 0 and h > 0 for w, h in row.sizes) for row in rows]
+
+
 def plan_sizes(project: Project) -> SizePlan:
     """What ``repair sizes`` would do (reads only)."""
     cfg = project.config
-    path = cfg.path("crop_log")
-    read = read_crop_log(path, cfg.layout.crop_log)
-    plan = SizePlan()
-    if not read.exists:
-        return plan
-    raw = _physical_lines(path)
-    repaired = {
-        (r["source"], r["line"], r["sha"])
-        for r in project.db.query("SELECT source, line, sha FROM repairs WHERE what = 'sizes'")
-    }
+    plan: SizePlan = Plan()
+    rows, todo = rows_to_repair(project, "sizes", _zero_sized, plan)
     known: dict[str, tuple[Size, str]] | None = None
-    for row in read.rows:
-        if all(w > 0 and h > 0 for w, h in row.sizes):
-            continue
-        sha = line_sha(raw[row.line - 1])
-        if (row.source, row.line, sha) in repaired:
-            plan.already += 1
-            continue
-        fix = SizeFix(row.source, row.line, sha, row.chosen_path, list(row.sizes), None, [], [])
+    for row, sha in todo:
+        fix = SizeFix(row=row, sha=sha, path=row.chosen_path, old=list(row.sizes))
         new: list[Size] = []
         for img, (w, h) in zip(row.image_paths, row.sizes, strict=True):
             if w > 0 and h > 0:
@@ -118,7 +91,7 @@ def plan_sizes(project: Project) -> SizePlan:
             except ImageError as exc:
                 reason = exc.reason
             if known is None:
-                known = _known_sizes(project, read.rows)
+                known = _known_sizes(project, rows)
             if canonical in known:
                 size, where = known[canonical]
                 new.append(size)
@@ -128,20 +101,20 @@ def plan_sizes(project: Project) -> SizePlan:
             fix.why_not = f"{canonical} is gone ({reason}) and no other row or ledger entry records its size"
             break
         if not fix.why_not:
-            fix.new = new
-            _store(project, fix, row, None)  # would the ledger take it? (validation only)
+            fix.sizes = new
+            _store(project, fix, None)  # would the ledger take it? (validation only)
         plan.fixes.append(fix)
     return plan
 
 
-def _store(project: Project, fix: SizeFix, row: CropRow, sessions: set[str] | None) -> None:
+def _store(project: Project, fix: SizeFix, sessions: set[str] | None) -> None:
     """Log the row with its measured sizes (``sessions`` None: validate only, a dry run)."""
-    assert fix.new is not None
+    assert fix.sizes is not None
     method = "+".join(sorted(set(fix.methods) - {"logged"}))
     evidence = "; ".join(e for e in fix.evidence if e)
-    repair = Repair("sizes", [list(s) for s in fix.old], [list(s) for s in fix.new], method, evidence)
+    repair = Repair("sizes", [list(s) for s in fix.old], [list(s) for s in fix.sizes], method, evidence)
     decision, why = store_repaired(
-        project, row, fix.sha, repair, box=row.box, sizes=fix.new, sessions=sessions
+        project, fix.row, fix.sha, repair, box=fix.row.box, sizes=fix.sizes, sessions=sessions
     )
     if why:
         fix.why_not = f"with its real size the row is still refused: {why}"
@@ -151,9 +124,4 @@ def _store(project: Project, fix: SizeFix, row: CropRow, sessions: set[str] | No
 def apply_sizes(project: Project, plan: SizePlan) -> SizePlan:
     """Store each fixable row as a ledger decision with its measured sizes and the provenance.
     A row the ledger refuses (e.g. its box does not fit the real size) gets the reason instead."""
-    cfg = project.config
-    rows = {r.line: r for r in read_crop_log(cfg.path("crop_log"), cfg.layout.crop_log).rows}
-    sessions: set[str] = set()
-    for fix in plan.fixable:
-        _store(project, fix, rows[fix.line], sessions)
-    return plan
+    return apply_plan(project, plan, _store)

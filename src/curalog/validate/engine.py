@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-import numpy as np
-
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.store import list_vector_files
@@ -397,11 +395,7 @@ class Validation:
         ]
         if not rows:
             return
-        cols = rules.BoxColumns(
-            *(np.array([r.box[i] for r in rows], dtype=np.float64) for i in range(4)),
-            np.array([r.chosen_size[0] for r in rows], dtype=np.float64),
-            np.array([r.chosen_size[1] for r in rows], dtype=np.float64),
-        )
+        cols = rules.BoxColumns.of(rows)
         masks = [(code, mask_of(cols), summary) for code, mask_of, summary in rules.BOX_RULES]
         size_known = cols.size_known
         seen: dict[tuple, int] = {}
@@ -446,12 +440,11 @@ class Validation:
         for d in project.ledger.decisions():
             if (d.id in imported and d.id not in repaired) or not self._in_range(d.created_at):
                 continue
-            if d.id in repaired:
-                pass
-            elif d.kind == "crop":
-                self.report.crops += 1
-            else:
-                self.report.selections += 1
+            if d.id not in repaired:
+                if d.kind == "crop":
+                    self.report.crops += 1
+                else:
+                    self.report.selections += 1
             found: list[Finding] = []
             where = Where(source, d.id, d.project, d.chosen.path)
             _where, _resolved, usable = self._decision(d.kind, d.chosen.path, "", where, found)

@@ -111,6 +111,15 @@ class BoxColumns:
     width: np.ndarray
     height: np.ndarray
 
+    @classmethod
+    def of(cls, rows: list) -> BoxColumns:
+        """The columns of parsed crop rows (anything with ``box`` and ``chosen_size``)."""
+        return cls(
+            *(np.array([r.box[i] for r in rows], dtype=np.float64) for i in range(4)),
+            np.array([r.chosen_size[0] for r in rows], dtype=np.float64),
+            np.array([r.chosen_size[1] for r in rows], dtype=np.float64),
+        )
+
     @property
     def size_known(self) -> np.ndarray:
         return (self.width > 0) & (self.height > 0)

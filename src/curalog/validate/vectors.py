@@ -5,7 +5,7 @@ The loop is the validator's hottest: for a file whose bytes start with the heade
 previous file and have its length (all vectors of one model do), the per-file work is open,
 fstat, read, close and two appends; the payloads are cut out and judged by NumPy per chunk.
 Verdicts are kept as arrays in the order of the items (``Checked``), so they cross a process
-boundary as a few MB and become dicts once, in ``Checked.as_dicts``.
+boundary as a few MB and become dicts once, on the caller's side (``Checked.lengths_by_hash``…).
 """
 
 from __future__ import annotations
