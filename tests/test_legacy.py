@@ -30,8 +30,17 @@ def _line(fields: list[str]) -> str:
     return buf.getvalue()
 
 
+_SCRATCH = tempfile.TemporaryDirectory(prefix="curalog-test-legacy-")  # removed at exit
+
+
+def _scratch(name: str) -> Path:
+    """One reused file per name: hypothesis runs hundreds of examples, which must not leave a
+    folder each behind in the system temp dir."""
+    return Path(_SCRATCH.name) / name
+
+
 def _write(lines: list[str], header: list[str]) -> Path:
-    path = Path(tempfile.mkdtemp()) / "log.csv"
+    path = _scratch("log.csv")
     path.write_text("\n".join([",".join(header), *lines]) + "\n", encoding="utf-8")
     return path
 
@@ -63,7 +72,7 @@ def test_selection_garbage(items: list[str | None]) -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(garbage, min_size=1, max_size=20))
 def test_index_garbage(items: list[str]) -> None:
-    path = Path(tempfile.mkdtemp()) / "index.jsonl"
+    path = _scratch("index.jsonl")
     path.write_text("\n".join(items) + "\n", encoding="utf-8")
     read = read_index(path, "index.jsonl")
     assert {r.line for r in read.rows} | {m.line for m in read.malformed} == set(range(1, len(items) + 1))
@@ -97,7 +106,7 @@ def test_index_fast_path_reads_what_json_reads(image_path, digest, dim, model, t
         entry["model"] = model
     if timestamp is not None:
         entry["timestamp"] = timestamp
-    path = Path(tempfile.mkdtemp()) / "index.jsonl"
+    path = _scratch("index.jsonl")
     path.write_text(json.dumps(entry) + "\n" + json.dumps(entry, ensure_ascii=False) + "\n", encoding="utf-8")
     read = read_index(path, "index.jsonl")
     assert not read.malformed
