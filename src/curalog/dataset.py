@@ -35,7 +35,7 @@ from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import CuralogError
 from curalog.paths import PathError
-from curalog.validate.engine import Validation
+from curalog.validate.engine import RowOutcome, Validation, gc_paused
 
 # Which finding names a dropped decision's reason: the first of these it has, in this order
 # (findings.md's precedence); anything else that made it unusable comes after.
@@ -64,11 +64,6 @@ class BuildResult:
         return self.manifest["reconciliation"]
 
 
-def _columns(names: tuple[str, ...], rows: list[tuple]) -> dict[str, list]:
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    return {name: list(values) for name, values in zip(names, columns, strict=True)}
-
-
 def drop_reason(codes: tuple[str, ...]) -> str:
     for code in DROP_ORDER:
         if code in codes:
@@ -76,19 +71,23 @@ def drop_reason(codes: tuple[str, ...]) -> str:
     return codes[0] if codes else "unusable"
 
 
+def splits(projects: list[str], set_ids: list[str], seed: int, val_fraction: float) -> np.ndarray:
+    """For each (project, set), True when the set goes to validation. A keyed hash of the set
+    decides (SipHash-2-4 keyed by the seed, as pandas.util.hash_array computes it), so a set is
+    never on both sides and the same inputs always split the same way."""
+    from pandas.util import hash_array
+
+    if not projects:
+        return np.zeros(0, dtype=bool)
+    keys = np.array([f"{p}\x00{s}" for p, s in zip(projects, set_ids, strict=True)], dtype=object)
+    key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+    hashed = hash_array(keys, hash_key=key, categorize=False)
+    return (hashed >> np.uint64(11)).astype(np.float64) / 2.0**53 < val_fraction
+
+
 def split_of(project: str, set_id: str, seed: int, val_fraction: float) -> str:
-    """ "train" or "val" for a whole set: a hash of the seed and the set, so a set is never on
-    both sides and the same inputs always split the same way."""
-    digest = hashlib.sha256(f"{seed}\x00{project}\x00{set_id}".encode()).digest()
-    return "val" if int.from_bytes(digest[:8], "big") / 2**64 < val_fraction else "train"
-
-
-def _normalized(box: tuple[float, ...], size: tuple[float, float]) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = box
-    if max(box) <= 1 and min(box) >= 0 and (size[0] > 1 or size[1] > 1):  # already in [0, 1]
-        return (x1, y1, x2, y2)
-    w, h = size
-    return (x1 / w, y1 / h, x2 / w, y2 / h)
+    """ "train" or "val" for a whole set (see ``splits``)."""
+    return "val" if splits([project], [set_id], seed, val_fraction)[0] else "train"
 
 
 def _inputs(config: Config) -> dict[str, Any]:
@@ -104,6 +103,125 @@ def _inputs(config: Config) -> dict[str, Any]:
     return out
 
 
+@dataclass
+class _Examples:
+    crops: Any  # pyarrow.Table, CROP_COLUMNS
+    pairs: Any  # pyarrow.Table, PAIR_COLUMNS
+    hashes: list[str]  # the embedding matrix's rows: one content hash each
+    pairs_left_out: dict[str, int]
+    split_counts: dict[str, int]
+
+
+def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_fraction: float) -> _Examples:
+    """The usable decisions as training tables, built column-wise (a million decisions are a
+    few array operations, not a million Python objects per table)."""
+    import pyarrow as pa
+
+    used = [o for o in outcomes if o.usable]
+    cols: list = list(zip(*used, strict=True)) if used else [() for _ in RowOutcome._fields]
+    kinds, sources, lines, set_ids, projects, paths, hashes, directories, others, boxes, sizes = cols[:11]
+    val = splits(projects, set_ids, seed, val_fraction)
+    split = np.where(val, "val", "train").astype(object)
+    is_crop = np.array([k == "crop" for k in kinds], dtype=bool)
+    split_counts = {
+        f"{kind}_{side}": int(count)
+        for kind, mask in (("crop", is_crop), ("selection", ~is_crop))
+        for side, count in (("train", (mask & ~val).sum()), ("val", (mask & val).sum()))
+        if count
+    }
+
+    # ranker pairs: the chosen image against each rejected candidate that has a usable vector
+    resolver, index, sound = check.resolver, check.index, check.sound
+    known: dict[str, dict[str, str | None]] = {}  # directory -> logged path -> vector hash
+
+    def vector_hash(raw: str, directory: str) -> str | None:
+        try:
+            canonical = resolver.quick(raw, directory) or resolver.resolve(raw, directory).canonical
+        except PathError:
+            return None
+        return index[canonical].hash if canonical in sound else None
+
+    row_of: dict[str, int] = {}  # content hash -> its row in the embedding matrix
+    crop_at = np.flatnonzero(is_crop)
+    crop_rows: list[int] = []
+    for i in crop_at.tolist():
+        row = row_of.get(hashes[i])
+        if row is None:
+            row = row_of[hashes[i]] = len(row_of)
+        crop_rows.append(row)
+    pair_of: list[int] = []  # the decision (position in ``used``) of each pair
+    chosen_rows: list[int] = []
+    rejected_paths: list[str] = []
+    rejected_hashes: list[str] = []
+    rejected_rows: list[int] = []
+    left_out: Counter = Counter()
+    for i, (rest, directory, chosen) in enumerate(zip(others, directories, hashes, strict=True)):
+        cache = known.get(directory)
+        if cache is None:
+            cache = known[directory] = {}
+        for other in rest:
+            if not other:
+                continue
+            if other in cache:
+                digest = cache[other]
+            else:
+                digest = cache[other] = vector_hash(other, directory)
+            if digest is None:
+                left_out["rejected image has no usable vector"] += 1
+            elif digest == chosen:
+                left_out["rejected image has the same content as the chosen one"] += 1
+            else:
+                row = row_of.get(chosen)
+                if row is None:
+                    row = row_of[chosen] = len(row_of)
+                chosen_rows.append(row)
+                row = row_of.get(digest)
+                if row is None:
+                    row = row_of[digest] = len(row_of)
+                rejected_rows.append(row)
+                pair_of.append(i)
+                rejected_paths.append(other)
+                rejected_hashes.append(digest)
+    pair_at = np.array(pair_of, dtype=np.int64)
+    n_crop = len(crop_at)
+
+    columns = {
+        "decision": pa.array([f"{s}:{line}" for s, line in zip(sources, lines, strict=True)], pa.string()),
+        "kind": pa.array(kinds, pa.string()),
+        "set_id": pa.array(set_ids, pa.string()),
+        "project": pa.array(projects, pa.string()),
+        "chosen_path": pa.array(paths, pa.string()),
+        "chosen_hash": pa.array(hashes, pa.string()),
+        "split": pa.array(split, pa.string()),
+    }
+    if n_crop:
+        box = np.array([boxes[i] for i in crop_at], dtype=np.float64)
+        wh = np.array([sizes[i] for i in crop_at], dtype=np.float64)
+    else:
+        box, wh = np.zeros((0, 4)), np.zeros((0, 2))
+    already = (box.max(axis=1, initial=0) <= 1) & (box.min(axis=1, initial=0) >= 0) & ((wh > 1).any(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scaled = box / np.hstack([wh, wh])
+    norm = np.where(already[:, None], box, scaled)
+    take = pa.array(crop_at, pa.int64())
+    crops = pa.table({
+        **{name: columns[name].take(take) for name in CROP_COLUMNS[:5]},
+        "x1": norm[:, 0], "y1": norm[:, 1], "x2": norm[:, 2], "y2": norm[:, 3],
+        "row": np.array(crop_rows, dtype=np.int64),
+        "split": columns["split"].take(take),
+    })  # fmt: skip
+    take = pa.array(pair_at, pa.int64())
+    pairs = pa.table({
+        **{name: columns[name].take(take) for name in PAIR_COLUMNS[:6]},
+        "chosen_row": np.array(chosen_rows, dtype=np.int64),
+        "rejected_path": pa.array(rejected_paths, pa.string()),
+        "rejected_hash": pa.array(rejected_hashes, pa.string()),
+        "rejected_row": np.array(rejected_rows, dtype=np.int64),
+        "split": columns["split"].take(take),
+    })  # fmt: skip
+    return _Examples(crops, pairs, list(row_of), dict(left_out), split_counts)
+
+
 def build(
     root: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
@@ -115,7 +233,19 @@ def build(
 ) -> BuildResult:
     """Build a training set from the project's decisions (ledger and legacy logs).
     ``progress(done, total, phase)`` follows the validation and the examples."""
-    import pyarrow as pa
+    with gc_paused():  # millions of long-lived rows and no cycles: see gc_paused
+        return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
+
+
+def _build(
+    root: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str] | None,
+    *,
+    val_fraction: float,
+    seed: int,
+    force: bool,
+    progress: Callable[[int, int, str], None] | None,
+) -> BuildResult:
     import pyarrow.parquet as pq
 
     if not 0 <= val_fraction < 1:
@@ -157,54 +287,12 @@ def build(
         raise ReconciliationError("the dataset does not account for every decision: " + "; ".join(problems))
 
     # -- examples --------------------------------------------------------------------------------
-    resolver = check.resolver
-    sound = check.sound
-
-    def vector_hash(raw: str, directory: str) -> str | None:
-        try:
-            canonical = resolver.quick(raw, directory) or resolver.resolve(raw, directory).canonical
-        except PathError:
-            return None
-        return check.index[canonical].hash if canonical in sound else None
-
-    rows_of: dict[str, int] = {}  # hash -> row in the matrix
-
-    def row(digest: str) -> int:
-        if digest not in rows_of:
-            rows_of[digest] = len(rows_of)
-        return rows_of[digest]
-
-    crop_rows: list[tuple] = []
-    pair_rows: list[tuple] = []
-    pairs_dropped: Counter = Counter()
-    split_counts: Counter = Counter()
-    for n, o in enumerate(outcomes, start=1):
-        if progress and (n % 16384 == 0 or n == len(outcomes)):
-            progress(n, len(outcomes), "examples")
-        if not o.usable:
-            continue
-        split = split_of(o.project, o.set_id, seed, val_fraction)
-        split_counts[(o.kind, split)] += 1
-        decision = f"{o.source}:{o.line}"
-        if o.kind == "crop":
-            assert o.box is not None and o.size is not None
-            box = _normalized(o.box, o.size)
-            crop_rows.append((decision, o.set_id, o.project, o.path, o.hash, *box, row(o.hash), split))
-        for other in o.others:
-            if not other:
-                continue
-            digest = vector_hash(other, o.directory)
-            if digest is None:
-                pairs_dropped["rejected image has no usable vector"] += 1
-            elif digest == o.hash:
-                pairs_dropped["rejected image has the same content as the chosen one"] += 1
-            else:
-                chosen = (o.path, o.hash, row(o.hash))
-                pair_rows.append(
-                    (decision, o.kind, o.set_id, o.project, *chosen, other, digest, row(digest), split)
-                )
-    crops = _columns(CROP_COLUMNS, crop_rows)
-    pairs = _columns(PAIR_COLUMNS, pair_rows)
+    if progress:
+        progress(0, len(outcomes), "examples")
+    ex = _examples(check, outcomes, seed, val_fraction)
+    rows_of = ex.hashes
+    if progress:
+        progress(len(outcomes), len(outcomes), "examples")
 
     # -- the matrix ------------------------------------------------------------------------------
     emb_dir = config.path("embeddings_dir")
@@ -212,11 +300,15 @@ def build(
     if len(dims) > 1:
         raise CuralogError(f"the vectors used have different lengths {sorted(dims)}: re-embed with one model")
     dim = dims.pop() if dims else 0
-    try:  # rows_of numbers hashes in insertion order, so the files are read in row order
+    try:  # the files are read in row order
         mat = read_vectors(emb_dir, [f"{digest}.npy" for digest in rows_of], dim)
     except (OSError, ValueError) as exc:
         raise CuralogError(f"a vector file changed while the dataset was built ({exc}); build again") from exc
-    models = Counter(ref.model for path, ref in check.index.items() if path in sound and ref.hash in rows_of)
+    used_hashes = set(rows_of)
+    sound = check.sound
+    models = Counter(
+        ref.model for path, ref in check.index.items() if path in sound and ref.hash in used_hashes
+    )
 
     # -- write (into a temp folder, then swapped in: no half-written dataset) -------------------------
     manifest = {
@@ -226,21 +318,26 @@ def build(
         "inputs": _inputs(config),
         "validation": {"errors": report.errors, "warnings": report.warnings, "by_code": report.by_code},
         "reconciliation": reconciliation,
-        "pairs": {"written": len(pair_rows), "left_out": dict(pairs_dropped)},
-        "counts": {"crops": len(crop_rows), "pairs": len(pair_rows), "images": len(rows_of), "dim": dim},
+        "pairs": {"written": ex.pairs.num_rows, "left_out": ex.pairs_left_out},
+        "counts": {
+            "crops": ex.crops.num_rows,
+            "pairs": ex.pairs.num_rows,
+            "images": len(rows_of),
+            "dim": dim,
+        },
         "split": {
             "seed": seed,
             "val_fraction": val_fraction,
             "by": "project + set_id",
-            **{f"{k}_{s}": n for (k, s), n in sorted(split_counts.items())},
+            **ex.split_counts,
         },
         "embedding_models": dict(models),
     }
     tmp = target.with_name(f".{target.name}.building")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    pq.write_table(pa.table(crops), tmp / "crops.parquet")
-    pq.write_table(pa.table(pairs), tmp / "pairs.parquet")
+    pq.write_table(ex.crops, tmp / "crops.parquet")
+    pq.write_table(ex.pairs, tmp / "pairs.parquet")
     np.save(tmp / "embeddings.npy", mat)
     with open(tmp / "drops.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

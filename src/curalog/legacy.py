@@ -10,7 +10,6 @@ import csv
 import hashlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -138,130 +137,182 @@ def _parse_lines(lines: list[str]) -> list[list[str] | csv.Error]:
     return out
 
 
-def _csv_records(
-    path: Path, read: LogRead, required: tuple[str, ...]
-) -> Iterator[tuple[int, list[str], list[str]]]:
-    """(line number, fields, header) of each non-blank data line of a legacy CSV log.
+class _Table(NamedTuple):
+    """The well-formed data lines of a legacy CSV log, by column: ``lines[i]`` is the line number
+    of the i-th record, ``column(name)[i]`` its value (stripped; "" where the header lacks it)."""
+
+    lines: list[int]
+    columns: dict[str, list[str]]
+
+    def column(self, name: str) -> list[str]:
+        found = self.columns.get(name)
+        return found if found is not None else [""] * len(self.lines)
+
+
+def _csv_table(path: Path, read: LogRead, required: tuple[str, ...]) -> _Table:
+    """The data lines of a legacy CSV log, parsed and transposed into columns.
 
     Legacy logs hold one decision per line, so each physical line is parsed on its own: a stray
-    quote spoils its own line (reported as malformed), never the lines after it. A header that
-    lacks a required column is reported on line 1 and the file is not read further.
+    quote spoils its own line (reported as malformed), never the lines after it. A line whose
+    number of fields differs from the header's is malformed. A header that lacks a required
+    column is reported on line 1 and the file is not read further.
     """
+    empty = _Table([], {})
     lines = _physical_lines(path)
     if not lines:
-        return
+        return empty
     try:
         header = [h.strip() for h in _parse_line(lines[0])]
     except csv.Error as exc:
         read.malformed.append(Malformed(read.source, 1, f"header is not a CSV record ({exc}): file not read"))
-        return
+        return empty
     missing = [c for c in required if c not in header]
     if missing:
         read.malformed.append(
             Malformed(read.source, 1, f"header lacks column(s) {', '.join(missing)}: file not read")
         )
-        return
+        return empty
+    width = len(header)
+    numbers: list[int] = []
+    records: list[list[str]] = []
+    bad = 0
     for n, (line, fields) in enumerate(zip(lines[1:], _parse_lines(lines[1:]), strict=True), start=2):
+        if isinstance(fields, list) and len(fields) == width and (width > 1 or line.strip()):
+            numbers.append(n)
+            records.append(fields)
+            continue
         if not line.strip():
             continue
-        read.data_lines += 1
+        bad += 1
         if isinstance(fields, csv.Error):
             read.malformed.append(Malformed(read.source, n, f"not a CSV record ({fields})"))
-            continue
-        if len(fields) != len(header):
+        else:
             read.malformed.append(
-                Malformed(read.source, n, f"{len(fields)} fields where the header has {len(header)}")
+                Malformed(read.source, n, f"{len(fields)} fields where the header has {width}")
             )
-            continue
-        yield n, fields, header
+    read.data_lines += len(records) + bad
+    by_name = {name: i for i, name in enumerate(header)}  # a repeated name: the last one counts
+    transposed = list(zip(*records, strict=True)) if records else [() for _ in header]
+    return _Table(numbers, {name: [v.strip() for v in transposed[i]] for name, i in by_name.items()})
 
 
-def _common(row: dict[str, str]) -> tuple[str, str, str, str]:
-    """timestamp, session_id, set_id, directory: the columns both logs share."""
-    return (
-        row.get("timestamp", "").strip(), row.get("session_id", "").strip(),
-        row["set_id"].strip(), row.get("directory", "").strip(),
-    )  # fmt: skip
+def _sorted_malformed(read: LogRead) -> LogRead:
+    read.malformed.sort(key=lambda m: m.line)
+    return read
+
+
+_scan_json = json.JSONDecoder().scan_once  # the C scanner json.loads runs, without its wrapper
+
+
+def _path_list(text: str) -> tuple[str, ...] | str:
+    """negative_paths as a tuple of paths, or why it is not a JSON list of paths. The text is
+    stripped, so when the scanner reads all of it the value is what json.loads returns; in any
+    other case json.loads runs, for its verdict and its message."""
+    if not text:
+        return ()
+    try:
+        value, end = _scan_json(text, 0)
+    except (StopIteration, json.JSONDecodeError):
+        end = -1
+    if end != len(text):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return f"negative_paths is not valid JSON ({exc.msg})"
+    if type(value) is not list or not all(type(p) is str for p in value):
+        return "negative_paths is not a JSON list of paths"
+    return tuple(value)
 
 
 def read_selection_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
         return read
-    for line, fields, header in _csv_records(path, read, SELECTION_REQUIRED):
-        row = dict(zip(header, fields, strict=True))
-        chosen = row["chosen_path"].strip()
+    t = _csv_table(path, read, SELECTION_REQUIRED)
+    common = zip(
+        t.column("timestamp"), t.column("session_id"), t.column("set_id"), t.column("directory"), strict=True
+    )
+    rows, malformed = read.rows, read.malformed
+    for line, (ts, session, set_id, directory), chosen, negatives in zip(
+        t.lines, common, t.column("chosen_path"), map(_path_list, t.column("negative_paths")), strict=True
+    ):
         if not chosen:
-            read.malformed.append(Malformed(source, line, "chosen_path is empty"))
-            continue
-        negatives_text = row.get("negative_paths", "").strip()
+            malformed.append(Malformed(source, line, "chosen_path is empty"))
+        elif isinstance(negatives, str):
+            malformed.append(Malformed(source, line, negatives, chosen))
+        else:
+            rows.append(SelectionRow(source, line, ts, session, set_id, directory, chosen, negatives))
+    return _sorted_malformed(read)
+
+
+def _numbers(values: list[str]) -> list[float | None]:
+    out: list[float | None] = []
+    for v in values:
         try:
-            negatives = json.loads(negatives_text) if negatives_text else []
-        except json.JSONDecodeError as exc:
-            read.malformed.append(
-                Malformed(source, line, f"negative_paths is not valid JSON ({exc.msg})", chosen)
-            )
-            continue
-        if not isinstance(negatives, list) or not all(isinstance(p, str) for p in negatives):
-            read.malformed.append(
-                Malformed(source, line, "negative_paths is not a JSON list of paths", chosen)
-            )
-            continue
-        read.rows.append(SelectionRow(source, line, *_common(row), chosen, tuple(negatives)))
-    return read
+            out.append(float(v))
+        except ValueError:
+            out.append(None)
+    return out
 
 
 def read_crop_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
         return read
-    for line, fields, header in _csv_records(path, read, CROP_REQUIRED):
-        row = dict(zip(header, fields, strict=True))
-        chosen = row["chosen_path"].strip()
+    t = _csv_table(path, read, CROP_REQUIRED)
+    col, n_rows = t.column, len(t.lines)
+    common = list(zip(col("timestamp"), col("session_id"), col("set_id"), col("directory"), strict=True))
+    counts_text, index_text = col("image_count"), col("chosen_index")
+    counts, indexes = _numbers(counts_text), _numbers(index_text)
+    box_text = [col(c) for c in CROP_COORDS]
+    boxes = list(zip(*map(_numbers, box_text), strict=True)) if n_rows else []
+    images = [
+        (col(f"image_{i}_path"), col(f"image_{i}_stage"), col(f"width_{i}"), col(f"height_{i}"))
+        for i in range(MAX_IMAGES)
+    ]
+    widths = [_numbers(im[2]) for im in images]
+    heights = [_numbers(im[3]) for im in images]
+    chosen_col = col("chosen_path")
+    for r in range(n_rows):
+        chosen = chosen_col[r]
         problems: list[str] = []
         if not chosen:
             problems.append("chosen_path is empty")
-        count = _number(row["image_count"])
+        count = counts[r]
         if count is None or count != int(count) or not 1 <= count <= MAX_IMAGES:
-            problems.append(f"image_count {row['image_count']!r} is not a whole number 1..{MAX_IMAGES}")
+            problems.append(f"image_count {counts_text[r]!r} is not a whole number 1..{MAX_IMAGES}")
             count = 0
         count = int(count)
-        index = _number(row["chosen_index"])
+        index = indexes[r]
         if index is None or index != int(index):
-            problems.append(f"chosen_index {row['chosen_index']!r} is not a whole number")
+            problems.append(f"chosen_index {index_text[r]!r} is not a whole number")
         elif count and not 0 <= index < count:
             problems.append(f"chosen_index {int(index)} is out of range for {count} image(s)")
-        box: list[float] = []
-        for col in CROP_COORDS:
-            value = _number(row[col])
+        box = boxes[r]
+        for name, value, text in zip(CROP_COORDS, box, box_text, strict=True):
             if value is None:
-                problems.append(f"{col} {row[col]!r} is not a number")
-            else:
-                box.append(value)
+                problems.append(f"{name} {text[r]!r} is not a number")
         sizes: list[tuple[float, float]] = []
         for i in range(count):
-            w = _number(row.get(f"width_{i}", ""))
-            h = _number(row.get(f"height_{i}", ""))
+            w, h = widths[i][r], heights[i][r]
             if w is None or h is None:
                 problems.append(
-                    f"width_{i}/height_{i} {row.get(f'width_{i}', '')!r}/"
-                    f"{row.get(f'height_{i}', '')!r} are not numbers"
+                    f"width_{i}/height_{i} {images[i][2][r]!r}/{images[i][3][r]!r} are not numbers"
                 )
             else:
                 sizes.append((w, h))
         if problems:
-            read.malformed.append(Malformed(source, line, "; ".join(problems), chosen))
+            read.malformed.append(Malformed(source, t.lines[r], "; ".join(problems), chosen))
             continue
         read.rows.append(
             CropRow(
-                source, line, *_common(row), int(index or 0), chosen,
-                (box[0], box[1], box[2], box[3]),
-                tuple(row.get(f"image_{i}_path", "").strip() for i in range(count)),
-                tuple(row.get(f"image_{i}_stage", "").strip() for i in range(count)),
+                source, t.lines[r], *common[r], int(index or 0), chosen, box,  # type: ignore[arg-type]
+                tuple(images[i][0][r] for i in range(count)),
+                tuple(images[i][1][r] for i in range(count)),
                 tuple(sizes),
             )
         )  # fmt: skip
-    return read
+    return _sorted_malformed(read)
 
 
 def read_index(path: Path, source: str) -> LogRead:

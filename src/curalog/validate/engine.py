@@ -78,6 +78,11 @@ class RowOutcome(NamedTuple):
     codes: tuple[str, ...]  # every finding on the row
 
 
+def _row_outcome(fields: tuple) -> RowOutcome:
+    """A RowOutcome from a tuple of its fields, without the Python-level constructor."""
+    return tuple.__new__(RowOutcome, fields)
+
+
 class IndexRef(NamedTuple):
     hash: str
     dim: int | None
@@ -119,7 +124,7 @@ def _ledger_version(db: Path) -> tuple | None:
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off for one run: a run builds hundreds of thousands of
     long-lived rows and no cycles, and the collector's repeated sweeps over them cost a tenth of
     the run. Restored as it was, even on error."""
@@ -370,12 +375,40 @@ class Validation:
             tuple(f.code for f in found),
         ))  # fmt: skip
 
+    def _to_check(self, read: LogRead) -> list:
+        """The log's rows in the date range and not superseded by a repair."""
+        if not self.since and not self.superseded:
+            return read.rows
+        return [
+            r for r in read.rows if self._in_range(r.timestamp) and (r.source, r.line) not in self.superseded
+        ]
+
+    def _clean(self, kind: str, row: SelectionRow | CropRow, canonical: str, others: tuple[str, ...],
+               box: tuple | None = None, size: tuple | None = None) -> None:  # fmt: skip
+        """Count a decision with no finding as usable (and collect it): the common case, kept
+        to a few operations per row."""
+        if kind == "crop":
+            self.report.usable_crops += 1
+        else:
+            self.report.usable_selections += 1
+        if self.collect:
+            self.outcomes.append(_row_outcome((
+                kind, row.source, row.line, row.set_id, canonical.split("/", 1)[0], canonical,
+                self.index[canonical].hash, row.directory, others, box, size, True, (),
+            )))  # fmt: skip
+
     def _selections(self, read: LogRead) -> None:
+        quick, sound = self.resolver.quick, self.sound
         seen: dict[tuple, int] = {}
-        for row in read.rows:
+        for row in self._to_check(read):
             assert isinstance(row, SelectionRow)
-            if not self._in_range(row.timestamp) or (row.source, row.line) in self.superseded:
-                continue
+            canonical = quick(row.chosen_path, row.directory)
+            if canonical is not None and canonical in sound:  # no finding unless a duplicate
+                key = (row.session_id, row.set_id, canonical)
+                if key not in seen:
+                    seen[key] = row.line
+                    self._clean("selection", row, canonical, row.negative_paths)
+                    continue
             found: list[Finding] = []
             where = Where(row.source, row.line, "", row.chosen_path)
             where, _resolved, usable = self._decision(
@@ -390,17 +423,28 @@ class Validation:
                 )
 
     def _crops(self, read: LogRead) -> None:
-        rows = [
-            r for r in read.rows if self._in_range(r.timestamp) and (r.source, r.line) not in self.superseded
-        ]
+        rows = self._to_check(read)
         if not rows:
             return
         cols = rules.BoxColumns.of(rows)
         masks = [(code, mask_of(cols), summary) for code, mask_of, summary in rules.BOX_RULES]
         size_known = cols.size_known
+        plain = size_known.copy()  # a known size and no box finding
+        for _code, mask, _summary in masks:
+            plain &= ~mask
+        quick, sound = self.resolver.quick, self.sound
         seen: dict[tuple, int] = {}
-        for i, row in enumerate(rows):
+        for i, (row, is_plain) in enumerate(zip(rows, plain.tolist(), strict=True)):
             assert isinstance(row, CropRow)
+            others = tuple(p for j, p in enumerate(row.image_paths) if j != row.chosen_index)
+            canonical = quick(row.chosen_path, row.directory) if is_plain else None
+            if canonical is not None and canonical in sound:
+                size, actual = row.chosen_size, self._actual_size(canonical)
+                key = (row.session_id, row.set_id, canonical, row.box)
+                if (actual is None or (size[0], size[1]) == (actual[0], actual[1])) and key not in seen:
+                    seen[key] = row.line
+                    self._clean("crop", row, canonical, others, row.box, size)
+                    continue
             found: list[Finding] = []
             where = Where(row.source, row.line, "", row.chosen_path)
             where, resolved, usable = self._decision("crop", row.chosen_path, row.directory, where, found)
@@ -420,7 +464,6 @@ class Validation:
                 "crop", where, (row.session_id, row.set_id, where.path, row.box), found, usable, seen
             )
             if self.collect:
-                others = tuple(p for j, p in enumerate(row.image_paths) if j != row.chosen_index)
                 self._outcome("crop", where, row.set_id, row.directory, others, found, usable,
                               row.box, row.chosen_size)  # fmt: skip
 
@@ -573,7 +616,7 @@ class Validation:
             report.generated_at, report.root = self.report.generated_at, self.report.root
             report.reused = True
             return report
-        with _gc_paused():
+        with gc_paused():
             return self._run_uncached(memo)
 
     def _run_uncached(self, memo: bool) -> Report:
