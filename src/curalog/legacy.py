@@ -6,13 +6,14 @@ Every data line of a log becomes either a parsed row or a ``Malformed`` record n
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
+
+from curalog.csvlines import CsvColumns, read_columns
 
 MAX_IMAGES = 4
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -97,103 +98,9 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _physical_lines(path: Path) -> list[str]:
-    """The file's lines, split on "\n" only (as editors and ``wc -l`` count them)."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _parse_line(line: str) -> list[str]:
-    """One CSV record from one physical line. Raises csv.Error for unbalanced quotes or NUL."""
-    return next(csv.reader([line], strict=True))
-
-
-def _parse_lines(lines: list[str]) -> list[list[str] | csv.Error]:
-    """Each physical line parsed on its own, fast: one reader over all lines, and only if some
-    record would span lines (a stray quote) or fail, the lines are parsed one by one."""
-    reader = csv.reader(lines, strict=True)
-    out: list[list[str] | csv.Error] = []
-    try:
-        for n, fields in enumerate(reader, start=1):
-            if reader.line_num != n:
-                break
-            out.append(fields)
-        else:
-            if len(out) == len(lines):
-                return out
-    except csv.Error:
-        pass
-    out = []
-    for line in lines:
-        try:
-            out.append(_parse_line(line))
-        except csv.Error as exc:
-            out.append(exc)
-        except StopIteration:
-            out.append([])
-    return out
-
-
-class _Table(NamedTuple):
-    """The well-formed data lines of a legacy CSV log, by column: ``lines[i]`` is the line number
-    of the i-th record, ``column(name)[i]`` its value (stripped; "" where the header lacks it)."""
-
-    lines: list[int]
-    columns: dict[str, list[str]]
-
-    def column(self, name: str) -> list[str]:
-        found = self.columns.get(name)
-        return found if found is not None else [""] * len(self.lines)
-
-
-def _csv_table(path: Path, read: LogRead, required: tuple[str, ...]) -> _Table:
-    """The data lines of a legacy CSV log, parsed and transposed into columns.
-
-    Legacy logs hold one decision per line, so each physical line is parsed on its own: a stray
-    quote spoils its own line (reported as malformed), never the lines after it. A line whose
-    number of fields differs from the header's is malformed. A header that lacks a required
-    column is reported on line 1 and the file is not read further.
-    """
-    empty = _Table([], {})
-    lines = _physical_lines(path)
-    if not lines:
-        return empty
-    try:
-        header = [h.strip() for h in _parse_line(lines[0])]
-    except csv.Error as exc:
-        read.malformed.append(Malformed(read.source, 1, f"header is not a CSV record ({exc}): file not read"))
-        return empty
-    missing = [c for c in required if c not in header]
-    if missing:
-        read.malformed.append(
-            Malformed(read.source, 1, f"header lacks column(s) {', '.join(missing)}: file not read")
-        )
-        return empty
-    width = len(header)
-    numbers: list[int] = []
-    records: list[list[str]] = []
-    bad = 0
-    for n, (line, fields) in enumerate(zip(lines[1:], _parse_lines(lines[1:]), strict=True), start=2):
-        if isinstance(fields, list) and len(fields) == width and (width > 1 or line.strip()):
-            numbers.append(n)
-            records.append(fields)
-            continue
-        if not line.strip():
-            continue
-        bad += 1
-        if isinstance(fields, csv.Error):
-            read.malformed.append(Malformed(read.source, n, f"not a CSV record ({fields})"))
-        else:
-            read.malformed.append(
-                Malformed(read.source, n, f"{len(fields)} fields where the header has {width}")
-            )
-    read.data_lines += len(records) + bad
-    by_name = {name: i for i, name in enumerate(header)}  # a repeated name: the last one counts
-    transposed = list(zip(*records, strict=True)) if records else [() for _ in header]
-    return _Table(numbers, {name: [v.strip() for v in transposed[i]] for name, i in by_name.items()})
+def _malformed(read: LogRead, found: CsvColumns) -> None:
+    read.malformed.extend(Malformed(read.source, line, why) for line, why in found.malformed)
+    read.data_lines += found.data_lines
 
 
 def _sorted_malformed(read: LogRead) -> LogRead:
@@ -228,13 +135,18 @@ def read_selection_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
         return read
-    t = _csv_table(path, read, SELECTION_REQUIRED)
+    t = read_columns(path, SELECTION_REQUIRED)
+    _malformed(read, t)
     common = zip(
-        t.column("timestamp"), t.column("session_id"), t.column("set_id"), t.column("directory"), strict=True
+        t.pylist("timestamp"), t.pylist("session_id"), t.pylist("set_id"), t.pylist("directory"), strict=True
     )
     rows, malformed = read.rows, read.malformed
     for line, (ts, session, set_id, directory), chosen, negatives in zip(
-        t.lines, common, t.column("chosen_path"), map(_path_list, t.column("negative_paths")), strict=True
+        t.lines.tolist(),
+        common,
+        t.pylist("chosen_path"),
+        map(_path_list, t.pylist("negative_paths")),
+        strict=True,
     ):
         if not chosen:
             malformed.append(Malformed(source, line, "chosen_path is empty"))
@@ -259,8 +171,9 @@ def read_crop_log(path: Path, source: str) -> LogRead:
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
         return read
-    t = _csv_table(path, read, CROP_REQUIRED)
-    col, n_rows = t.column, len(t.lines)
+    t = read_columns(path, CROP_REQUIRED)
+    _malformed(read, t)
+    col, n_rows, lines = t.pylist, len(t), t.lines.tolist()
     common = list(zip(col("timestamp"), col("session_id"), col("set_id"), col("directory"), strict=True))
     counts_text, index_text = col("image_count"), col("chosen_index")
     counts, indexes = _numbers(counts_text), _numbers(index_text)
@@ -302,11 +215,11 @@ def read_crop_log(path: Path, source: str) -> LogRead:
             else:
                 sizes.append((w, h))
         if problems:
-            read.malformed.append(Malformed(source, t.lines[r], "; ".join(problems), chosen))
+            read.malformed.append(Malformed(source, lines[r], "; ".join(problems), chosen))
             continue
         read.rows.append(
             CropRow(
-                source, t.lines[r], *common[r], int(index or 0), chosen, box,  # type: ignore[arg-type]
+                source, lines[r], *common[r], int(index or 0), chosen, box,  # type: ignore[arg-type]
                 tuple(images[i][0][r] for i in range(count)),
                 tuple(images[i][1][r] for i in range(count)),
                 tuple(sizes),

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.audit import iso, now_local
+from curalog.csvlines import physical_lines
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
 from curalog.legacy import (
@@ -31,7 +32,6 @@ from curalog.legacy import (
     LogRead,
     Malformed,
     SelectionRow,
-    _physical_lines,
     line_sha,
     read_crop_log,
     read_index,
@@ -101,7 +101,7 @@ class _Importer:
         self.summary.files.append(fs)
         if not read.exists:
             return
-        raw_lines = _physical_lines(path)
+        raw_lines = physical_lines(path)
         items: list[tuple[int, object]] = [(r.line, r) for r in read.rows] + [
             (m.line, m) for m in read.malformed
         ]

@@ -8,9 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from curalog.csvlines import physical_lines
 from curalog.errors import DecisionRejected
 from curalog.ledger.ledger import DecisionWarning, Repair
-from curalog.legacy import CropRow, _physical_lines, line_sha, read_crop_log
+from curalog.legacy import CropRow, line_sha, read_crop_log
 from curalog.project import Project
 
 
@@ -67,7 +68,7 @@ def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]]
     read = read_crop_log(path, cfg.layout.crop_log)
     if not read.exists:
         return [], []
-    raw = _physical_lines(path)
+    raw = physical_lines(path)
     repaired = {
         (r["source"], r["line"], r["sha"])
         for r in project.db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))

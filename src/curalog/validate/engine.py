@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
+from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
@@ -26,7 +27,6 @@ from curalog.legacy import (
     IndexLine,
     LogRead,
     SelectionRow,
-    _physical_lines,
     read_crop_log,
     read_index,
     read_selection_log,
@@ -250,7 +250,7 @@ class Validation:
             if r["source"] not in by_source:
                 continue
             if r["source"] not in lines:
-                lines[r["source"]] = _physical_lines(by_source[r["source"]])
+                lines[r["source"]] = physical_lines(by_source[r["source"]])
             text = lines[r["source"]]
             line = r["line"]
             if (
