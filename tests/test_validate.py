@@ -249,3 +249,25 @@ def test_vectors_checked_in_a_child_give_the_same_report(legacy, monkeypatch) ->
     for report in (inline, forked):
         report.pop("generated_at")
     assert forked == inline
+
+
+def test_repeats_are_judged_among_clean_and_warning_only_rows_in_line_order(legacy) -> None:
+    """Selections are validated in bulk when they have no finding; a repeat must still be found
+    whether its first copy was clean or had only a warning, and name that first line."""
+    root, planted = legacy
+    log = root / SEL
+    lines = log.read_text().splitlines()
+    warned = next(n for n, text in enumerate(lines, start=1) if "never_embedded" in text)
+    clean = next(n for n, text in enumerate(lines, start=1) if "/b_stage1.png" in text)
+    with open(log, "a") as fh:
+        fh.write(lines[warned - 1] + "\n")  # a repeat of a row with a warning (no embedding)
+        fh.write(lines[clean - 1] + "\n")  # a repeat of a clean row
+    report = validate(root, use_cache=False)
+    repeats = {f.line: f.message for f in report.findings if f.code == "row.duplicate" and f.source == SEL}
+    planted_repeats = {
+        line for code, source, line in planted.findings if code == "row.duplicate" and source == SEL
+    }
+    assert set(repeats) == planted_repeats | {len(lines) + 1, len(lines) + 2}
+    assert f"line {warned}" in repeats[len(lines) + 1] and f"line {clean}" in repeats[len(lines) + 2]
+    assert report.usable_selections == planted.usable_selections  # a repeat is never used twice
+    assert report.selections == planted.selections + 2

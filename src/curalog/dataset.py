@@ -35,7 +35,7 @@ from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import CuralogError
 from curalog.paths import PathError
-from curalog.validate.engine import RowOutcome, Validation, gc_paused
+from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
 # Which finding names a dropped decision's reason: the first of these it has, in this order
 # (findings.md's precedence); anything else that made it unusable comes after.
@@ -75,11 +75,21 @@ def splits(projects: list[str], set_ids: list[str], seed: int, val_fraction: flo
     """For each (project, set), True when the set goes to validation. A keyed hash of the set
     decides (SipHash-2-4 keyed by the seed, as pandas.util.hash_array computes it), so a set is
     never on both sides and the same inputs always split the same way."""
-    from pandas.util import hash_array
-
     if not projects:
         return np.zeros(0, dtype=bool)
-    keys = np.array([f"{p}\x00{s}" for p, s in zip(projects, set_ids, strict=True)], dtype=object)
+    return _split_keys(
+        np.array([f"{p}\x00{s}" for p, s in zip(projects, set_ids, strict=True)], dtype=object),
+        seed,
+        val_fraction,
+    )
+
+
+def _split_keys(keys: np.ndarray, seed: int, val_fraction: float) -> np.ndarray:
+    """``splits`` for keys already joined as "project\\x00set_id" (an object array)."""
+    from pandas.util import hash_array
+
+    if not len(keys):
+        return np.zeros(0, dtype=bool)
     key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
     hashed = hash_array(keys, hash_key=key, categorize=False)
     return (hashed >> np.uint64(11)).astype(np.float64) / 2.0**53 < val_fraction
@@ -131,15 +141,7 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
     }
 
     # ranker pairs: the chosen image against each rejected candidate that has a usable vector
-    resolver, index, sound = check.resolver, check.index, check.sound
     known: dict[str, dict[str, str | None]] = {}  # directory -> logged path -> vector hash
-
-    def vector_hash(raw: str, directory: str) -> str | None:
-        try:
-            canonical = resolver.quick(raw, directory) or resolver.resolve(raw, directory).canonical
-        except PathError:
-            return None
-        return index[canonical].hash if canonical in sound else None
 
     row_of: dict[str, int] = {}  # content hash -> its row in the embedding matrix
     crop_at = np.flatnonzero(is_crop)
@@ -165,7 +167,7 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
             if other in cache:
                 digest = cache[other]
             else:
-                digest = cache[other] = vector_hash(other, directory)
+                digest = cache[other] = _vector_hash(check, other, directory)
             if digest is None:
                 left_out["rejected image has no usable vector"] += 1
             elif digest == chosen:
@@ -219,7 +221,89 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
         "rejected_row": np.array(rejected_rows, dtype=np.int64),
         "split": columns["split"].take(take),
     })  # fmt: skip
+    if check.clean_selections is not None:
+        bulk_pairs, bulk_split = _bulk_pairs(
+            check, check.clean_selections, row_of, left_out, seed, val_fraction
+        )
+        pairs = pa.concat_tables([pairs, bulk_pairs])
+        for side, count in bulk_split.items():
+            split_counts[f"selection_{side}"] = split_counts.get(f"selection_{side}", 0) + count
+        split_counts = {k: v for k, v in sorted(split_counts.items()) if v}
     return _Examples(crops, pairs, list(row_of), dict(left_out), split_counts)
+
+
+def _row_ids(row_of: dict[str, int], codes: np.ndarray, code_hash: list[str]) -> np.ndarray:
+    """The matrix row of each code's hash (numbering new hashes in order of first code)."""
+    ids = np.full(len(code_hash), -1, dtype=np.int64)
+    for c in np.unique(codes).tolist():
+        digest = code_hash[c]
+        row = row_of.get(digest)
+        if row is None:
+            row = row_of[digest] = len(row_of)
+        ids[c] = row
+    return ids[codes]
+
+
+def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int], left_out: Counter,
+                seed: int, val_fraction: float) -> tuple[Any, dict[str, int]]:  # fmt: skip
+    """Ranker pairs of the selections validated in bulk, column-wise (see ``_examples``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(clean.lines)
+    keys = pc.binary_join_element_wise(clean.project, clean.set_id, "\x00").to_numpy(zero_copy_only=False)
+    val = _split_keys(keys, seed, val_fraction)
+    parents, paths = clean.columns.negatives(clean.at)
+    dirs = clean.directory.take(pa.array(parents))
+    codes, canonical = check.canonical_codes(paths, dirs)
+    sound, index = check.sound, check.index
+    digests: list[str | None] = [index[c].hash if c is not None and c in sound else None for c in canonical]
+    unknown = [i for i, c in enumerate(canonical) if c is None]
+    if unknown:  # paths quick cannot place: resolved one by one, as the per-row builder does
+        rows = np.flatnonzero(np.isin(codes, unknown))
+        raws, where = paths.take(pa.array(rows)).to_pylist(), dirs.take(pa.array(rows)).to_pylist()
+        for j, raw, directory in zip(rows.tolist(), raws, where, strict=True):
+            codes[j] = len(digests)
+            digests.append(_vector_hash(check, raw, directory))
+    chosen = np.array(clean.code_hash, dtype=object)[clean.code[parents]]
+    rejected = np.array(digests, dtype=object)[codes]
+    missing = np.array([d is None for d in digests], dtype=bool)[codes]
+    same = ~missing & (rejected == chosen)
+    ok = ~missing & ~same
+    if missing.any():
+        left_out["rejected image has no usable vector"] += int(missing.sum())
+    if same.any():
+        left_out["rejected image has the same content as the chosen one"] += int(same.sum())
+    pick = parents[ok]
+    take = pa.array(pick)
+    digest_text = [d or "" for d in digests]
+    decision = pc.binary_join_element_wise(
+        pa.array(np.full(n, clean.columns.source, dtype=object), pa.string()),
+        pc.cast(pa.array(clean.lines), pa.string()), ":",
+    )  # fmt: skip
+    table = pa.table({
+        "decision": decision.take(take),
+        "kind": pa.array(np.full(len(pick), "selection", dtype=object), pa.string()),
+        "set_id": clean.set_id.take(take),
+        "project": clean.project.take(take),
+        "chosen_path": clean.path.take(take),
+        "chosen_hash": clean.hash.take(take),
+        "chosen_row": _row_ids(row_of, clean.code[pick], clean.code_hash),
+        "rejected_path": paths.filter(pa.array(ok)),
+        "rejected_hash": pa.array(digest_text, pa.string()).take(pa.array(codes[ok])),
+        "rejected_row": _row_ids(row_of, codes[ok], digest_text),
+        "split": pa.array(np.where(val, "val", "train").astype(object), pa.string()).take(take),
+    })  # fmt: skip
+    return table, {"train": int((~val).sum()), "val": int(val.sum())}
+
+
+def _vector_hash(check: Validation, raw: str, directory: str) -> str | None:
+    """The content hash of the usable vector of a logged path, or None."""
+    try:
+        canonical = check.resolver.quick(raw, directory) or check.resolver.resolve(raw, directory).canonical
+    except PathError:
+        return None
+    return check.index[canonical].hash if canonical in check.sound else None
 
 
 def build(
@@ -267,6 +351,8 @@ def _build(
             used[o.kind] += 1
         else:
             dropped[o.kind][drop_reason(o.codes)] += 1
+    if check.clean_selections is not None:  # validated in bulk: no finding, all usable
+        used["selection"] += len(check.clean_selections.lines)
     reconciliation = {
         name: {"logged": logged[kind], "used": used[kind], "dropped": dict(sorted(dropped[kind].items()))}
         for kind, name in (("crop", "crops"), ("selection", "selections"))
@@ -287,12 +373,15 @@ def _build(
         raise ReconciliationError("the dataset does not account for every decision: " + "; ".join(problems))
 
     # -- examples --------------------------------------------------------------------------------
+    decisions = len(outcomes) + (
+        len(check.clean_selections.lines) if check.clean_selections is not None else 0
+    )
     if progress:
-        progress(0, len(outcomes), "examples")
+        progress(0, decisions, "examples")
     ex = _examples(check, outcomes, seed, val_fraction)
     rows_of = ex.hashes
     if progress:
-        progress(len(outcomes), len(outcomes), "examples")
+        progress(decisions, decisions, "examples")
 
     # -- the matrix ------------------------------------------------------------------------------
     emb_dir = config.path("embeddings_dir")

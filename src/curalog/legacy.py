@@ -11,7 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from curalog.csvlines import CsvColumns, read_columns
 
@@ -131,30 +133,105 @@ def _path_list(text: str) -> tuple[str, ...] | str:
     return tuple(value)
 
 
-def read_selection_log(path: Path, source: str) -> LogRead:
+# negative_paths that is a JSON list of plain strings (no escapes, ", " or "," between items), or
+# empty: valid, and its items are the text between the quotes. RE2 syntax.
+_PLAIN_PATH_LIST = r'^(?:|\[\]|\["[^"\\\x00-\x1f]*"(?:, ?"[^"\\\x00-\x1f]*")*\])$'
+
+
+@dataclass
+class SelectionColumns:
+    """The selection log's parsed rows by column (pyarrow string arrays, in line order)."""
+
+    source: str
+    lines: np.ndarray  # int64
+    timestamp: Any
+    session_id: Any
+    set_id: Any
+    directory: Any
+    chosen_path: Any
+    negative_paths: Any  # the JSON text
+    plain_negatives: np.ndarray  # bool: the text is a plain list (see _PLAIN_PATH_LIST)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def row(self, i: int) -> SelectionRow:
+        negatives = _path_list(self.negative_paths[i].as_py())
+        assert not isinstance(negatives, str)  # malformed rows are not in the columns
+        return SelectionRow(
+            self.source, int(self.lines[i]), self.timestamp[i].as_py(), self.session_id[i].as_py(),
+            self.set_id[i].as_py(), self.directory[i].as_py(), self.chosen_path[i].as_py(), negatives,
+        )  # fmt: skip
+
+    def rows(self) -> list[SelectionRow]:
+        columns = (self.timestamp, self.session_id, self.set_id, self.directory, self.chosen_path)
+        negatives = map(_path_list, self.negative_paths.to_pylist())
+        return [
+            SelectionRow(self.source, line, *values, negs)  # type: ignore[arg-type]
+            for line, *values, negs in zip(self.lines.tolist(), *(c.to_pylist() for c in columns), negatives,
+                                           strict=True)
+        ]  # fmt: skip
+
+    def negatives(self, at: np.ndarray) -> tuple[np.ndarray, Any]:
+        """The non-empty negative paths of the rows at positions ``at``, flattened: (for each
+        path, its index into ``at``; the paths as a pyarrow string array)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        text = self.negative_paths.take(pa.array(at, pa.int64()))
+        plain = self.plain_negatives[at]
+        inner = pc.utf8_slice_codeunits(text, 2, -2)
+        listed = pc.if_else(
+            pa.array(plain & ~np.isin(text.to_numpy(zero_copy_only=False), ["", "[]"])), inner, None
+        )
+        split = pc.split_pattern_regex(listed, '", ?"')
+        parents = pc.list_parent_indices(split).to_numpy()
+        paths = pc.list_flatten(split)
+        odd = np.flatnonzero(~plain)
+        if len(odd):  # lists with escapes or other spacing: through the JSON parser
+            extra = [(k, p) for k in odd.tolist() for p in _path_list(text[k].as_py())]  # type: ignore[union-attr]
+            parents = np.concatenate([parents, np.array([k for k, _p in extra], dtype=np.int64)])
+            paths = pa.concat_arrays([paths, pa.array([p for _k, p in extra], pa.string())])
+        keep = pc.not_equal(paths, "").to_numpy(zero_copy_only=False)
+        return parents[keep], paths.filter(pa.array(keep))
+
+
+def read_selection_columns(path: Path, source: str) -> tuple[LogRead, SelectionColumns | None]:
+    """The selection log as columns (rows with a problem become ``Malformed`` in the LogRead)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     read = LogRead(source, exists=path.is_file())
     if not read.exists:
-        return read
+        return read, None
     t = read_columns(path, SELECTION_REQUIRED)
     _malformed(read, t)
-    common = zip(
-        t.pylist("timestamp"), t.pylist("session_id"), t.pylist("set_id"), t.pylist("directory"), strict=True
-    )
-    rows, malformed = read.rows, read.malformed
-    for line, (ts, session, set_id, directory), chosen, negatives in zip(
-        t.lines.tolist(),
-        common,
-        t.pylist("chosen_path"),
-        map(_path_list, t.pylist("negative_paths")),
-        strict=True,
-    ):
-        if not chosen:
-            malformed.append(Malformed(source, line, "chosen_path is empty"))
-        elif isinstance(negatives, str):
-            malformed.append(Malformed(source, line, negatives, chosen))
-        else:
-            rows.append(SelectionRow(source, line, ts, session, set_id, directory, chosen, negatives))
-    return _sorted_malformed(read)
+    chosen, negatives = t.column("chosen_path"), t.column("negative_paths")
+    plain = pc.match_substring_regex(negatives, _PLAIN_PATH_LIST).to_numpy(zero_copy_only=False)
+    empty = pc.equal(chosen, "").to_numpy(zero_copy_only=False)
+    good = ~empty
+    lines = t.lines
+    for i in np.flatnonzero(empty).tolist():
+        read.malformed.append(Malformed(source, int(lines[i]), "chosen_path is empty"))
+    for i in np.flatnonzero(~plain & ~empty).tolist():
+        why = _path_list(negatives[i].as_py())
+        if isinstance(why, str):
+            read.malformed.append(Malformed(source, int(lines[i]), why, chosen[i].as_py()))
+            good[i] = False
+    keep = pa.array(good)
+    columns = SelectionColumns(
+        source, lines[good],
+        *(t.column(name).filter(keep) for name in ("timestamp", "session_id", "set_id", "directory")),
+        chosen.filter(keep), negatives.filter(keep), plain[good],
+    )  # fmt: skip
+    return _sorted_malformed(read), columns
+
+
+def read_selection_log(path: Path, source: str) -> LogRead:
+    read, columns = read_selection_columns(path, source)
+    if columns is not None:
+        read.rows = columns.rows()
+    return read
 
 
 def _numbers(values: list[str]) -> list[float | None]:

@@ -12,9 +12,12 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
@@ -26,10 +29,11 @@ from curalog.legacy import (
     CropRow,
     IndexLine,
     LogRead,
+    SelectionColumns,
     SelectionRow,
     read_crop_log,
     read_index,
-    read_selection_log,
+    read_selection_columns,
 )  # fmt: skip
 from curalog.paths import PathResolver, _split, list_images
 from curalog.project import Project
@@ -78,9 +82,32 @@ class RowOutcome(NamedTuple):
     codes: tuple[str, ...]  # every finding on the row
 
 
+def _codes(values: Any) -> np.ndarray:
+    """Dictionary codes of a pyarrow string array (equal strings, equal codes)."""
+    import pyarrow.compute as pc
+
+    return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
+
+
 def _row_outcome(fields: tuple) -> RowOutcome:
     """A RowOutcome from a tuple of its fields, without the Python-level constructor."""
     return tuple.__new__(RowOutcome, fields)
+
+
+@dataclass
+class CleanSelections:
+    """Selections with no finding, by column (collected for the dataset builder in bulk)."""
+
+    columns: SelectionColumns
+    at: np.ndarray  # their positions in ``columns``
+    lines: np.ndarray
+    set_id: Any
+    project: Any
+    path: Any  # canonical
+    hash: Any  # the vector's content hash
+    directory: Any
+    code: np.ndarray  # per row, an index into code_hash (equal codes, same chosen image)
+    code_hash: list[str]
 
 
 class IndexRef(NamedTuple):
@@ -157,6 +184,7 @@ class Validation:
         # images whose header a rule read -> their (size, mtime_ns, inode) when it was read
         self.collect = collect  # keep a RowOutcome per decision (never memoized)
         self.outcomes: list[RowOutcome] = []
+        self.clean_selections: CleanSelections | None = None  # the bulk of usable selections
         self.measured: dict[str, Ident | None] = {}
         self.sizes: dict[str, tuple[int, int] | None] = {}  # this run's header reads
 
@@ -397,27 +425,129 @@ class Validation:
                 self.index[canonical].hash, row.directory, others, box, size, True, (),
             )))  # fmt: skip
 
-    def _selections(self, read: LogRead) -> None:
-        quick, sound = self.resolver.quick, self.sound
-        seen: dict[tuple, int] = {}
-        for row in self._to_check(read):
-            assert isinstance(row, SelectionRow)
-            canonical = quick(row.chosen_path, row.directory)
-            if canonical is not None and canonical in sound:  # no finding unless a duplicate
-                key = (row.session_id, row.set_id, canonical)
-                if key not in seen:
-                    seen[key] = row.line
-                    self._clean("selection", row, canonical, row.negative_paths)
-                    continue
+    def canonical_codes(self, raw: Any, directory: Any) -> tuple[np.ndarray, list[str | None]]:
+        """For columns of logged paths and their rows' directories (pyarrow string arrays): per
+        row, an index into a list of canonical paths as ``PathResolver.quick`` gives them (None
+        where it cannot tell). Each distinct path is looked up once; only paths that quick can
+        place by their row's directory alone are looked up per (path, directory)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        quick = self.resolver.quick
+        encoded = pc.dictionary_encode(raw)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        found: list[str | None] = [quick(r, "") for r in encoded.dictionary.to_pylist()]
+        unplaced = np.array([f is None for f in found], dtype=bool)
+        need = np.flatnonzero(unplaced[codes]) if len(found) else np.zeros(0, dtype=np.int64)
+        if len(need):
+            at = pa.array(need)
+            memo: dict[tuple[str, str], int] = {}
+            for j, r, d in zip(
+                need.tolist(), raw.take(at).to_pylist(), directory.take(at).to_pylist(), strict=True
+            ):
+                code = memo.get((r, d))
+                if code is None:
+                    code = memo[(r, d)] = len(found)
+                    found.append(quick(r, d) if d else None)
+                codes[j] = code
+        return codes, found
+
+    def _selections(self, read: LogRead, cols: SelectionColumns | None) -> None:
+        """The selection log, by column: decisions with no finding (their chosen image placed
+        by ``quick`` and soundly embedded, and not a repeat) are counted and collected in bulk;
+        the rest go through the per-row checks. Repeats are found over all rows without an
+        error, in line order, as the per-row rule does."""
+        import pandas as pd
+        import pyarrow as pa
+
+        if cols is None or not len(cols):
+            return
+        n = len(cols)
+        keep = np.ones(n, dtype=bool)
+        if self.since:
+            keep &= np.array([self._in_range(t) for t in cols.timestamp.to_pylist()], dtype=bool)
+        done = [line for (source, line) in self.superseded if source == cols.source]
+        if done:
+            keep &= ~np.isin(cols.lines, done)
+        codes, canonical = self.canonical_codes(cols.chosen_path, cols.directory)
+        sound, index = self.sound, self.index
+        in_sound = np.array([c is not None and c in sound for c in canonical], dtype=bool)
+        clean = keep & in_sound[codes]
+        key_path = np.array(canonical, dtype=object)[codes]
+        # the rest: per-row checks, repeats decided below
+        slow: dict[int, tuple[Where, list[Finding], bool, bool]] = {}
+        eligible = clean.copy()  # rows without an error: the ones a repeat is judged among
+        for i in np.flatnonzero(keep & ~clean).tolist():
+            row = cols.row(i)
             found: list[Finding] = []
             where = Where(row.source, row.line, "", row.chosen_path)
             where, _resolved, usable = self._decision(
                 "selection", row.chosen_path, row.directory, where, found
             )
-            usable = self._finish_row(
-                "selection", where, (row.session_id, row.set_id, where.path), found, usable, seen
+            has_error = any(f.severity == "error" for f in found)
+            slow[i] = (where, found, usable, has_error)
+            if not has_error:
+                eligible[i] = True
+                key_path[i] = where.path
+        at = np.flatnonzero(eligible)
+        repeat = np.zeros(n, dtype=bool)
+        first_line: dict[int, int] = {}
+        if len(at):
+            take = pa.array(at)
+            keys = pd.DataFrame({
+                "session": _codes(cols.session_id.take(take)),
+                "set": _codes(cols.set_id.take(take)),
+                "path": pd.factorize(key_path[at])[0],
+            })  # fmt: skip
+            dup = keys.duplicated(keep="first").to_numpy()
+            if dup.any():
+                repeat[at[dup]] = True
+                firsts = (
+                    keys.assign(line=cols.lines[at])
+                    .groupby(["session", "set", "path"])["line"]
+                    .transform("first")
+                )
+                first_line = dict(zip(at[dup].tolist(), firsts.to_numpy()[dup].tolist(), strict=True))
+        # bulk: no finding at all
+        bulk = clean & ~repeat
+        self.report.usable_selections += int(bulk.sum())
+        if self.collect and bulk.any():
+            u_hash = [index[c].hash if ok else "" for c, ok in zip(canonical, in_sound, strict=True)]  # type: ignore[index]
+            u_project = [c.split("/", 1)[0] if c else "" for c in canonical]
+            rows_at = np.flatnonzero(bulk)
+            take, by_code = pa.array(rows_at), pa.array(codes[rows_at])
+            project, path, digest = (
+                pa.array(v, pa.string()).take(by_code) for v in (u_project, canonical, u_hash)
             )
+            self.clean_selections = CleanSelections(
+                cols, rows_at, cols.lines[rows_at], cols.set_id.take(take), project, path, digest,
+                cols.directory.take(take), codes[rows_at], u_hash,
+            )  # fmt: skip
+        # one by one: repeats of clean rows, and the rows that had findings
+        for i in np.flatnonzero((clean & repeat) | (keep & ~clean)).tolist():
+            if i in slow:
+                where, found, usable, has_error = slow[i]
+            else:
+                c = canonical[codes[i]]
+                assert c is not None
+                where, found, usable, has_error = (
+                    Where(cols.source, int(cols.lines[i]), c.split("/", 1)[0], c),
+                    [],
+                    True,
+                    False,
+                )
+            if repeat[i]:
+                found.append(rules.row_duplicate(where, first_line[i]))
+                usable = False
+            if found:
+                self.findings.extend(found)
+            usable = usable and not has_error and not any(f.code == "path.ambiguous" for f in found)
+            if usable:
+                self.report.usable_selections += 1
             if self.collect:
+                row = cols.row(i)
                 self._outcome(
                     "selection", where, row.set_id, row.directory, row.negative_paths, found, usable
                 )
@@ -645,7 +775,9 @@ class Validation:
         lay = self.config.layout
         self.top_dirs = {p.split("/", 1)[0] for p in self.listing if "/" in p}
         vectors_checked = self._start_vector_check()
-        selections = read_selection_log(self.config.path("selection_log"), lay.selection_log)
+        selections, selection_columns = read_selection_columns(
+            self.config.path("selection_log"), lay.selection_log
+        )
         crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
         legacy_index = read_index(self.config.path("embedding_index"), lay.embedding_index)
         index_paths = self._index_paths(legacy_index)
@@ -675,7 +807,7 @@ class Validation:
                             kind, m.source, m.line, "", where.project, m.raw_path, "", "", (), None, None,
                             False, ("row.malformed",),
                         ))  # fmt: skip
-            self._selections(selections)
+            self._selections(selections, selection_columns)
             self._crops(crops)
             self._ledger_decisions(project, [read.source for read in (selections, crops) if read.exists])
             self._vector_file_findings()
