@@ -98,3 +98,11 @@ def test_plain_lines_take_the_bulk_path_and_a_bad_line_keeps_its_place(tmp_path:
     assert got.pylist("b") == ['x "q", y', "z"]
     assert [line for line, _why in got.malformed] == [3]
     assert got.data_lines == 3
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "log.csv"
+    for data in ("\ufefftimestamp,b\n2025,x\n", "\ufefftimestamp,b\r\n2025,x\r\n\x00\n"):
+        path.write_text(data, encoding="utf-8", newline="")
+        got = read_columns(path, ("timestamp",))
+        assert got.header == ["timestamp", "b"] and got.pylist("timestamp") == ["2025"]

@@ -158,6 +158,7 @@ def read_columns(path: Path, required: tuple[str, ...]) -> CsvColumns:
     if (arrow is None and not text_lines) or (arrow is not None and len(arrow) == 0):
         return out
     first = text_lines[0] if text_lines is not None else arrow[0].as_py()
+    first = first.removeprefix("\ufeff")  # a byte-order mark (Excel's UTF-8 CSV) is not a name
     try:
         header = [h.strip() for h in parse_line(first)]
     except csv.Error as exc:
