@@ -55,7 +55,12 @@ class CsvColumns:
 
 def physical_lines(path: Path) -> list[str]:
     """The file's lines, split on "\\n" only (as editors and ``wc -l`` count them)."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    return _split_lines(path.read_bytes())
+
+
+def _split_lines(data: bytes) -> list[str]:
+    """``physical_lines`` of bytes already read."""
+    text = data.decode("utf-8", errors="replace")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -154,7 +159,7 @@ def read_columns(path: Path, required: tuple[str, ...]) -> CsvColumns:
     out = CsvColumns()
     data = path.read_bytes()
     arrow = _arrow_lines(data)
-    text_lines = physical_lines(path) if arrow is None else None
+    text_lines = _split_lines(data) if arrow is None else None
     if (arrow is None and not text_lines) or (arrow is not None and len(arrow) == 0):
         return out
     first = text_lines[0] if text_lines is not None else arrow[0].as_py()
@@ -188,10 +193,8 @@ def read_columns(path: Path, required: tuple[str, ...]) -> CsvColumns:
                 plain_at = np.zeros(0, dtype=np.int64)
             else:
                 columns = [pc.ascii_trim_whitespace(table.column(i)).combine_chunks() for i in range(width)]
-        rest_at = np.flatnonzero(~mask)
-        rest = body.take(pa.array(rest_at)).to_pylist() if len(plain_at) else body.to_pylist()
-        if not len(plain_at):
-            rest_at = np.arange(len(body))
+        rest_at = np.flatnonzero(~mask) if len(plain_at) else np.arange(len(body))
+        rest = body.take(pa.array(rest_at)).to_pylist()
     else:
         rest = text_lines[1:] if text_lines is not None else arrow.slice(1).to_pylist()
         rest_at = np.arange(len(rest))

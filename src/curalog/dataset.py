@@ -47,6 +47,9 @@ CROP_COLUMNS = ("decision", "set_id", "project", "chosen_path", "chosen_hash", "
                 "split")  # fmt: skip
 PAIR_COLUMNS = ("decision", "kind", "set_id", "project", "chosen_path", "chosen_hash", "chosen_row",
                 "rejected_path", "rejected_hash", "rejected_row", "split")  # fmt: skip
+# why a rejected candidate makes no ranker pair (counted in the manifest's pairs.left_out)
+NO_VECTOR = "rejected image has no usable vector"
+SAME_CONTENT = "rejected image has the same content as the chosen one"
 FILES = ("crops.parquet", "pairs.parquet", "embeddings.npy", "manifest.json", "drops.csv")
 
 
@@ -145,12 +148,7 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
 
     row_of: dict[str, int] = {}  # content hash -> its row in the embedding matrix
     crop_at = np.flatnonzero(is_crop)
-    crop_rows: list[int] = []
-    for i in crop_at.tolist():
-        row = row_of.get(hashes[i])
-        if row is None:
-            row = row_of[hashes[i]] = len(row_of)
-        crop_rows.append(row)
+    crop_rows = [_row_id(row_of, hashes[i]) for i in crop_at.tolist()]
     pair_of: list[int] = []  # the decision (position in ``used``) of each pair
     chosen_rows: list[int] = []
     rejected_paths: list[str] = []
@@ -169,18 +167,12 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
             else:
                 digest = cache[other] = _vector_hash(check, other, directory)
             if digest is None:
-                left_out["rejected image has no usable vector"] += 1
+                left_out[NO_VECTOR] += 1
             elif digest == chosen:
-                left_out["rejected image has the same content as the chosen one"] += 1
+                left_out[SAME_CONTENT] += 1
             else:
-                row = row_of.get(chosen)
-                if row is None:
-                    row = row_of[chosen] = len(row_of)
-                chosen_rows.append(row)
-                row = row_of.get(digest)
-                if row is None:
-                    row = row_of[digest] = len(row_of)
-                rejected_rows.append(row)
+                chosen_rows.append(_row_id(row_of, chosen))
+                rejected_rows.append(_row_id(row_of, digest))
                 pair_of.append(i)
                 rejected_paths.append(other)
                 rejected_hashes.append(digest)
@@ -232,15 +224,19 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
     return _Examples(crops, pairs, list(row_of), dict(left_out), split_counts)
 
 
+def _row_id(row_of: dict[str, int], digest: str) -> int:
+    """The embedding matrix row of a content hash, numbering a new hash next."""
+    row = row_of.get(digest)
+    if row is None:
+        row = row_of[digest] = len(row_of)
+    return row
+
+
 def _row_ids(row_of: dict[str, int], codes: np.ndarray, code_hash: list[str]) -> np.ndarray:
-    """The matrix row of each code's hash (numbering new hashes in order of first code)."""
+    """``_row_id`` of each code's hash, looked up once per distinct code (in code order)."""
     ids = np.full(len(code_hash), -1, dtype=np.int64)
     for c in np.unique(codes).tolist():
-        digest = code_hash[c]
-        row = row_of.get(digest)
-        if row is None:
-            row = row_of[digest] = len(row_of)
-        ids[c] = row
+        ids[c] = _row_id(row_of, code_hash[c])
     return ids[codes]
 
 
@@ -271,9 +267,9 @@ def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int
     same = ~missing & (rejected == chosen)
     ok = ~missing & ~same
     if missing.any():
-        left_out["rejected image has no usable vector"] += int(missing.sum())
+        left_out[NO_VECTOR] += int(missing.sum())
     if same.any():
-        left_out["rejected image has the same content as the chosen one"] += int(same.sum())
+        left_out[SAME_CONTENT] += int(same.sum())
     pick = parents[ok]
     take = pa.array(pick)
     digest_text = [d or "" for d in digests]

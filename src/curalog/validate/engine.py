@@ -89,6 +89,10 @@ def _codes(values: Any) -> np.ndarray:
     return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
 
 
+def _has_error(found: list[Finding]) -> bool:
+    return any(f.severity == "error" for f in found)
+
+
 def _row_outcome(fields: tuple) -> RowOutcome:
     """A RowOutcome from a tuple of its fields, without the Python-level constructor."""
     return tuple.__new__(RowOutcome, fields)
@@ -377,12 +381,19 @@ class Validation:
     def _finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
                     seen: dict[tuple, int]) -> bool:  # fmt: skip
         """Record the row's findings and count it; returns whether it is usable."""
-        has_error = bool(found) and any(f.severity == "error" for f in found)
-        if not has_error and key in seen:
-            found.append(rules.row_duplicate(where, seen[key]))
-            usable = False
-        elif not has_error:
+        has_error = _has_error(found)
+        repeat_of = None if has_error else seen.get(key)
+        if not has_error and repeat_of is None:
             seen[key] = where.line or 0
+        return self._conclude(kind, where, found, usable, has_error, repeat_of)
+
+    def _conclude(self, kind: str, where: Where, found: list[Finding], usable: bool, has_error: bool,
+                  repeat_of: int | None) -> bool:  # fmt: skip
+        """Record a row's findings (with ``row.duplicate`` when it repeats line ``repeat_of``)
+        and count it; returns whether it is usable."""
+        if repeat_of is not None:
+            found.append(rules.row_duplicate(where, repeat_of))
+            usable = False
         if found:
             self.findings.extend(found)
         if usable and not has_error and not (found and any(f.code == "path.ambiguous" for f in found)):
@@ -411,18 +422,14 @@ class Validation:
             r for r in read.rows if self._in_range(r.timestamp) and (r.source, r.line) not in self.superseded
         ]
 
-    def _clean(self, kind: str, row: SelectionRow | CropRow, canonical: str, others: tuple[str, ...],
-               box: tuple | None = None, size: tuple | None = None) -> None:  # fmt: skip
-        """Count a decision with no finding as usable (and collect it): the common case, kept
-        to a few operations per row."""
-        if kind == "crop":
-            self.report.usable_crops += 1
-        else:
-            self.report.usable_selections += 1
+    def _clean_crop(self, row: CropRow, canonical: str, others: tuple[str, ...]) -> None:
+        """Count a crop with no finding as usable (and collect it): the common case, kept to a
+        few operations per row."""
+        self.report.usable_crops += 1
         if self.collect:
             self.outcomes.append(_row_outcome((
-                kind, row.source, row.line, row.set_id, canonical.split("/", 1)[0], canonical,
-                self.index[canonical].hash, row.directory, others, box, size, True, (),
+                "crop", row.source, row.line, row.set_id, canonical.split("/", 1)[0], canonical,
+                self.index[canonical].hash, row.directory, others, row.box, row.chosen_size, True, (),
             )))  # fmt: skip
 
     def canonical_codes(self, raw: Any, directory: Any) -> tuple[np.ndarray, list[str | None]]:
@@ -454,7 +461,7 @@ class Validation:
                 codes[j] = code
         return codes, found
 
-    def _selections(self, read: LogRead, cols: SelectionColumns | None) -> None:
+    def _selections(self, cols: SelectionColumns | None) -> None:
         """The selection log, by column: decisions with no finding (their chosen image placed
         by ``quick`` and soundly embedded, and not a repeat) are counted and collected in bulk;
         the rest go through the per-row checks. Repeats are found over all rows without an
@@ -477,7 +484,7 @@ class Validation:
         clean = keep & in_sound[codes]
         key_path = np.array(canonical, dtype=object)[codes]
         # the rest: per-row checks, repeats decided below
-        slow: dict[int, tuple[Where, list[Finding], bool, bool]] = {}
+        slow: dict[int, tuple[SelectionRow, Where, list[Finding], bool, bool]] = {}
         eligible = clean.copy()  # rows without an error: the ones a repeat is judged among
         for i in np.flatnonzero(keep & ~clean).tolist():
             row = cols.row(i)
@@ -486,8 +493,8 @@ class Validation:
             where, _resolved, usable = self._decision(
                 "selection", row.chosen_path, row.directory, where, found
             )
-            has_error = any(f.severity == "error" for f in found)
-            slow[i] = (where, found, usable, has_error)
+            has_error = _has_error(found)
+            slow[i] = (row, where, found, usable, has_error)
             if not has_error:
                 eligible[i] = True
                 key_path[i] = where.path
@@ -528,26 +535,18 @@ class Validation:
         # one by one: repeats of clean rows, and the rows that had findings
         for i in np.flatnonzero((clean & repeat) | (keep & ~clean)).tolist():
             if i in slow:
-                where, found, usable, has_error = slow[i]
+                row, where, found, usable, has_error = slow[i]
             else:
-                c = canonical[codes[i]]
+                row, c = cols.row(i), canonical[codes[i]]
                 assert c is not None
                 where, found, usable, has_error = (
-                    Where(cols.source, int(cols.lines[i]), c.split("/", 1)[0], c),
+                    Where(row.source, row.line, c.split("/", 1)[0], c),
                     [],
                     True,
                     False,
                 )
-            if repeat[i]:
-                found.append(rules.row_duplicate(where, first_line[i]))
-                usable = False
-            if found:
-                self.findings.extend(found)
-            usable = usable and not has_error and not any(f.code == "path.ambiguous" for f in found)
-            if usable:
-                self.report.usable_selections += 1
+            usable = self._conclude("selection", where, found, usable, has_error, first_line.get(i))
             if self.collect:
-                row = cols.row(i)
                 self._outcome(
                     "selection", where, row.set_id, row.directory, row.negative_paths, found, usable
                 )
@@ -573,7 +572,7 @@ class Validation:
                 key = (row.session_id, row.set_id, canonical, row.box)
                 if (actual is None or (size[0], size[1]) == (actual[0], actual[1])) and key not in seen:
                     seen[key] = row.line
-                    self._clean("crop", row, canonical, others, row.box, size)
+                    self._clean_crop(row, canonical, others)
                     continue
             found: list[Finding] = []
             where = Where(row.source, row.line, "", row.chosen_path)
@@ -807,7 +806,7 @@ class Validation:
                             kind, m.source, m.line, "", where.project, m.raw_path, "", "", (), None, None,
                             False, ("row.malformed",),
                         ))  # fmt: skip
-            self._selections(selections, selection_columns)
+            self._selections(selection_columns)
             self._crops(crops)
             self._ledger_decisions(project, [read.source for read in (selections, crops) if read.exists])
             self._vector_file_findings()
