@@ -269,3 +269,31 @@ def test_candidate_trigger_refuses_inconsistent_rows(embedded: Project) -> None:
             conn.execute(
                 f"INSERT INTO candidates VALUES (?, 1, 'mojo1/y.png', ?, NULL, {bad})", (did, "a" * 64)
             )
+
+
+def test_undo_adds_a_retraction_and_every_reader_leaves_the_decision_out(embedded: Project, count_rows) -> None:
+    from curalog.validate.engine import validate
+
+    with embedded.session() as s:
+        kept = s.log_crop("set0", "mojo1/selected", SET0, 0, (1, 1, 50, 50))
+        undone = s.log_selection("set1", "mojo1/selected", SET1, 2)
+        s.undo(undone)
+        with pytest.raises(ValueError, match="already retracted"):
+            s.undo(undone)
+        with pytest.raises(KeyError):
+            s.undo(999)
+        # the same decision made again after the undo is a new row, not the retracted one
+        again = s.log_selection("set1", "mojo1/selected", SET1, 2)
+    assert again not in (kept, undone)
+    assert count_rows(embedded) == (3, 9)  # nothing deleted
+    assert [d.id for d in embedded.ledger.decisions()] == [kept, again]
+    assert [d.id for d in embedded.ledger.decisions(retracted=True)] == [kept, undone, again]
+    assert embedded.ledger.decision(undone).kind == "selection"
+    assert embedded.ledger.count() == 2 and embedded.ledger.count("selection") == 1
+    row = embedded.db.conn.execute("SELECT * FROM retractions").fetchone()
+    assert row["decision_id"] == undone and row["session_id"] and row["reason"]
+    report = validate(embedded.root)
+    assert (report.selections, report.crops) == (1, 1)
+    with pytest.raises(sqlite3.IntegrityError):
+        with embedded.db.write() as conn:
+            conn.execute("INSERT INTO retractions VALUES (?, ?, '', 'now')", (kept, "x"))

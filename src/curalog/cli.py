@@ -353,6 +353,47 @@ def dashboard(
     console.print(f"dashboard written to {target}")
 
 
+@app.command()
+def serve(
+    root: RootOpt = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")] = 8765,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind. Anything but 127.0.0.1 exposes your images.")
+    ] = "127.0.0.1",
+    move_files: Annotated[
+        bool | None,
+        typer.Option(
+            "--move-files/--no-move-files",
+            help="After each decision move the chosen image to selected/ or crop/ and the others to "
+            "trash/ (audited, never deleted). Default: [curate] move_files in curalog.toml.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """The curation web app: pick and crop in the browser; every save goes through the ledger."""
+    from curalog.config import find_root
+    from curalog.web import start
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port {port} must be 0 to 65535")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(
+            f"[bold yellow]warning:[/] serving on {host}: anyone who can reach this address can see "
+            "your images (writes still need the token)."
+        )
+    try:
+        running = start(root if root is not None else find_root(), host=host, port=port,
+                        move_files=move_files, background=False)  # fmt: skip
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    curator = running.app.state.curator
+    console.print(
+        f"curalog serve: {len(curator.queue())} of {len(curator.sets)} sets left in {curator.project.root}"
+    )
+    console.print(f"open [bold]{running.url}[/]   (Ctrl-C stops)", soft_wrap=True)
+    running.run()
+
+
 repair_app = typer.Typer(
     help="Repairs of what old bugs destroyed (dry runs unless --apply).", no_args_is_help=True
 )
@@ -714,6 +755,7 @@ def demo(
         f"{exe} audit --root {root}",
         f"{exe} embed --missing --root {root}   # re-embeds the image whose vector was deleted",
         f"{exe} selftest",
+        f"{exe} serve --root {root}             # curate the {summary.waiting} sets left, in the browser",
     ):
         console.print(f"  [bold]{cmd}[/]")
     console.print(f"\nOpen the health dashboard: [bold]{summary.dashboard}[/]")

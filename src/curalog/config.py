@@ -7,6 +7,7 @@ The layout defaults are those of legacy-formats.md, so a project that only has l
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass, fields
@@ -51,6 +52,18 @@ class EmbedSettings:
     precision: str = "auto"  # "auto" (GPU: bf16/fp16; CPU: bf16 where native), "fp32", "bf16", "fp16"
 
 
+@dataclass(frozen=True)
+class CurateSettings:
+    """The curation web app (``curalog serve``)."""
+
+    # A regular expression matched against each image's file name without extension; the group
+    # named ``set`` is the set's name (its variants share it), an optional ``stage`` orders them.
+    set_pattern: str = r"^(?P<set>.+)_stage(?P<stage>\d+)$"
+    # After a decision: chosen image -> <project>/selected or <project>/crop, the others ->
+    # <project>/trash (never deleted); every move is audited. Off by default.
+    move_files: bool = False
+
+
 SINK_TYPES = ("command", "webhook", "file")
 
 
@@ -86,6 +99,7 @@ class Config:
     embed: EmbedSettings
     from_file: bool
     alerts: AlertSettings = AlertSettings()
+    curate: CurateSettings = CurateSettings()
 
     def path(self, layout_key: str) -> Path:
         """Absolute path of a layout entry, e.g. ``config.path("database")``."""
@@ -117,6 +131,13 @@ decode_workers = {emb.decode_workers}                 # image-decoding processes
 decode_timeout = {emb.decode_timeout:g}               # seconds before a hung image is skipped
 jpeg_draft = {emb.jpeg_draft}                     # JPEG draft decoding (>= 2x the model input); 0: exact
 precision = "{emb.precision}"              # auto: bf16/fp16 on GPU, bf16 on CPUs with native bf16
+
+[curate]
+# `curalog serve`: the part of a file name (without extension) that names its set; variants of
+# one set share it. Default: everything before "_stage<N>".
+set_pattern = '{CurateSettings().set_pattern}'
+# Move files after each decision (chosen -> <project>/selected or crop, others -> <project>/trash).
+move_files = false
 
 # Where `curalog check` sends alerts (each new red flag once; `curalog alerts test` tries them).
 # [[alerts.sinks]]
@@ -235,12 +256,21 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read {cfg_file}: {exc}") from exc
     problems: list[str] = []
-    for key in sorted(set(data) - {"layout", "policy", "embed", "alerts"}):
-        problems.append(f"unknown section [{key}] (known: layout, policy, embed, alerts)")
+    for key in sorted(set(data) - {"layout", "policy", "embed", "alerts", "curate"}):
+        problems.append(f"unknown section [{key}] (known: layout, policy, embed, alerts, curate)")
     layout = _section(data, "layout", Layout, problems)
     policy = _section(data, "policy", Policy, problems)
     embed = _section(data, "embed", EmbedSettings, problems)
     alerts = _sinks(data, problems)
+    curate = _section(data, "curate", CurateSettings, problems)
+    assert isinstance(curate, CurateSettings)
+    try:
+        if "set" not in re.compile(curate.set_pattern).groupindex:
+            problems.append(
+                f"[curate] set_pattern {curate.set_pattern!r} has no group named 'set': (?P<set>...)"
+            )
+    except re.error as exc:
+        problems.append(f"[curate] set_pattern {curate.set_pattern!r} is not a regular expression: {exc}")
     assert isinstance(layout, Layout)
     assert isinstance(policy, Policy)
     assert isinstance(embed, EmbedSettings)
@@ -263,7 +293,7 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         problems.append(f"[embed] jpeg_draft must be 0 (off), 1, 2, 4 or 8, got {embed.jpeg_draft}")
     if problems:
         raise ConfigError(f"{cfg_file}: " + "; ".join(problems))
-    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts)
+    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts, curate=curate)
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:

@@ -138,9 +138,18 @@ def charts(snapshots: list[Snapshot]) -> list[dict[str, str]]:
     return out
 
 
-def render_dashboard(project: Project, result: HealthResult | None = None, *, days: int = 60) -> str:
+def render_dashboard(
+    project: Project,
+    result: HealthResult | None = None,
+    *,
+    days: int = 60,
+    session: dict[str, Any] | None = None,
+    nav: list[tuple[str, str]] | None = None,
+) -> str:
     """The dashboard page. ``result`` is this run's snapshot; without one, the newest stored
-    snapshot is shown (there must be one: run ``curalog health`` first)."""
+    snapshot is shown (there must be one: run ``curalog health`` first). ``session`` adds a
+    panel (``since`` and ``cards``: (label, value, detail) triples), ``nav`` links at the top:
+    both for the web app."""
     snapshots = history(project, limit=days * 24)
     if result is not None:
         figures = result.figures
@@ -163,6 +172,8 @@ def render_dashboard(project: Project, result: HealthResult | None = None, *, da
         fixes=figures.fixes,
         snapshots=len(snapshots),
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+        session=session,
+        nav=nav,
     )
 
 

@@ -23,6 +23,7 @@ from curalog.errors import ConfigError, DecisionRejected
 MARKER = ".curalog-demo"
 DAYS = 6  # decisions are spread over this many simulated days, one health snapshot each
 STAGES = ("stage1", "stage2", "stage3")
+WAITING = "mojo3/incoming"  # sets the demo leaves for a person to curate in the web app
 
 
 def _lerp(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, ...]:
@@ -101,31 +102,37 @@ class DemoSummary:
     alerts: list[str] = field(default_factory=list)  # titles of the alerts the lost file raised
     quiet_rerun: bool = False  # the check after that announced nothing again
     dashboard: Path | None = None
+    waiting: int = 0  # sets left undecided for `curalog serve`
+    waiting_folder: str = WAITING
 
 
-def make_images(root: Path, n_sets: int, seed: int) -> list[tuple[str, list[str]]]:
-    """Write ``n_sets`` sets of three stages under ``root/mojo1`` and ``root/mojo2``."""
+def make_images(
+    root: Path, n_sets: int, seed: int, *, first: int = 0, where: str | None = None
+) -> list[tuple[str, list[str]]]:
+    """Write ``n_sets`` sets of three stages (numbered from ``first``) under
+    ``root/mojo1/selected`` and ``root/mojo2/selected``, or all under ``root/<where>``.
+    Set 7 (and every 36th after it) is a JPEG stored sideways with an EXIF orientation tag."""
     rng = random.Random(seed)
     sets = []
-    for i in range(n_sets):
-        project = "mojo1" if i % 3 else "mojo2"
-        folder = root / project / "selected"
+    for i in range(first, first + n_sets):
+        rel = where or f"{'mojo1' if i % 3 else 'mojo2'}/selected"
+        folder = root / rel
         folder.mkdir(parents=True, exist_ok=True)
         portrait = i % 5 == 4
         size = (360, 480) if portrait else (480, 360)
         names = []
         for stage, im in zip(STAGES, stages_of(landscape(rng, size)), strict=True):
             name = f"img_{i:04d}_{stage}"
-            if i == 7:  # one JPEG stored sideways with an EXIF orientation tag (6: rotate 90)
+            if i % 36 == 7:  # a JPEG stored sideways with an EXIF orientation tag (6: rotate 90)
                 exif = Image.Exif()
                 exif[0x0112] = 6
                 im.transpose(Image.Transpose.ROTATE_90).save(
                     folder / f"{name}.jpg", quality=88, exif=exif.tobytes()
                 )
-                names.append(f"{project}/selected/{name}.jpg")
+                names.append(f"{rel}/{name}.jpg")
             else:
                 im.save(folder / f"{name}.png")
-                names.append(f"{project}/selected/{name}.png")
+                names.append(f"{rel}/{name}.png")
         sets.append((f"set_{i:04d}", names))
     return sets
 
@@ -135,6 +142,7 @@ def run_demo(
     *,
     fresh: bool = False,
     n_sets: int = 36,
+    n_waiting: int = 9,
     seed: int = 7,
     say: Callable[[str], None] = print,
     progress: Progress | None = None,
@@ -155,17 +163,19 @@ def run_demo(
     (root / MARKER).write_text("made by `curalog demo`; safe to delete\n")
     summary = DemoSummary(root)
 
-    say(f"[bold]1.[/] Generating {n_sets} image sets (3 stages each) in {root}")
+    say(f"[bold]1.[/] Generating {n_sets} image sets (3 stages each) in {root}, and {n_waiting} more for you")
     sets = make_images(root, n_sets, seed)
     summary.sets = len(sets)
-    summary.images = sum(len(names) for _, names in sets)
+    waiting = make_images(root, n_waiting, seed + 2, first=n_sets, where=WAITING) if n_waiting else []
+    summary.waiting = len(waiting)
+    summary.images = sum(len(names) for _, names in sets + waiting)
     init_project(root)
     say("[bold]2.[/] Wrote curalog.toml (layout defaults, crops require embeddings)")
 
     rng = random.Random(seed + 1)
     with open_project(root, tool="demo") as proj:
         by_folder: dict[str, list[str]] = {}
-        for _, names in sets:
+        for _, names in sets + waiting:
             for name in names:
                 folder, _, file = name.rpartition("/")
                 by_folder.setdefault(folder, []).append(file)
@@ -239,4 +249,6 @@ def run_demo(
     with open_project(root, tool="demo") as proj:
         summary.dashboard = write_dashboard(proj, root / "data" / "health-dashboard.html", again.health)
     say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
+    if summary.waiting:
+        say(f"[bold]9.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`")
     return summary

@@ -7,6 +7,7 @@ refused with an ``ImageError`` that says which file and why.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import warnings
 import zlib
@@ -112,8 +113,11 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     return w, h
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Fully decoded RGB image, EXIF-transposed. Truncated files are refused, never padded."""
+def load_image(path: str | os.PathLike[str], draft: int | None = None) -> Image.Image:
+    """Fully decoded RGB image, EXIF-transposed. Truncated files are refused, never padded.
+
+    ``draft``: a JPEG may be decoded at a reduced scale that keeps both sides >= ``draft``.
+    """
     p = Path(path)
     im = open_image(p)
     out = im
@@ -121,6 +125,8 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         ImageFile.LOAD_TRUNCATED_IMAGES = False
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", (draft, draft))
             im.load()
             if _orientation(im) != 1:
                 out = ImageOps.exif_transpose(out)
@@ -135,6 +141,17 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         if out is not im:  # the decoded copy is returned; release the file now
             im.close()
     return out
+
+
+def preview_jpeg(path: str | os.PathLike[str], max_side: int, quality: int = 85) -> bytes:
+    """A JPEG of the image as the person sees it (EXIF orientation applied), its longer side at
+    most ``max_side`` pixels. Normalized coordinates on it are normalized coordinates on the
+    image's real (oriented) size."""
+    im = load_image(path, draft=max_side)
+    im.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -59,6 +59,34 @@ def project_of(canonical: str) -> str:
     return canonical.split("/", 1)[0]
 
 
+MAX_PATH_CHARS = 1024
+
+
+def served_image(root: Path, rel: str) -> Path:
+    """The image file a client asked for by its canonical path, strictly confined to ``root``.
+
+    Refused (PathError, naming why): empty or overlong text, an absolute path, backslashes or
+    NUL, any ``.``/``..``/empty component, hidden or data folders, a name that is not an image,
+    anything that leads outside the root through a link, and anything that is not a file.
+    """
+    if not rel or len(rel) > MAX_PATH_CHARS:
+        raise PathUnresolved(rel[:80], "an image path of 1 to 1024 characters is needed")
+    parts = rel.split("/")
+    if rel.startswith("/") or "\\" in rel or "\x00" in rel or any(p in ("", ".", "..") for p in parts):
+        raise PathOutsideRoot(rel, f"{rel!r} is not a canonical path inside the project root")
+    if any(p.startswith(".") for p in parts) or parts[0] in SKIP_DIRS:
+        raise PathOutsideRoot(rel, f"{rel!r} is in a hidden or data folder, which is never served")
+    if posixpath.splitext(rel)[1].lower() not in IMAGE_EXTENSIONS:
+        raise PathUnresolved(rel, f"{rel!r} is not an image file name")
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(real_root, rel))
+    if not real.startswith(real_root + os.sep):
+        raise PathOutsideRoot(rel, f"{rel!r} leads outside the project root through a link")
+    if not os.path.isfile(real):
+        raise PathUnresolved(rel, f"{rel!r}: no such image under the project root")
+    return Path(real)
+
+
 def list_images(root: Path, folders: list[str] | None = None) -> list[str]:
     """Canonical paths of every image file under ``root`` (hidden and data folders skipped).
 

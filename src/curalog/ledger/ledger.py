@@ -32,6 +32,9 @@ from curalog.ledger.facts import FactCache
 from curalog.ledger.validation import Box, check_box, check_box_shape, check_size
 from curalog.paths import PathResolver, project_of
 
+# SQL condition: decision ``{d}`` is not retracted (undone).
+LIVE = "{d}.id NOT IN (SELECT decision_id FROM retractions)"
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -336,7 +339,7 @@ class Ledger:
             dup = conn.execute(
                 "SELECT id FROM decisions WHERE session_id = ? AND set_id = ? AND kind = ? "
                 "AND chosen_hash = ? AND crop_x1 IS ? AND crop_y1 IS ? AND crop_x2 IS ? "
-                "AND crop_y2 IS ?",
+                f"AND crop_y2 IS ? AND {LIVE.format(d='decisions')}",
                 (session_id, set_id, kind, chosen.hash, *b),
             ).fetchone()
             if dup is not None:
@@ -376,8 +379,35 @@ class Ledger:
                 _record_repair(conn, repair, decision_id, legacy)
         return decision_id
 
+    def retract(self, decision_id: int, session_id: str, reason: str) -> None:
+        """Undo a decision: a retraction row is added (the decision row stays, unchanged), and
+        every reader leaves the decision out from now on. Retracting twice is an error."""
+        if not reason.strip():
+            raise ValueError("a retraction needs a reason")
+        with self.db.write() as conn:
+            found = conn.execute(
+                "SELECT d.id, r.decision_id AS gone FROM decisions d "
+                "LEFT JOIN retractions r ON r.decision_id = d.id WHERE d.id = ?",
+                (decision_id,),
+            ).fetchone()
+            if found is None:
+                raise KeyError(f"no decision {decision_id}")
+            if found["gone"] is not None:
+                raise ValueError(f"decision {decision_id} is already retracted")
+            conn.execute(
+                "INSERT INTO retractions(decision_id, session_id, reason, retracted_at) VALUES (?,?,?,?)",
+                (decision_id, session_id, reason, iso(now_local())),
+            )
+
     # -- reads ------------------------------------------------------------------------------
-    def decisions(self, where: str = "", params: tuple = ()) -> Iterator[Decision]:
+    def decisions(
+        self, where: str = "", params: tuple = (), *, retracted: bool = False
+    ) -> Iterator[Decision]:
+        """Decisions in id order; retracted (undone) ones only with ``retracted=True``."""
+        if not retracted:
+            live = LIVE.format(d="d")
+            cond = where.strip().removeprefix("WHERE")
+            where = f"WHERE ({cond}) AND {live}" if cond.strip() else f"WHERE {live}"
         rows = self.db.query(f"SELECT * FROM decisions d {where} ORDER BY d.id", params)
         if not rows:
             return
@@ -402,7 +432,7 @@ class Ledger:
             )  # fmt: skip
 
     def decision(self, decision_id: int) -> Decision:
-        found = list(self.decisions("WHERE d.id = ?", (decision_id,)))
+        found = list(self.decisions("WHERE d.id = ?", (decision_id,), retracted=True))
         if not found:
             raise KeyError(f"no decision {decision_id}")
         return found[0]
@@ -413,10 +443,11 @@ class Ledger:
         return [r["path"] for r in rows]
 
     def count(self, kind: str | None = None) -> int:
+        live = LIVE.format(d="decisions")
         if kind is None:
-            rows = self.db.query("SELECT count(*) AS n FROM decisions")
+            rows = self.db.query(f"SELECT count(*) AS n FROM decisions WHERE {live}")
         else:
-            rows = self.db.query("SELECT count(*) AS n FROM decisions WHERE kind = ?", (kind,))
+            rows = self.db.query(f"SELECT count(*) AS n FROM decisions WHERE kind = ? AND {live}", (kind,))
         return int(rows[0]["n"]) if rows else 0
 
 
@@ -461,3 +492,7 @@ class Session:
             self.id, "crop", set_id, directory, image_paths, chosen_idx,
             crop_coords=crop_coords, image_stages=image_stages, image_sizes=image_sizes,
         )  # fmt: skip
+
+    def undo(self, decision_id: int, reason: str = "undone by the person who made it") -> None:
+        """Retract a decision (see Ledger.retract): never a delete, always a new row."""
+        self._ledger.retract(decision_id, self.id, reason)

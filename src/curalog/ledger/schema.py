@@ -6,11 +6,11 @@ chosen image that disagrees with its candidate row.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Tables whose content the validator reads: any change to them bumps ledger_version.n, which the
 # validator's memo signature uses instead of the database file's stat (so that writing a health
 # snapshot does not make the next validation recompute everything).
-VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines", "repairs")
+VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines", "repairs", "retractions")
 
 _HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
 _REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
@@ -162,6 +162,15 @@ CREATE TABLE IF NOT EXISTS repairs (
     applied_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS repairs_decision ON repairs(decision_id);
+
+-- Undone decisions. A decision row is never deleted or edited: undoing it adds a row here, and
+-- every reader (validator, dataset, export, counts) leaves retracted decisions out.
+CREATE TABLE IF NOT EXISTS retractions (
+    decision_id   INTEGER PRIMARY KEY REFERENCES decisions(id),
+    session_id    TEXT NOT NULL REFERENCES sessions(id),
+    reason        TEXT NOT NULL CHECK (length(reason) > 0),
+    retracted_at  TEXT NOT NULL
+);
 
 -- Health over time: one row per `curalog health` / `check` run (figures as JSON).
 CREATE TABLE IF NOT EXISTS snapshots (

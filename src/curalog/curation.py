@@ -1,0 +1,419 @@
+"""Curation: the queue of image sets waiting for a decision, and the decisions made on them.
+
+This is the library under ``curalog serve``; a script can drive it the same way::
+
+    with curalog.open_project(root) as project:
+        curator = Curator(project)
+        s = curator.next_set()
+        curator.decide(s.key, chosen=1, box=(0.1, 0.1, 0.9, 0.8))   # box in [0, 1] of the image
+
+A *set* is the images of one folder whose file names share the part matched by the group
+``set`` of ``[curate] set_pattern`` (default: everything before ``_stage<N>``). A set is *done*
+when a live (not undone) ledger decision names one of its images, matched by project and file
+name, so a set stays done after its files were moved.
+
+The server owns the truth: a box arrives normalized to the image as the person saw it, and is
+turned into pixels of the image's real size, read from its file with EXIF orientation applied.
+Before a decision is logged, images of its set without an embedding are embedded; a crop whose
+chosen image cannot be embedded is refused with the reason.
+
+A Curator serializes its own calls (one lock), so a web server may call it from many threads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem
+from curalog.images import image_size, preview_jpeg, stat_key
+from curalog.paths import list_images, project_of, served_image
+from curalog.project import Project
+
+MAX_VARIANTS = 4  # shown side by side, picked with keys 1-4
+# Folders that hold curation outputs, never sets to review.
+OUTPUT_FOLDERS = frozenset({"crop", "trash"})
+TRASH = "trash"
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    key: str  # "<directory>/<name>": unique in the project
+    name: str  # logged as the decision's set_id
+    directory: str
+    project: str
+    paths: tuple[str, ...]  # canonical, in stage order; at most MAX_VARIANTS
+    stages: tuple[str | None, ...]
+    hidden: tuple[str, ...] = ()  # variants past the fourth: not shown, not logged
+
+
+def _natural(text: str) -> tuple:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
+
+
+def find_sets(root: Path, pattern: str, images: Sequence[str] | None = None) -> tuple[list[ImageSet], int]:
+    """Every set under ``root`` in natural order, and how many images matched no set.
+
+    Output folders (``crop``, ``trash``), hidden folders and ``data/`` are not scanned.
+    """
+    rx = re.compile(pattern)
+    groups: dict[tuple[str, str], list[tuple[tuple, str, str | None]]] = {}
+    unmatched = 0
+    for path in images if images is not None else list_images(root):
+        directory, _, file = path.rpartition("/")
+        if OUTPUT_FOLDERS.intersection(directory.split("/")):
+            continue
+        stem = file.rsplit(".", 1)[0]
+        m = rx.search(stem)
+        if m is None or not m.group("set"):
+            unmatched += 1
+            continue
+        stage = m.groupdict().get("stage")
+        order = (_natural(stage) if stage else (), file)
+        label = f"stage{stage}" if stage and stage.isdigit() else stage
+        groups.setdefault((directory, m.group("set")), []).append((order, path, label))
+    out = []
+    for (directory, name), members in sorted(
+        groups.items(), key=lambda kv: (_natural(kv[0][0]), _natural(kv[0][1]))
+    ):
+        members.sort()
+        shown, hidden = members[:MAX_VARIANTS], members[MAX_VARIANTS:]
+        out.append(
+            ImageSet(
+                key=f"{directory}/{name}" if directory else name,
+                name=name,
+                directory=directory,
+                project=project_of(directory) if directory else "",
+                paths=tuple(p for _, p, _ in shown),
+                stages=tuple(s for _, _, s in shown),
+                hidden=tuple(p for _, p, _ in hidden),
+            )
+        )
+    return out, unmatched
+
+
+class PreviewCache:
+    """Downscaled JPEG previews kept in memory (least recently used dropped past ``budget``
+    bytes), keyed by the file's stat identity so a changed file is never served stale."""
+
+    def __init__(self, root: Path, max_side: int = 1024, budget: int = 256 << 20) -> None:
+        self.root = root
+        self.max_side = max_side
+        self.budget = budget
+        self._items: OrderedDict[tuple, bytes] = OrderedDict()
+        self._bytes = 0
+        self.lock = threading.Lock()
+
+    def get(self, rel: str) -> bytes:
+        """The preview of the image at canonical ``rel``; PathError or ImageError if refused."""
+        full = served_image(self.root, rel)
+        key = (rel, stat_key(os.stat(full)))
+        with self.lock:
+            data = self._items.get(key)
+            if data is not None:
+                self._items.move_to_end(key)
+                return data
+        data = preview_jpeg(full, self.max_side)
+        with self.lock:
+            if key not in self._items:
+                self._items[key] = data
+                self._bytes += len(data)
+            while self._bytes > self.budget and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
+        return data
+
+
+@dataclass
+class Outcome:
+    """What a decision did: the ledger id, warnings, and the files moved (from, to)."""
+
+    decision_id: int
+    kind: str
+    set_key: str
+    box_pixels: tuple[int, int, int, int] | None
+    warnings: list[str] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    not_moved: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Summary:
+    started: float
+    selections: int = 0
+    crops: int = 0
+    rejections: int = 0
+    skipped: int = 0
+    undone: int = 0
+
+    @property
+    def decisions(self) -> int:
+        return self.selections + self.crops
+
+    def per_hour(self, now: float) -> float:
+        hours = max(now - self.started, 60.0) / 3600
+        return self.decisions / hours
+
+
+def box_to_pixels(box: object, width: int, height: int) -> tuple[int, int, int, int]:
+    """A box normalized to the image as seen (x1, y1, x2, y2 in [0, 1]) in whole pixels of its
+    real size. Raises DecisionRejected naming what is wrong with the box."""
+    if not isinstance(box, Sequence) or isinstance(box, str) or len(box) != 4:
+        raise DecisionRejected([Problem("crop.invalid_box", f"the box {box!r} must be four numbers")])
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+        raise DecisionRejected(
+            [Problem("crop.invalid_box", f"the box {tuple(box)!r} must be finite numbers")]
+        )
+    x1, y1, x2, y2 = (float(v) for v in box)
+    px = (round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height))
+    if px[2] - px[0] < 2 or px[3] - px[1] < 2:
+        raise DecisionRejected([Problem(
+            "crop.invalid_box",
+            f"the box is {px[2] - px[0]}x{px[3] - px[1]} pixels of a {width}x{height} image; "
+            "draw a box at least 2 pixels wide and high",
+        )])  # fmt: skip
+    return px
+
+
+class Curator:
+    """One person's curation run over a project: the queue, decisions, skips and undo."""
+
+    def __init__(
+        self, project: Project, *, tool: str = "curalog serve", move_files: bool | None = None
+    ) -> None:
+        self.project = project
+        self.settings = project.config.curate
+        self.move_files = self.settings.move_files if move_files is None else move_files
+        self.lock = threading.RLock()
+        self.session = project.ledger.start_session(tool)
+        self.summary = Summary(started=time.time())
+        self._embedder = None
+        self._history: list[tuple[str, str, Outcome | None]] = []  # ("decision"|"skip", key, outcome)
+        self.skipped: list[str] = []
+        self.rescan()
+
+    def close(self) -> None:
+        with self.lock:
+            self.project.ledger.end_session(self.session.id)
+
+    # -- the queue ----------------------------------------------------------------------------
+    def rescan(self) -> None:
+        """Read the folders again (new images, moved files) and the ledger's live decisions."""
+        with self.lock:
+            self.sets, self.unmatched = find_sets(self.project.root, self.settings.set_pattern)
+            self.by_key = {s.key: s for s in self.sets}
+            rows = self.project.db.query(
+                "SELECT c.path, d.id FROM candidates c JOIN decisions d ON d.id = c.decision_id "
+                "WHERE d.id NOT IN (SELECT decision_id FROM retractions)"
+            )
+            decided = {(project_of(r["path"]), r["path"].rpartition("/")[2]): r["id"] for r in rows}
+            self.done: dict[str, int] = {}
+            for s in self.sets:
+                for p in s.paths + s.hidden:
+                    found = decided.get((s.project, p.rpartition("/")[2]))
+                    if found is not None:
+                        self.done[s.key] = max(found, self.done.get(s.key, 0))
+
+    def status(self, key: str) -> str:
+        if key in self.done:
+            return "done"
+        return "skipped" if key in self.skipped else "left"
+
+    def queue(self, project: str | None = None) -> list[ImageSet]:
+        """Sets still to decide, in order; the ones skipped in this run come last."""
+        with self.lock:
+            left = [
+                s for s in self.sets if s.key not in self.done and (project is None or s.project == project)
+            ]
+            skipped = set(self.skipped)
+            order = {k: i for i, k in enumerate(self.skipped)}
+            return [s for s in left if s.key not in skipped] + sorted(
+                (s for s in left if s.key in skipped), key=lambda s: order[s.key]
+            )
+
+    def projects(self) -> list[str]:
+        return sorted({s.project for s in self.sets})
+
+    def next_set(self, project: str | None = None) -> ImageSet | None:
+        left = self.queue(project)
+        return left[0] if left else None
+
+    def get(self, key: str) -> ImageSet:
+        found = self.by_key.get(key)
+        if found is None:
+            raise KeyError(f"no set {key!r} in this project")
+        return found
+
+    def sizes(self, s: ImageSet) -> list[tuple[int, int] | None]:
+        """Each variant's real size (EXIF orientation applied), or None if it cannot be read."""
+        out: list[tuple[int, int] | None] = []
+        for p in s.paths:
+            try:
+                out.append(image_size(self.project.root / p))
+            except ImageError:
+                out.append(None)
+        return out
+
+    # -- decisions ----------------------------------------------------------------------------
+    def _embed_missing(self, s: ImageSet) -> tuple[list[str], dict[str, str]]:
+        """Embed the set's images that have no sound vector: (embedded paths, {path: why not})."""
+        missing = []
+        for p in s.paths:
+            try:
+                digest: str | None = self.project.facts.get(p).sha256
+            except ImageError:
+                digest = None  # the embedder records why it cannot read it
+            if digest is None or self.project.embeddings.vector_problem(digest) is not None:
+                missing.append(p)
+        if not missing:
+            return [], {}
+        if self._embedder is None:
+            self._embedder = self.project.embedder()
+        result = self.project.embed(missing, embedder=self._embedder, session_id=self.session.id)
+        failed = dict(result.failed)
+        return [p for p in missing if p not in failed], failed
+
+    def decide(self, key: str, chosen: int, box: Sequence[float] | None = None) -> Outcome:
+        """Log the person's pick of ``chosen`` (index into the set's variants), with a crop box
+        normalized to the chosen image as seen, or None for a selection. Raises KeyError for an
+        unknown set and DecisionRejected (every problem) when the ledger refuses."""
+        with self.lock:
+            try:
+                return self._decide(key, chosen, box)
+            except DecisionRejected:
+                self.summary.rejections += 1
+                raise
+
+    def _decide(self, key: str, chosen: int, box: Sequence[float] | None) -> Outcome:
+        s = self.get(key)
+        if not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < len(s.paths):
+            raise DecisionRejected(
+                [
+                    Problem(
+                        "row.malformed", f"chosen {chosen!r} must be 0 to {len(s.paths) - 1} for set {key!r}"
+                    )
+                ]
+            )
+        if key in self.done:
+            raise DecisionRejected([Problem(
+                "row.duplicate",
+                f"set {key!r} is already decided (decision {self.done[key]}); undo that decision first",
+            )])  # fmt: skip
+        kind = "selection" if box is None else "crop"
+        pixels = None
+        if box is not None:
+            try:
+                width, height = image_size(self.project.root / s.paths[chosen])
+            except ImageError as exc:
+                raise DecisionRejected([Problem("image.unreadable", str(exc))]) from exc
+            pixels = box_to_pixels(box, width, height)
+        embedded, failed = self._embed_missing(s)
+        stages = list(s.stages) if all(st is not None for st in s.stages) else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DecisionWarning)
+            try:
+                if pixels is None:
+                    decision_id = self.session.log_selection(
+                        s.name, s.directory, list(s.paths), chosen, stages
+                    )
+                else:
+                    decision_id = self.session.log_crop(
+                        s.name, s.directory, list(s.paths), chosen, pixels, stages
+                    )
+            except DecisionRejected as exc:
+                reason = failed.get(s.paths[chosen])
+                if reason is None:
+                    raise
+                problems = [
+                    Problem(p.code, f"{p.message} (computing it failed: {reason})")
+                    if p.code == "decision.no_embedding" else p
+                    for p in exc.problems
+                ]  # fmt: skip
+                raise DecisionRejected(problems, exc.by_image) from exc
+        out = Outcome(decision_id, kind, key, pixels, [str(w.message) for w in caught], embedded)
+        if kind == "selection":
+            self.summary.selections += 1
+        else:
+            self.summary.crops += 1
+        self.done[key] = decision_id
+        if key in self.skipped:
+            self.skipped.remove(key)
+        if self.move_files:
+            self._move_after(s, chosen, kind, out)
+        self._history.append(("decision", key, out))
+        return out
+
+    def skip(self, key: str) -> None:
+        with self.lock:
+            self.get(key)
+            if key in self.skipped:
+                self.skipped.remove(key)
+            self.skipped.append(key)
+            self.summary.skipped += 1
+            self._history.append(("skip", key, None))
+
+    def undo(self) -> tuple[str, str] | None:
+        """Undo this run's last decision (a retraction row; files moved back) or skip.
+        Returns (what, set key), or None when there is nothing to undo."""
+        with self.lock:
+            if not self._history:
+                return None
+            what, key, out = self._history.pop()
+            if what == "skip":
+                self.skipped.remove(key)
+                self.summary.skipped -= 1
+                return what, key
+            assert out is not None
+            self.session.undo(out.decision_id, "undone in curalog serve (Z)")
+            for src, dst in reversed(out.moved):
+                self._move(dst, src, "move", notes=f"undo of decision {out.decision_id}")
+            self.done.pop(key, None)
+            if out.kind == "selection":
+                self.summary.selections -= 1
+            else:
+                self.summary.crops -= 1
+            self.summary.undone += 1
+            return what, key
+
+    # -- optional file moves -------------------------------------------------------------------
+    def _move(self, src: str, dst: str, operation: str, notes: str) -> str | None:
+        """Move canonical ``src`` to ``dst`` without ever replacing a file; audited. Returns why
+        it was not moved, or None."""
+        root = self.project.root
+        target = root / dst
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(root / src, target)  # fails if dst exists: nothing is ever overwritten
+        except OSError as exc:
+            return f"{src} not moved to {dst}: {exc.strerror or exc}"
+        os.unlink(root / src)
+        s_dir, _, name = src.rpartition("/")
+        self.project.audit.record(
+            operation, [name], source_dir=s_dir, dest_dir=dst.rpartition("/")[0],
+            session_id=self.session.id, notes=notes,
+        )  # fmt: skip
+        return None
+
+    def _move_after(self, s: ImageSet, chosen: int, kind: str, out: Outcome) -> None:
+        base = s.directory.split("/")[0] + "/" if s.directory else ""
+        dest = f"{base}{'crop' if kind == 'crop' else 'selected'}"
+        for i, p in enumerate(s.paths):
+            folder = dest if i == chosen else f"{base}{TRASH}"
+            if p.rpartition("/")[0] == folder:
+                continue
+            to = f"{folder}/{p.rpartition('/')[2]}"
+            op = "move" if i == chosen else "send_to_trash"
+            problem = self._move(p, to, op, notes=f"decision {out.decision_id} ({kind}, set {s.name})")
+            if problem is None:
+                out.moved.append((p, to))
+            else:
+                out.not_moved.append(problem)
