@@ -271,7 +271,7 @@ def test_candidate_trigger_refuses_inconsistent_rows(embedded: Project) -> None:
             )
 
 
-def test_undo_adds_a_retraction_and_every_reader_leaves_the_decision_out(embedded: Project, count_rows) -> None:
+def test_undo_adds_a_retraction_and_readers_leave_the_decision_out(embedded: Project, count_rows) -> None:
     from curalog.validate.engine import validate
 
     with embedded.session() as s:
@@ -294,6 +294,5 @@ def test_undo_adds_a_retraction_and_every_reader_leaves_the_decision_out(embedde
     assert row["decision_id"] == undone and row["session_id"] and row["reason"]
     report = validate(embedded.root)
     assert (report.selections, report.crops) == (1, 1)
-    with pytest.raises(sqlite3.IntegrityError):
-        with embedded.db.write() as conn:
-            conn.execute("INSERT INTO retractions VALUES (?, ?, '', 'now')", (kept, "x"))
+    with pytest.raises(sqlite3.IntegrityError), embedded.db.write() as conn:
+        conn.execute("INSERT INTO retractions VALUES (?, ?, '', 'now')", (kept, "x"))
