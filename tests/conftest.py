@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import struct
 import zlib
 from collections.abc import Callable
@@ -10,6 +11,14 @@ from PIL import Image
 
 import curalog
 from curalog.project import Project
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As the machine notes say: without the background-networking flags Chromium tries to reach
+# Google's hosts at every start.
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
 
 
 def make_image(path: Path, size: tuple[int, int] = (64, 48), colour: object = "red", **save) -> Path:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,15 +12,8 @@ import pytest
 from curalog.dashboard import cards, write_dashboard
 from curalog.health import take_snapshot
 from curalog.project import Project
-from tests.conftest import SET0, SET1
+from tests.conftest import ARGS, CHROMIUM, SET0, SET1
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As the machine notes say: without the background-networking flags Chromium tries to reach
-# Google's hosts at every start.
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 DAY0 = datetime(2026, 3, 1, 6, 30, tzinfo=UTC)
 
 

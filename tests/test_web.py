@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from PIL import Image
 
 import curalog
 from curalog.curation import Curator, box_to_pixels, find_sets
+from curalog.demo import landscape, stages_of
 from curalog.web import TOKEN_HEADER, create_app, start
 from tests.conftest import make_image, rotated_jpeg
 
@@ -28,8 +30,9 @@ def make_curation_project(r: Path) -> Path:
     """Sets to curate: a (3 PNG stages), b (2 EXIF-rotated JPEGs, stored 600x300, seen 300x600),
     c (5 stages: one past the fourth), other/x (another project); plus a file of no set, an
     output folder and a truncated image whose header is fine."""
-    for i, colour in enumerate(["#aa0000", "#00aa00", "#0000aa"], start=1):
-        make_image(r / "shoot" / "raw" / f"a_stage{i}.png", (640, 480), colour)
+    (r / "shoot" / "raw").mkdir(parents=True)
+    for i, im in enumerate(stages_of(landscape(random.Random(3), (640, 480))), start=1):
+        im.save(r / "shoot" / "raw" / f"a_stage{i}.png")
     for i in (1, 2):
         rotated_jpeg(r / "shoot" / "raw" / f"b_stage{i}.jpg", stored=(600, 300))
     for i in range(1, 6):

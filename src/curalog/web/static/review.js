@@ -13,7 +13,13 @@
   let chosen = null; // index of the picked variant
   let box = null; // [x1, y1, x2, y2] normalized on the picked image
   let aspect = "free";
-  let busy = false;
+  // Keys and buttons run one after another, in the order pressed: an Enter then a 2 picks on the
+  // next set, and nothing is dropped while a save is on its way.
+  let chain = Promise.resolve();
+  const serial = (fn) => {
+    chain = chain.then(fn).catch((e) => showProblems([{ code: "error", message: String(e) }]));
+    return chain;
+  };
   const cache = new Map(); // key -> Promise<{data, images}>
   window.curalogTimings = []; // ms from save (or skip) to the next set shown, decoded and painted
 
@@ -72,7 +78,9 @@
       wrap.append(card);
       return frame;
     });
-    if (current.hidden) notice(`${current.hidden} more variant(s) of this set are not shown (4 at most)`, true);
+    el("set-note").textContent = current.hidden
+      ? `${current.hidden} more variant(s) of this set are not shown (4 at most)`
+      : "";
     if (current.variants.length === 1) pick(0);
     progress();
     page.dataset.ready = "1";
@@ -140,7 +148,7 @@
   }
 
   function startDrag(ev, i) {
-    if (ev.button !== 0 || busy) return;
+    if (ev.button !== 0) return;
     ev.preventDefault();
     if (chosen !== i) pick(i);
     const frame = frames[i];
@@ -246,91 +254,79 @@
   }
 
   async function save() {
-    if (busy || !current) return;
+    if (!current) return;
     if (chosen === null) {
       showProblems([{ code: "", message: "Pick an image first (keys 1–4)." }]);
       return;
     }
-    busy = true;
     const t0 = performance.now();
-    try {
-      const res = await curalog.post("/api/decide", { key: current.key, chosen, box });
-      if (!res.ok) {
-        showProblems(problemsOf(res));
-        return;
-      }
-      const d = res.data;
-      queue = queue.filter((k) => k !== d.key);
-      cache.delete(d.key);
-      const px = d.box ? ` [${d.box.join(", ")}] px` : "";
-      const extra = d.warnings.length ? ` · ${d.warnings.join("; ")}` : "";
-      notice(`Saved ${d.kind} #${d.decision_id} for ${current.name}${px}${extra}`, d.warnings.length > 0);
-      await showNext(t0);
-    } finally {
-      busy = false;
+    const res = await curalog.post("/api/decide", { key: current.key, chosen, box });
+    if (!res.ok) {
+      showProblems(problemsOf(res));
+      return;
     }
+    const d = res.data;
+    queue = queue.filter((k) => k !== d.key);
+    cache.delete(d.key);
+    const px = d.box ? ` [${d.box.join(", ")}] px` : "";
+    const extra = d.warnings.length ? ` · ${d.warnings.join("; ")}` : "";
+    notice(`Saved ${d.kind} #${d.decision_id} for ${current.name}${px}${extra}`, d.warnings.length > 0);
+    await showNext(t0);
   }
 
   async function skip() {
-    if (busy || !current) return;
-    busy = true;
+    if (!current) return;
     const t0 = performance.now();
-    try {
-      const res = await curalog.post("/api/skip", { key: current.key });
-      if (!res.ok) {
-        showProblems(problemsOf(res));
-        return;
-      }
-      queue = queue.filter((k) => k !== current.key).concat([current.key]);
-      notice(`Skipped ${current.name}: it comes back at the end`);
-      await showNext(t0);
-    } finally {
-      busy = false;
+    const res = await curalog.post("/api/skip", { key: current.key });
+    if (!res.ok) {
+      showProblems(problemsOf(res));
+      return;
     }
+    queue = queue.filter((k) => k !== current.key).concat([current.key]);
+    notice(`Skipped ${current.name}: it comes back at the end`);
+    await showNext(t0);
   }
 
   async function undo() {
-    if (busy) return;
-    busy = true;
-    try {
-      const res = await curalog.post("/api/undo", {});
-      if (!res.ok) {
-        showProblems(problemsOf(res));
-        return;
-      }
-      if (!res.data.undone) {
-        notice("Nothing to undo in this session", true);
-        return;
-      }
-      const key = res.data.key;
-      queue = [key].concat(queue.filter((k) => k !== key));
-      cache.delete(key);
-      notice(`Undid the ${res.data.undone} of ${key} (the ledger keeps a retraction row)`);
-      await showNext();
-    } finally {
-      busy = false;
+    const res = await curalog.post("/api/undo", {});
+    if (!res.ok) {
+      showProblems(problemsOf(res));
+      return;
     }
+    if (!res.data.undone) {
+      notice("Nothing to undo in this session", true);
+      return;
+    }
+    const key = res.data.key;
+    queue = [key].concat(queue.filter((k) => k !== key));
+    cache.delete(key);
+    notice(`Undid the ${res.data.undone} of ${key} (the ledger keeps a retraction row)`);
+    await showNext();
   }
 
   // -- wiring ---------------------------------------------------------------------------------
   document.addEventListener("keydown", (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.target.closest("input, select, textarea")) return;
     const k = ev.key;
-    if (k >= "1" && k <= "4") pick(Number(k) - 1);
-    else if (k === "Enter") save();
-    else if (k === "s" || k === "S") skip();
-    else if (k === "z" || k === "Z") undo();
-    else if (k === "a" || k === "A") setAspect(ASPECTS[(ASPECTS.indexOf(aspect) + 1) % ASPECTS.length]);
+    let action = null;
+    if (k >= "1" && k <= "4") action = () => pick(Number(k) - 1);
+    else if (k === "Enter") action = save;
+    else if (k === "s" || k === "S") action = skip;
+    else if (k === "z" || k === "Z") action = undo;
+    else if (k === "a" || k === "A") action = () => setAspect(ASPECTS[(ASPECTS.indexOf(aspect) + 1) % ASPECTS.length]);
     else if (k === "Escape") {
-      box = null;
-      drawBox();
+      action = () => {
+        box = null;
+        drawBox();
+      };
     } else return;
+    serial(action);
     ev.preventDefault();
   });
   const button = (id, fn) =>
     el(id).addEventListener("click", (ev) => {
       ev.currentTarget.blur();
-      fn();
+      serial(fn);
     });
   button("save", save);
   button("skip", skip);
@@ -338,7 +334,7 @@
   document.querySelectorAll("[data-aspect]").forEach((b) =>
     b.addEventListener("click", (ev) => {
       ev.currentTarget.blur();
-      setAspect(b.dataset.aspect);
+      serial(() => setAspect(b.dataset.aspect));
     }),
   );
 
