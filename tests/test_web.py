@@ -342,3 +342,17 @@ def test_serve_on_another_host_warns(croot: Path) -> None:
     )  # fmt: skip
     assert "anyone who can reach this address can see" in out.stderr
     assert out.returncode == 2 and "cannot listen on 203.0.113.9" in out.stderr
+
+
+def test_prepare_embeds_a_set_in_the_background(croot: Path) -> None:
+    with curalog.open_project(croot) as p:
+        curator = Curator(p)
+        future = curator.prepare("other/x")
+        assert future is not None
+        future.result()
+        for path in ("other/x_stage1.png", "other/x_stage2.png"):
+            assert p.embeddings.vector_problem(p.facts.get(path).sha256) is None
+        out = curator.decide("other/x", 0)
+        assert out.embedded == []  # nothing was left to embed at save time
+        assert curator.prepare("other/x") is None and curator.prepare("no/such") is None
+        curator.close()

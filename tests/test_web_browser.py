@@ -173,12 +173,14 @@ def test_rejected_save_is_shown_and_writes_nothing(browser, served: Running, cro
     assert "Pick an image first" in page.locator("#problems").inner_text()
     page.keyboard.press("1")
     drag(page, 0, (0.3, 0.3), (0.8, 0.9))
+    # the set was embedded in the background when the page fetched it; wait for that worker
+    served.app.state.curator.prepare("other/x").result()
     # the chosen file vanishes before the save (another tool moved it)
     moved = croot / "other" / "x_stage1.png"
     moved.rename(croot / "x_stage1.png.away")
     page.keyboard.press("Enter")
     problems = page.locator("#problems")
-    expect(problems).to_contain_text("path.unresolved")
+    expect(problems).to_contain_text("image.missing")
     assert "Not saved: 1 problem" in problems.inner_text() and "other/x_stage1.png" in problems.inner_text()
     page.screenshot(path=str(ARTIFACTS / "review-rejected.png"))
     assert decisions(croot, retracted=True) == []

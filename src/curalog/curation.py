@@ -30,6 +30,7 @@ import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,13 +198,32 @@ class Curator:
         self.session = project.ledger.start_session(tool)
         self.summary = Summary(started=time.time())
         self._embedder = None
+        self._pool: ThreadPoolExecutor | None = None
         self._history: list[tuple[str, str, Outcome | None]] = []  # ("decision"|"skip", key, outcome)
         self.skipped: list[str] = []
         self.rescan()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         with self.lock:
             self.project.ledger.end_session(self.session.id)
+
+    def prepare(self, key: str) -> Future[None] | None:
+        """Embed the set's images in the background (one worker thread), so that the save finds
+        them embedded. The web app calls it when a set is shown or prefetched. A failure is left
+        for the save to report with its reason."""
+        if key not in self.by_key or key in self.done:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="curalog-embed")
+        return self._pool.submit(self._prepare, key)
+
+    def _prepare(self, key: str) -> None:
+        with self.lock:
+            s = self.by_key.get(key)
+            if s is not None and key not in self.done:
+                self._embed_missing(s)
 
     # -- the queue ----------------------------------------------------------------------------
     def rescan(self) -> None:

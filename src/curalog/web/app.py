@@ -211,9 +211,11 @@ def create_app(
     @app.get("/api/set")
     def api_set(key: str = Query(max_length=2048)) -> dict[str, Any]:
         try:
-            return set_json(curator.get(key))
+            found = curator.get(key)
         except KeyError as exc:
             raise HTTPException(404, str(exc)) from exc
+        curator.prepare(key)  # embeds it in the background while the person looks
+        return set_json(found)
 
     @app.get("/api/summary")
     def api_summary() -> dict[str, Any]:

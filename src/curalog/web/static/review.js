@@ -83,7 +83,6 @@
       : "";
     if (current.variants.length === 1) pick(0);
     progress();
-    page.dataset.ready = "1";
   }
 
   function progress() {
@@ -242,6 +241,8 @@
       el("done").hidden = false;
       page.dataset.setKey = "";
       progress();
+      await painted();
+      if (t0 !== undefined) window.curalogTimings.push(performance.now() - t0);
       page.dataset.ready = "1";
       return;
     }
@@ -250,6 +251,7 @@
     render(entry);
     await painted();
     if (t0 !== undefined) window.curalogTimings.push(performance.now() - t0);
+    page.dataset.ready = "1";
     prefetch();
   }
 
