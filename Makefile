@@ -37,7 +37,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev browser
 	$(PY) benchmarks/run_all.py
 
 clean:

@@ -11,10 +11,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_embed
 import bench_ledger
 import bench_validate
+import bench_web
 import embed_throughput
 
 if __name__ == "__main__":
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
+    bench_web.report(bench_web.run(20, (2048, 1536), think=1.0), (2048, 1536), think=1.0)
+    print()
     bench_ledger.report(bench_ledger.run())
     print()
     bench_embed.report(bench_embed.run())
