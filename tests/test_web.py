@@ -356,3 +356,15 @@ def test_prepare_embeds_a_set_in_the_background(croot: Path) -> None:
         assert out.embedded == []  # nothing was left to embed at save time
         assert curator.prepare("other/x") is None and curator.prepare("no/such") is None
         curator.close()
+
+
+def test_pages_escape_file_and_folder_names(tmp_path: Path) -> None:
+    """A file or folder name is text, never markup: on the queue page and the live dashboard."""
+    root = make_curation_project(tmp_path / "a<i>b")
+    make_image(root / "shoot" / "raw" / "<b>z_stage1.png", (40, 40), "red")
+    with TestClient(create_app(root, token=TOKEN), base_url=BASE) as c:
+        queue = c.get("/").text
+        assert "&lt;b&gt;z" in queue and "<b>z" not in queue
+        assert "a&lt;i&gt;b" in queue and "a<i>b" not in queue
+        dashboard = c.get("/dashboard").text
+        assert "a&lt;i&gt;b" in dashboard and "a<i>b" not in dashboard

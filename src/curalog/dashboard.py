@@ -159,7 +159,9 @@ def render_dashboard(
         figures = snapshots[-1].figures
     else:
         raise ValueError("no health snapshot yet: run `curalog health` first")
-    env = Environment(loader=PackageLoader("curalog", "templates"), autoescape=select_autoescape())
+    env = Environment(
+        loader=PackageLoader("curalog", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
     return env.get_template("dashboard.html.j2").render(
         root=str(project.root),
         taken_at=figures.taken_at,

@@ -121,7 +121,9 @@ def create_app(
     curator = Curator(project, move_files=move_files)
     previews = PreviewCache(project.root, max_side=preview_side)
     token = token or secrets.token_urlsafe(24)
-    env = Environment(loader=PackageLoader("curalog.web", "templates"), autoescape=select_autoescape())
+    env = Environment(
+        loader=PackageLoader("curalog.web", "templates"), autoescape=select_autoescape(["html", "j2"])
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
