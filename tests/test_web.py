@@ -368,3 +368,31 @@ def test_pages_escape_file_and_folder_names(tmp_path: Path) -> None:
         assert "a&lt;i&gt;b" in queue and "a<i>b" not in queue
         dashboard = c.get("/dashboard").text
         assert "a&lt;i&gt;b" in dashboard and "a<i>b" not in dashboard
+
+
+def test_concurrent_saves_from_two_tabs(croot: Path) -> None:
+    """Saves arriving at once (two tabs, a double click) are serialized: each set is decided once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    running = start(croot, port=0)
+
+    def post(body: dict) -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=60)
+        data = json.dumps(body).encode()
+        conn.request("POST", "/api/decide", body=data,
+                     headers={"Content-Type": "application/json", TOKEN_HEADER: running.token})  # fmt: skip
+        status = conn.getresponse().status
+        conn.close()
+        return status
+
+    bodies = [
+        {"key": k, "chosen": 1} for k in ("shoot/raw/a", "shoot/raw/b", "shoot/raw/c", "other/x", "broken/d")
+    ]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(post, bodies + bodies[:3]))
+    finally:
+        running.stop()
+    assert sorted(statuses) == [200] * 5 + [422] * 3
+    rows = ledger_rows(croot)
+    assert len(rows) == 5 and len({r[2] for r in rows}) == 5

@@ -186,9 +186,14 @@ def test_rejected_save_is_shown_and_writes_nothing(browser, served: Running, cro
     assert decisions(croot, retracted=True) == []
     assert page.locator("#review").get_attribute("data-set-key") == "other/x"  # still on the set
     (croot / "x_stage1.png.away").rename(moved)
+    page.keyboard.press("a")  # aspect preset 1:1: the box becomes square in the image's pixels
+    expect(page.locator("[data-aspect='1:1']")).to_have_class(re.compile(r"\bon\b"))
     page.keyboard.press("Enter")
     page.wait_for_selector("#done:not([hidden])")
-    assert [(d.set_id, d.kind) for d in decisions(croot)] == [("x", "crop")]
+    (d,) = decisions(croot)
+    assert (d.set_id, d.kind) == ("x", "crop")
+    x1, y1, x2, y2 = d.box
+    assert abs((x2 - x1) - (y2 - y1)) <= 2 and x2 - x1 > 50, d.box
     assert errors == []
 
 
