@@ -19,9 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import curalog
+from bench_ledger import percentile
 from curalog.curation import PreviewCache
 from curalog.demo import landscape, stages_of
 from curalog.web import start
@@ -47,9 +48,8 @@ def make_project(root: Path, n_sets: int, size: tuple[int, int]) -> list[str]:
 
 
 def summary(label: str, values: list[float]) -> str:
-    v = sorted(values)
-    p90 = v[min(len(v) - 1, round(0.9 * (len(v) - 1)))]
-    return f"{label}: median {statistics.median(v):.1f} ms, p90 {p90:.1f} ms, max {v[-1]:.1f} ms (n={len(v)})"
+    med, p90 = statistics.median(values), percentile(values, 90)
+    return f"{label}: median {med:.1f} ms, p90 {p90:.1f} ms, max {max(values):.1f} ms (n={len(values)})"
 
 
 def run(n_sets: int, size: tuple[int, int], think: float = 0.0) -> dict[str, list[float]]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import shutil
 import struct
 import zlib
@@ -10,6 +11,7 @@ import pytest
 from PIL import Image
 
 import curalog
+from curalog.demo import landscape, stages_of
 from curalog.project import Project
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -97,3 +99,31 @@ def _no_tqdm_monitor_thread():
         return
     tqdm.tqdm.monitor_interval = 0
     yield
+
+
+def make_curation_project(r: Path) -> Path:
+    """Sets to curate: a (3 PNG stages), b (2 EXIF-rotated JPEGs, stored 600x300, seen 300x600),
+    c (5 stages: one past the fourth), other/x (another project); plus a file of no set, an
+    output folder and a truncated image whose header is fine."""
+    (r / "shoot" / "raw").mkdir(parents=True)
+    for i, im in enumerate(stages_of(landscape(random.Random(3), (640, 480))), start=1):
+        im.save(r / "shoot" / "raw" / f"a_stage{i}.png")
+    for i in (1, 2):
+        rotated_jpeg(r / "shoot" / "raw" / f"b_stage{i}.jpg", stored=(600, 300))
+    for i in range(1, 6):
+        make_image(r / "shoot" / "raw" / f"c_stage{i}.png", (200, 100), (40 * i, 10, 10))
+    make_image(r / "other" / "x_stage1.png", (320, 240), "white")
+    make_image(r / "other" / "x_stage2.png", (320, 240), "black")
+    make_image(r / "shoot" / "raw" / "notes.png", (50, 50))
+    make_image(r / "shoot" / "crop" / "a_stage1.png", (100, 100))
+    full = make_image(r / "broken" / "d_stage1.jpg", (800, 600), "gray", quality=95)
+    data = full.read_bytes()
+    full.write_bytes(data[: len(data) // 3])  # header intact, pixels cut off
+    make_image(r / "broken" / "d_stage2.png", (800, 600), "olive")
+    curalog.init_project(r)
+    return r
+
+
+@pytest.fixture
+def croot(tmp_path: Path) -> Path:
+    return make_curation_project(tmp_path / "proj")

@@ -17,16 +17,10 @@ from playwright.sync_api import expect
 import curalog
 from curalog.web import Running, start
 from tests.conftest import ARGS, CHROMIUM
-from tests.test_web import make_curation_project
 
 ARTIFACTS = Path(
     os.environ.get("CURALOG_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")
 )
-
-
-@pytest.fixture
-def croot(tmp_path: Path) -> Path:
-    return make_curation_project(tmp_path / "proj")
 
 
 @pytest.fixture

@@ -372,26 +372,18 @@ def serve(
 ) -> None:
     """The curation web app: pick and crop in the browser; every save goes through the ledger."""
     from curalog.config import find_root
-    from curalog.web import start
+    from curalog.web import serve
+    from curalog.web.app import LOCAL_HOSTS
 
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port {port} must be 0 to 65535")
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in LOCAL_HOSTS:
         err.print(
             f"[bold yellow]warning:[/] serving on {host}: anyone who can reach this address can see "
             "your images (writes still need the token)."
         )
-    try:
-        running = start(root if root is not None else find_root(), host=host, port=port,
-                        move_files=move_files, background=False)  # fmt: skip
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    curator = running.app.state.curator
-    console.print(
-        f"curalog serve: {len(curator.queue())} of {len(curator.sets)} sets left in {curator.project.root}"
-    )
-    console.print(f"open [bold]{running.url}[/]   (Ctrl-C stops)", soft_wrap=True)
-    running.run()
+    serve(root if root is not None else find_root(), host=host, port=port, move_files=move_files,
+          say=lambda line: console.print(line, soft_wrap=True, markup=False, highlight=False))  # fmt: skip
 
 
 repair_app = typer.Typer(

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem
 from curalog.images import image_size, preview_jpeg, stat_key
+from curalog.ledger.ledger import LIVE
 from curalog.paths import list_images, project_of, served_image
 from curalog.project import Project
 
@@ -111,19 +112,19 @@ class PreviewCache:
         self.budget = budget
         self._items: OrderedDict[tuple, bytes] = OrderedDict()
         self._bytes = 0
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
 
     def get(self, rel: str) -> bytes:
         """The preview of the image at canonical ``rel``; PathError or ImageError if refused."""
         full = served_image(self.root, rel)
         key = (rel, stat_key(os.stat(full)))
-        with self.lock:
+        with self._lock:
             data = self._items.get(key)
             if data is not None:
                 self._items.move_to_end(key)
                 return data
         data = preview_jpeg(full, self.max_side)
-        with self.lock:
+        with self._lock:
             if key not in self._items:
                 self._items[key] = data
                 self._bytes += len(data)
@@ -233,7 +234,7 @@ class Curator:
             self.by_key = {s.key: s for s in self.sets}
             rows = self.project.db.query(
                 "SELECT c.path, d.id FROM candidates c JOIN decisions d ON d.id = c.decision_id "
-                "WHERE d.id NOT IN (SELECT decision_id FROM retractions)"
+                f"WHERE {LIVE.format(d='d')}"
             )
             decided = {(project_of(r["path"]), r["path"].rpartition("/")[2]): r["id"] for r in rows}
             self.done: dict[str, int] = {}

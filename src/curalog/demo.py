@@ -102,8 +102,7 @@ class DemoSummary:
     alerts: list[str] = field(default_factory=list)  # titles of the alerts the lost file raised
     quiet_rerun: bool = False  # the check after that announced nothing again
     dashboard: Path | None = None
-    waiting: int = 0  # sets left undecided for `curalog serve`
-    waiting_folder: str = WAITING
+    waiting: int = 0  # sets left undecided (in WAITING) for `curalog serve`
 
 
 def make_images(

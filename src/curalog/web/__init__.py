@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from curalog.errors import ConfigError
 from curalog.web.app import TOKEN_HEADER, create_app, url_for
 
 __all__ = ["TOKEN_HEADER", "Running", "create_app", "serve", "start", "url_for"]
@@ -46,7 +47,11 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     sock.listen(128)  # connections queue from now on: no waiting for the server to start
     return sock
 
@@ -84,7 +89,9 @@ def serve(
     move_files: bool | None = None,
     say: Callable[[str], None] = print,
 ) -> None:
-    """Serve until interrupted, printing the URL with this run's token."""
+    """Serve until interrupted, saying how many sets are left and the URL with this run's token."""
     running = start(root, host=host, port=port, move_files=move_files, background=False)
-    say(running.url)
+    curator = running.app.state.curator
+    say(f"curalog serve: {len(curator.queue())} of {len(curator.sets)} sets left in {curator.project.root}")
+    say(f"open {running.url}   (Ctrl-C stops)")
     running.run()

@@ -71,6 +71,11 @@ class BodyLimit:
         await self.app(scope, receive, send)
 
 
+def html_page(html: str) -> HTMLResponse:
+    """A page: scripts from this server only, never cached (the queue changes with every save)."""
+    return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+
+
 def _problems(exc: DecisionRejected) -> list[dict[str, Any]]:
     images = {id(p): i for i, ps in exc.by_image.items() for p in ps}
     return [{"code": p.code, "message": p.message, "image": images.get(id(p))} for p in exc.problems]
@@ -89,6 +94,7 @@ def session_cards(curator: Curator, now: float | None = None) -> dict[str, Any]:
     s = curator.summary
     now = time.time() if now is None else now
     minutes = (now - s.started) / 60
+    left = len(curator.queue())
     return {
         "since": datetime.fromtimestamp(s.started).astimezone().strftime("%Y-%m-%d %H:%M"),
         "cards": [
@@ -97,12 +103,12 @@ def session_cards(curator: Curator, now: float | None = None) -> dict[str, Any]:
             ("Rejected", s.rejections, "saves the ledger refused (nothing written)"),
             ("Skipped", s.skipped, "sets put to the back of the queue"),
             ("Undone", s.undone, "decisions retracted with Z"),
-            ("Left", len(curator.queue()), f"of {len(curator.sets)} sets"),
+            ("Left", left, f"of {len(curator.sets)} sets"),
         ],
         "figures": {
             "decisions": s.decisions, "crops": s.crops, "selections": s.selections,
             "per_hour": s.per_hour(now), "rejections": s.rejections, "skipped": s.skipped,
-            "undone": s.undone, "left": len(curator.queue()),
+            "undone": s.undone, "left": left,
         },
     }  # fmt: skip
 
@@ -149,8 +155,7 @@ def create_app(
             raise HTTPException(403, "wrong token: open the URL `curalog serve` printed for this run")
 
     def page(name: str, **context: Any) -> HTMLResponse:
-        html = env.get_template(name).render(root=str(project.root), **context)
-        return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+        return html_page(env.get_template(name).render(root=str(project.root), **context))
 
     def set_json(s: ImageSet) -> dict[str, Any]:
         variants = []
@@ -193,7 +198,7 @@ def create_app(
             html = render_dashboard(
                 project, result, session=session_cards(curator), nav=[("Queue", "/"), ("Review", "/review")]
             )
-        return HTMLResponse(html, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store"})
+        return html_page(html)
 
     # -- reads ------------------------------------------------------------------------------
     @app.get("/api/queue")
