@@ -73,10 +73,16 @@ def test_kill_9_during_embed_never_leaves_an_index_row_without_its_file(tmp_path
     curalog.init_project(root)
     db = root / "data" / "curalog.db"
     cmd = [sys.executable, "-m", "curalog", "embed", "--root", str(root), "--batch-size", "2", "mojo1"]
-    started = time.monotonic()
-    first = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
-    full_run = time.monotonic() - started
-    assert first.returncode == 0, first.stdout + first.stderr
+    # The kills are drawn over the length of a run: the shorter of two full runs, because a run
+    # slowed by cold caches or a busy machine would put many kill times after typical runs end.
+    runs = []
+    for _ in range(2):
+        _reset(root)
+        started = time.monotonic()
+        full = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+        runs.append(time.monotonic() - started)
+        assert full.returncode == 0, full.stdout + full.stderr
+    full_run = min(runs)
     rng = random.Random(1234)
     kills = orphans_seen = 0
     for trial in range(EMBED_TRIALS):
