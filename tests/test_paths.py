@@ -83,7 +83,7 @@ def test_symlink_escape_refused(tree: Path, tmp_path_factory: pytest.TempPathFac
 
 
 def test_index_only_candidates(tree: Path) -> None:
-    res = PathResolver(tree, extra_candidates=lambda: ["mojo3/gone/z.png"])
+    res = PathResolver(tree, index_lines=lambda: [("mojo3/gone/z.png", None)])
     r = res.resolve("/Users/x/mojo3/gone/z.png")
     assert (r.canonical, r.on_disk) == ("mojo3/gone/z.png", False)
     assert res.resolve("z.png").canonical == "mojo3/gone/z.png"
@@ -116,3 +116,63 @@ def test_resolution_never_leaves_the_root(tree: Path, parts, absolute, directory
     assert ".." not in r.canonical.split("/") and not r.canonical.startswith("/")
     assert (tree / r.canonical).resolve().is_relative_to(tree.resolve())
     assert (tree / r.canonical).is_file()
+
+
+def _hashes(root: Path):
+    import hashlib
+
+    return lambda c: hashlib.sha256((root / c).read_bytes()).hexdigest()
+
+
+def test_index_path_without_the_subfolder_names_the_image_by_file_name(tmp_path: Path) -> None:
+    """The seed: the index writes `mojo2/file.png` for an image at `mojo2/selected/file.png`."""
+    make_image(tmp_path / "mojo2/selected/img_0049_stage0.png")
+    make_image(tmp_path / "mojo2/selected/other.png")
+    res = PathResolver(tmp_path, index_lines=lambda: [("mojo2/img_0049_stage0.png", None)])
+    line = res.index_line("mojo2/img_0049_stage0.png")
+    assert line == ("mojo2/selected/img_0049_stage0.png", "file-name", True)
+    # the stale index path is no candidate of its own: the file name stays unique
+    r = res.resolve("/Users/someone/projects/curation/mojo2/crop/img_0049_stage0.png")
+    assert (r.canonical, r.method, r.on_disk) == ("mojo2/selected/img_0049_stage0.png", "file-name", True)
+    # a row written like the index line finds the image through it
+    r = res.resolve("/Users/x/curation/mojo2/img_0049_stage0.png")
+    assert (r.canonical, r.on_disk) == ("mojo2/selected/img_0049_stage0.png", True)
+
+
+def test_a_shared_file_name_is_settled_by_content_hash(tmp_path: Path) -> None:
+    make_image(tmp_path / "mojo1/selected/x.png", colour=(1, 2, 3))
+    make_image(tmp_path / "mojo1/crop/x.png", colour=(200, 2, 3))
+    digest = _hashes(tmp_path)
+    chosen = digest("mojo1/selected/x.png")
+    res = PathResolver(tmp_path, index_lines=lambda: [("mojo1/x.png", chosen)], hash_of=digest)
+    assert res.index_line("mojo1/x.png", chosen) == ("mojo1/selected/x.png", "content-hash", True)
+    # a row written as the index line is linked by it; the same name written elsewhere is not
+    r = res.resolve("/Users/someone/mojo1/x.png")
+    assert (r.canonical, r.method) == ("mojo1/selected/x.png", "index (content-hash)")
+    with pytest.raises(PathAmbiguous) as exc:
+        res.resolve("elsewhere/x.png")
+    assert exc.value.candidates == ["mojo1/crop/x.png", "mojo1/selected/x.png"]
+    # a hash matching neither leaves the line's image gone, as written
+    assert res.index_line("mojo1/x.png", "0" * 64) == ("mojo1/x.png", "gone", False)
+    # nor does a resolver without hashes guess
+    assert PathResolver(tmp_path).index_line("mojo1/x.png", chosen) == ("mojo1/x.png", "gone", False)
+
+
+def test_two_index_lines_with_one_path_naming_different_images_link_nothing(tmp_path: Path) -> None:
+    make_image(tmp_path / "mojo1/selected/x.png", colour=(1, 2, 3))
+    make_image(tmp_path / "mojo1/crop/x.png", colour=(200, 2, 3))
+    digest = _hashes(tmp_path)
+    lines = [("mojo1/x.png", digest("mojo1/selected/x.png")), ("mojo1/x.png", digest("mojo1/crop/x.png"))]
+    res = PathResolver(tmp_path, index_lines=lambda: lines, hash_of=digest)
+    with pytest.raises(PathAmbiguous):
+        res.resolve("mojo1/x.png")
+
+
+def test_files_on_disk_win_over_the_index_at_each_step(tmp_path: Path) -> None:
+    make_image(tmp_path / "mojo1/crop/x.png")
+    # an index line written as a bare name whose image is gone
+    res = PathResolver(tmp_path, index_lines=lambda: [("gone/x.png", None), ("y.png", None)])
+    r = res.resolve("x.png", "mojo1/crop")
+    assert (r.canonical, r.method, r.on_disk) == ("mojo1/crop/x.png", "directory", True)
+    listed = PathResolver(tmp_path, index_lines=lambda: [("y.png", None)], listing=["mojo1/crop/x.png"])
+    assert listed.quick("x.png", "mojo1/crop") == listed.resolve("x.png", "mojo1/crop").canonical

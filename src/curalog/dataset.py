@@ -33,8 +33,7 @@ import numpy as np
 from curalog import __version__
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
-from curalog.errors import CuralogError
-from curalog.paths import PathError
+from curalog.errors import CuralogError, PathError
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
 # Which finding names a dropped decision's reason: the first of these it has, in this order

@@ -131,7 +131,7 @@ class _Importer:
         store = self.p.embeddings
         for fs, line, sha, item, _raw in self._lines(read, path, "index"):
             raw = item.image_path  # type: ignore[attr-defined]
-            canonical = self.p.paths.index_path(raw)
+            canonical = self.p.paths.index_path(raw, item.hash)  # type: ignore[attr-defined]
             if canonical is None:
                 problem = Problem("path.unresolved", f"{raw!r} cannot be placed under the project root")
                 self._quarantine(fs, line, sha, "index", [problem], raw)

@@ -13,11 +13,10 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from itertools import chain
 from pathlib import Path
 from typing import NamedTuple
 
-from curalog.errors import PathAmbiguous, PathError, PathOutsideRoot, PathUnresolved
+from curalog.errors import PathAmbiguous, PathOutsideRoot, PathUnresolved
 from curalog.images import IMAGE_EXTENSIONS
 
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
@@ -125,22 +124,58 @@ def list_images(root: Path, folders: list[str] | None = None) -> list[str]:
     return found
 
 
-class PathResolver:
-    """Resolves raw paths against one project root.
+IndexLines = Callable[[], Iterable[tuple[str, str | None]]]
+"""Every embedding index line as ``(image_path as written, content hash or None)``."""
 
-    ``extra_candidates`` supplies canonical paths known without a file on disk (the embedding
-    index's ``image_path`` values); they resolve like files but report ``on_disk=False``.
+# How a path was placed, for people (messages name the rule that decided).
+METHOD_TEXT = {
+    "exact": "as written",
+    "stripped-prefix": "after stripping another machine's prefix",
+    "directory": "relative to its row's directory",
+    "file-name": "by its unique file name",
+    "content-hash": "by content hash among the images that share its file name",
+    "index (file-name)": "through the index line with this path, which names the image by file name",
+    "index (content-hash)": "through the index line with this path (it names the image by content hash)",
+    "gone": "as the index writes it (the image is not on disk)",
+}
+
+
+class IndexView(NamedTuple):
+    """What the embedding index says about paths, once every line went through the rule."""
+
+    resolved: list[Resolution | None]  # per index line, in order (None: cannot be placed)
+    aliases: dict[
+        str, Resolution | None
+    ]  # a line's written path -> the image it names (None: lines disagree)
+    gone: frozenset[str]  # canonical paths of index lines whose image is not on disk
+    names: dict[str, list[str]]  # file name -> the gone paths with that name
+
+
+class PathResolver:
+    """Resolves raw paths against one project root, with one rule for log rows and index lines:
+    as written -> another machine's prefix stripped -> relative to the row's directory -> the
+    unique file name among the images on disk (for index lines, a name several images share is
+    settled by content hash when exactly one of them has the indexed hash).
+
+    ``index_lines`` supplies the embedding index as ``(image_path, hash)`` pairs. An index line
+    that names an image on disk (by any rule) lends its written path to that image: a log row
+    written the same way finds it through the index ("index (…)" methods). An index line whose
+    image is gone stays a candidate of its own (``on_disk=False``); one that resolves to a file
+    on disk never does. ``hash_of(canonical)`` gives an image's sha256 (None if unreadable); it is
+    only asked for images that share a file name with an index line that needs them.
     """
 
     def __init__(
         self,
         root: Path,
-        extra_candidates: Callable[[], Iterable[str]] | None = None,
+        index_lines: IndexLines | None = None,
         listing: Iterable[str] | None = None,
+        hash_of: Callable[[str], str | None] | None = None,
     ) -> None:
         self.root = root.resolve()
         self._root_prefix = str(self.root) + "/"
-        self._extra_source = extra_candidates
+        self._index_source = index_lines
+        self._hash_of = hash_of
         # A listing given by the caller is trusted as the files on disk (no stat per lookup).
         self._static = listing is not None
         self._listing: set[str] | None = set(listing) if listing is not None else None
@@ -148,61 +183,84 @@ class PathResolver:
         self._prefixes: list[int] = []  # how many leading components other machines' paths had
         self._top: set[str] | None = None  # top-level folders of the root
         self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
-        self._extra: set[str] | None = None
-        self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None
+        self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
+        self._view: IndexView | None = None
 
     # -- candidates -------------------------------------------------------------------------
-    def _candidates(self, refresh: bool = False) -> tuple[dict[str, str], dict[str, set[str]]]:
-        """(file name -> its one path, file name -> every path where several share it)."""
-        if refresh and self._static:
-            refresh = False  # the caller's listing is the whole truth
-            if self._by_name is not None:
-                return self._by_name
-        if self._by_name is None or refresh:
-            if self._listing is None or refresh:
-                self._listing = set(list_images(self.root))
-            self._extra = None
+    def _disk(self, refresh: bool = False) -> tuple[set[str], dict[str, str], dict[str, set[str]]]:
+        """(images on disk, file name -> its one image, file name -> every image where several
+        share it). ``refresh`` lists the tree again (never for a caller's listing)."""
+        if refresh and not self._static:
+            old = self._listing
+            self._listing = set(list_images(self.root))
+            if self._listing != old:
+                self._by_name = None
+                self._view = None
+        if self._listing is None:
+            self._listing = set(list_images(self.root))
+        if self._by_name is None:
             first: dict[str, str] = {}
             shared: dict[str, set[str]] = {}
-            for c in chain(self._listing, self._extras() - self._listing):
+            for c in self._listing:
                 name = c.rpartition("/")[2]
                 prev = first.setdefault(name, c)
                 if prev is not c:
                     shared.setdefault(name, {prev}).add(c)
             self._by_name = (first, shared)
-        return self._by_name
+        return self._listing, *self._by_name
 
-    def _named(self, name: str, refresh: bool = False) -> set[str] | None:
-        """Every candidate path whose file name is ``name``."""
-        first, shared = self._candidates(refresh)
-        if name in shared:
-            return shared[name]
-        return {first[name]} if name in first else None
+    def index_view(self) -> IndexView:
+        """Every index line placed by the rule (computed once; ``forget`` drops it)."""
+        if self._view is None:
+            resolved: list[Resolution | None] = []
+            aliases: dict[str, Resolution | None] = {}
+            gone: set[str] = set()
+            for raw, digest in self._index_source() if self._index_source else ():
+                res = self.index_line(raw, digest)
+                resolved.append(res)
+                if res is None:
+                    continue
+                if not res.on_disk:
+                    gone.add(res.canonical)
+                elif res.method in ("file-name", "content-hash"):
+                    key = self._written(raw)
+                    if key is not None:
+                        lent = Resolution(res.canonical, f"index ({res.method})", True)
+                        if aliases.setdefault(key, lent) != lent:
+                            aliases[key] = None  # two lines with this path name different images
+            names: dict[str, list[str]] = {}
+            for g in sorted(gone):
+                names.setdefault(g.rpartition("/")[2], []).append(g)
+            self._view = IndexView(resolved, aliases, frozenset(gone), names)
+        return self._view
 
-    def _extras(self) -> set[str]:
-        if self._extra is None:
-            self._extra = set(self._extra_source()) if self._extra_source else set()
-        return self._extra
+    def _named(self, name: str, refresh: bool = False) -> list[str]:
+        """Every candidate with file name ``name``: images on disk and index lines whose image is
+        gone."""
+        _listing, first, shared = self._disk(refresh)
+        disk = sorted(shared[name]) if name in shared else [first[name]] if name in first else []
+        return disk + self.index_view().names.get(name, [])
 
     def forget(self) -> None:
         """Drop the cached listing (call after files were added or the index changed)."""
         self._by_name = None
-        self._extra = None
+        self._view = None
         self._dirs.clear()
         if not self._static:
             self._listing = None
 
     # -- checks -----------------------------------------------------------------------------
-    def _inside(self, raw: str, parts: list[str]) -> str:
+    def _inside(self, raw: str, parts: list[str], *, stat: bool = True) -> str:
         """Canonical form of root-relative ``parts``; refuses any escape from the root.
 
-        With a caller's listing (which holds no link leading outside), this is string work only;
-        otherwise a path that exists is also checked for a link leading outside.
+        With a caller's listing (which holds no link leading outside), or ``stat=False`` (the
+        caller only compares with a listing), this is string work only; otherwise a path that
+        exists is also checked for a link leading outside.
         """
         norm = posixpath.normpath("/".join(parts)) if parts else "."
         if norm == "." or norm == ".." or norm.startswith("../"):
             raise PathOutsideRoot(raw, f"{raw!r} points outside the project root {self.root}")
-        if not self._static:
+        if stat and not self._static:
             full = self.root / norm
             if os.path.lexists(full):
                 real = full.resolve()
@@ -212,14 +270,18 @@ class PathResolver:
                     )
         return norm
 
-    def _known(self, canonical: str) -> Resolution | None:
-        if self._static:
-            if canonical in self._listing:  # type: ignore[operator]
-                return Resolution(canonical, "exact", True)
-        elif (self.root / canonical).is_file():
-            return Resolution(canonical, "exact", True)
-        if canonical in self._extras():
-            return Resolution(canonical, "exact", False)
+    def _on_disk(self, canonical: str, method: str) -> Resolution | None:
+        if canonical in self._listing if self._static else (self.root / canonical).is_file():  # type: ignore[operator]
+            return Resolution(canonical, method, True)
+        return None
+
+    def _in_index(self, canonical: str, method: str) -> Resolution | None:
+        view = self.index_view()
+        lent = view.aliases.get(canonical)
+        if lent is not None:
+            return lent
+        if canonical in view.gone:
+            return Resolution(canonical, method, False)
         return None
 
     # -- public -----------------------------------------------------------------------------
@@ -237,9 +299,10 @@ class PathResolver:
         return self._inside(str(path), _split(str(path))[1])
 
     def resolve(self, raw: str, directory: str | None = None, *, by_name: bool = True) -> Resolution:
-        """Canonical path for ``raw`` as written in a log row (see the module docstring).
+        """Canonical path for ``raw`` as written in a log row (see the class docstring).
 
-        Raises PathUnresolved, PathAmbiguous (with every candidate) or PathOutsideRoot.
+        Files on disk are tried before what the index says, at each step. Raises
+        PathUnresolved, PathAmbiguous (with every candidate) or PathOutsideRoot.
         ``by_name=False`` skips the file-name fallback.
         """
         if not isinstance(raw, str) or not raw.strip():
@@ -253,44 +316,51 @@ class PathResolver:
                 return Resolution(rest, "stripped-prefix", True)
         is_abs, parts = _split(raw)
         if is_abs:
-            text = raw.strip()
-            if text.startswith(self._root_prefix):  # an absolute path on this machine, under the root
-                found = self._known(self._inside(raw, text[len(self._root_prefix) :].split("/")))
-                if found:
-                    return found
-            # Another machine's prefix: strip leading components until the rest is known here.
-            # Prefixes that worked before are tried first (a log holds few of them).
-            for n in self._prefixes:
-                if 0 < n < len(parts):
-                    found = self._stripped(raw, parts, n)
-                    if found:
-                        return found
-            for n in range(1, len(parts)):
-                found = self._stripped(raw, parts, n)
-                if found:
-                    self._prefixes.insert(0, n)
-                    del self._prefixes[8:]
-                    head = raw.strip()[: len(raw.strip()) - len(found.canonical)]
-                    if "\\" not in raw and head.endswith("/") and head not in self._prefix_text:
-                        self._prefix_text.insert(0, head)
-                        del self._prefix_text[8:]
-                    return found
+            found = self._absolute(raw, parts, self._on_disk) or self._absolute(raw, parts, self._in_index)
         else:
-            found = self._known(self._inside(raw, parts))
-            if found:
-                return found
+            tries = [(self._inside(raw, parts), "exact")]
             if directory and directory.strip():
                 try:
                     base = self.resolve_dir(directory)
                 except PathOutsideRoot:
                     base = None
                 if base is not None:
-                    found = self._known(self._inside(raw, [*base.split("/"), *parts]))
-                    if found:
-                        return Resolution(found.canonical, "directory", found.on_disk)
+                    tries.append((self._inside(raw, [*base.split("/"), *parts]), "directory"))
+            found = next(
+                (r for look in (self._on_disk, self._in_index) for c, m in tries if (r := look(c, m))), None
+            )
+        if found is not None:
+            return found
         if not by_name:
             raise PathUnresolved(raw, f"{raw!r}: no image or index entry at this path")
         return self._by_file_name(raw, parts[-1] if parts else raw)
+
+    def _absolute(
+        self, raw: str, parts: list[str], look: Callable[[str, str], Resolution | None]
+    ) -> Resolution | None:
+        """An absolute path: under this machine's root, or another machine's prefix stripped
+        (prefixes that worked before are tried first: a log holds few of them)."""
+        text = raw.strip()
+        if text.startswith(self._root_prefix):
+            found = look(self._inside(raw, text[len(self._root_prefix) :].split("/")), "exact")
+            if found:
+                return found
+        for n in self._prefixes:
+            if 0 < n < len(parts):
+                found = self._stripped(raw, parts, n, look)
+                if found:
+                    return found
+        for n in range(1, len(parts)):
+            found = self._stripped(raw, parts, n, look)
+            if found:
+                self._prefixes.insert(0, n)
+                del self._prefixes[8:]
+                head = "/" + "/".join(parts[:n]) + "/"
+                if "\\" not in raw and text.startswith(head) and head not in self._prefix_text:
+                    self._prefix_text.insert(0, head)
+                    del self._prefix_text[8:]
+                return found
+        return None
 
     def _listed_after_prefix(self, raw: str) -> str | None:
         for prefix in self._prefix_text:
@@ -313,46 +383,95 @@ class PathResolver:
         rest = self._listed_after_prefix(raw)
         if rest is not None or not directory:
             return rest
-        # resolve tries the name at the root first (an index entry there wins), then the folder
-        if "/" in raw or "\\" in raw or raw in (".", "..") or raw in self._extras():
+        # resolve tries the name at the root first (on disk: not listed, checked above), then
+        # in the row's folder, on disk, before anything the index says
+        if "/" in raw or "\\" in raw or raw in (".", "..") or raw != raw.strip():
             return None
         base = self.resolve_dir(directory)
         joined = f"{base}/{raw}" if base else None
         return joined if joined in listing else None
 
-    def _stripped(self, raw: str, parts: list[str], n: int) -> Resolution | None:
+    def _stripped(
+        self, raw: str, parts: list[str], n: int, look: Callable[[str, str], Resolution | None]
+    ) -> Resolution | None:
         try:
-            found = self._known(self._inside(raw, parts[n:]))
+            found = look(self._inside(raw, parts[n:]), "stripped-prefix")
         except PathOutsideRoot:
             return None
-        return Resolution(found.canonical, "stripped-prefix", found.on_disk) if found else None
+        if found is not None and found.method == "exact":
+            return found._replace(method="stripped-prefix")
+        return found
 
-    def index_path(self, raw: str) -> str | None:
-        """Canonical form of an embedding index's ``image_path``, even when the image is gone.
-
-        Resolved exactly (no file-name fallback) when the image is known; otherwise the part of
-        the path from its first component that is a top-level folder of the root (the project);
-        a plain relative path as it stands. None when none of these applies.
-        """
-        try:
-            return self.resolve(raw, by_name=False).canonical
-        except PathError:
-            pass
+    def _written(self, raw: str) -> str | None:
+        """The canonical text of an index line's path as written, whether or not an image is
+        there: from its first component that is a top-level folder of the root (the project);
+        a plain relative path as it stands. None when neither applies."""
         if self._top is None:
-            self._top = {e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")}
+            try:
+                self._top = {
+                    e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")
+                }
+            except OSError:
+                self._top = set()
         is_abs, parts = _split(raw)
         for i, part in enumerate(parts):
             if part in self._top:
                 try:
-                    return self._inside(raw, parts[i:])
+                    return self._inside(raw, parts[i:], stat=False)
                 except PathOutsideRoot:
                     return None
         if not is_abs and parts:
             try:
-                return self._inside(raw, parts)
+                return self._inside(raw, parts, stat=False)
             except PathOutsideRoot:
                 return None
         return None
+
+    def index_line(self, raw: str, digest: str | None = None) -> Resolution | None:
+        """Where an embedding index line's ``image_path`` points, by the one rule: as written or
+        with another machine's prefix stripped (on disk), else the unique file name among the
+        images on disk, else (a name several images share) the one whose content hash is
+        ``digest``. An image that none of these finds is gone: its path as written
+        (``_written``), ``on_disk=False``. None when the path cannot be placed at all."""
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        listing, first, shared = self._disk()
+        if raw in listing:
+            return Resolution(raw, "exact", True)
+        rest = self._listed_after_prefix(raw)
+        if rest is not None:
+            return Resolution(rest, "stripped-prefix", True)
+        is_abs, parts = _split(raw)
+
+        def listed(c: str, m: str) -> Resolution | None:
+            return Resolution(c, m, True) if c in listing else None
+
+        try:
+            found = (
+                self._absolute(raw, parts, listed)
+                if is_abs
+                else listed(self._inside(raw, parts, stat=False), "exact")
+            )
+        except PathOutsideRoot:
+            return None
+        if found is not None:
+            return found
+        name = parts[-1] if parts else ""
+        if name in first:
+            if name not in shared:
+                return Resolution(first[name], "file-name", True)
+            if digest and self._hash_of is not None:
+                want = digest.lower()
+                hits = [c for c in sorted(shared[name]) if (self._hash_of(c) or "").lower() == want]
+                if len(hits) == 1:
+                    return Resolution(hits[0], "content-hash", True)
+        written = self._written(raw)
+        return Resolution(written, "gone", False) if written is not None else None
+
+    def index_path(self, raw: str, digest: str | None = None) -> str | None:
+        """Canonical form of an embedding index's ``image_path`` (see ``index_line``)."""
+        found = self.index_line(raw, digest)
+        return found.canonical if found is not None else None
 
     def resolve_dir(self, directory: str) -> str | None:
         """Canonical form of a folder written in any convention, or None if it is not here."""
@@ -383,6 +502,7 @@ class PathResolver:
         if not matches:
             raise PathUnresolved(raw, f"{raw!r}: no image, index entry or file matches, even by file name")
         if len(matches) > 1:
-            raise PathAmbiguous(raw, sorted(matches))
+            raise PathAmbiguous(raw, matches)
         (only,) = matches
-        return Resolution(only, "file-name", (self.root / only).is_file())
+        on_disk = only not in self.index_view().gone
+        return Resolution(only, "file-name", on_disk)

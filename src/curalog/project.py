@@ -12,10 +12,11 @@ from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_co
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, Progress, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
-from curalog.errors import ConfigError, PathError
+from curalog.errors import ConfigError, ImageError, PathError
 from curalog.ledger import Ledger, Session
 from curalog.ledger.db import Database
 from curalog.ledger.facts import FactCache
+from curalog.legacy import read_index
 from curalog.paths import PathResolver, list_images
 
 
@@ -35,9 +36,22 @@ class Project:
             self.audit,
             legacy_index=config.path("embedding_index"),
         )
-        self.paths = PathResolver(self.root, extra_candidates=self.embeddings.indexed_paths)
         self.facts = FactCache(self.root, self.db)
+        self.paths = PathResolver(self.root, index_lines=self.index_lines, hash_of=self._hash_of)
         self.ledger = Ledger(self.db, self.paths, self.facts, self.embeddings, config.policy)
+
+    def index_lines(self) -> list[tuple[str, str | None]]:
+        """Every embedding index line as (image_path, hash): the legacy index's lines, then the
+        ledger's index rows (what ``PathResolver`` resolves with; see ``validate``, which reads
+        the same two)."""
+        legacy = read_index(self.config.path("embedding_index"), self.config.layout.embedding_index)
+        return [(r.image_path, r.hash) for r in legacy.rows] + self.embeddings.index_pairs()
+
+    def _hash_of(self, canonical: str) -> str | None:
+        try:
+            return self.facts.get(canonical, defer=True).sha256
+        except ImageError:
+            return None
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r})"

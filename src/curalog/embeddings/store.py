@@ -174,8 +174,9 @@ class EmbeddingStore:
     def entries(self) -> list[IndexEntry]:
         return [self._entry(r) for r in self.db.query("SELECT * FROM embedding_index ORDER BY path")]
 
-    def indexed_paths(self) -> list[str]:
-        return [r["path"] for r in self.db.query("SELECT path FROM embedding_index")]
+    def index_pairs(self) -> list[tuple[str, str | None]]:
+        """(path, hash) of every index row."""
+        return [(r["path"], r["hash"]) for r in self.db.query("SELECT path, hash FROM embedding_index")]
 
     def vector_problem(self, digest: str) -> str | None:
         """Why the image with content ``digest`` has no usable vector, or None if it has one.

@@ -30,6 +30,8 @@ class ValidateCache:
         self._vector_entries: dict[str, CacheEntry] | None = None
         # canonical image path -> (key, width, height)
         self.images: dict[str, tuple[ImageKey, int, int]] = {}
+        # canonical image path -> (key, sha256): images hashed to settle a shared file name
+        self.hashes: dict[str, tuple[ImageKey, str]] = {}
         self.changed = False
         # The last full result and the stat signature of every input it was computed from.
         self.memo_signature = ""
@@ -92,10 +94,20 @@ class ValidateCache:
                         strict=True,
                     )
                 }
+                hkeys = z["hash_key"].astype(np.int64).reshape(-1, 4).tolist()
+                self.hashes = {
+                    p: (tuple(k), d)  # type: ignore[misc]
+                    for p, k, d in zip(
+                        [b.decode("utf-8") for b in z["hash_path"].tolist()],
+                        hkeys,
+                        z["hash_sha"].astype(str).tolist(),
+                        strict=True,
+                    )
+                }
             self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
         except (OSError, ValueError, KeyError, TypeError):
             self.vector_names, self.vector_checked, self._vector_entries = [], Checked.empty(), None
-            self.images = {}
+            self.images, self.hashes = {}, {}
 
     def save(self) -> None:
         if not self.changed:
@@ -121,6 +133,9 @@ class ValidateCache:
                     img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
                     img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),
                     img_h=np.array([h for _, _, h in i.values()], dtype=np.int64),
+                    hash_path=np.char.encode(np.array(list(self.hashes), dtype=str), "utf-8"),
+                    hash_key=np.array([k for k, _ in self.hashes.values()], dtype=np.int64).reshape(-1, 4),
+                    hash_sha=np.array([d for _, d in self.hashes.values()], dtype="S64"),
                     memo_signature=np.array(self.memo_signature),
                     memo_report=np.array(self.memo_report),
                     memo_folders=np.array(self.memo_folders, dtype=str),

@@ -43,7 +43,7 @@ from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
 from curalog.validate.vectors import check_files_in_background
 
-MEMO_VERSION = 2  # bump when a rule changes what it reports
+MEMO_VERSION = 3  # bump when a rule changes what it reports
 Progress = Callable[[int, int, str], None]
 
 RECOMMEND = {
@@ -225,16 +225,41 @@ class Validation:
 
         return finish
 
-    def _index_paths(self, legacy: LogRead) -> list[str]:
-        """The canonical image path of each legacy index line (the image may be gone)."""
-        exact = PathResolver(self.root, listing=self.listing)
-        quick, slow = exact.quick, exact.index_path
-        return [quick(r.image_path) or slow(r.image_path) or r.image_path for r in legacy.rows]
+    def _hash_of(self, canonical: str) -> str | None:
+        """The sha256 of an image (asked only for images that share a file name with an index line
+        that needs them): from the validator's cache or the ledger's image facts when the file's
+        stat is unchanged, else read once. Read-only: the ledger is not written."""
+        full = f"{self.root}/{canonical}"
+        try:
+            key = stat_key(os.stat(full))
+        except OSError:
+            return None
+        self.measured.setdefault(canonical, key[:3])
+        hit = self.cache.hashes.get(canonical)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        digest = None
+        for row in self.project.db.query(
+            "SELECT sha256, size, mtime_ns, inode, ctime_ns FROM file_facts WHERE path = ?", (canonical,)
+        ):
+            if (row["size"], row["mtime_ns"], row["inode"], row["ctime_ns"]) == key:
+                digest = row["sha256"]
+        if digest is None:
+            try:
+                digest = sha256_file(full)
+            except ImageError:
+                return None
+        self.cache.hashes[canonical] = (key, digest)
+        self.cache.changed = True
+        return digest
 
-    def _index_lines(self, legacy: LogRead, paths: list[str], project: Project) -> None:
-        """Every index line in order, from the legacy index and the ledger: ``index_paths`` and
-        ``index_refs`` (legacy lines are their own references). Needs no vector verdicts."""
+    def _index_lines(self, legacy: LogRead, project: Project) -> None:
+        """Every index line in order, from the legacy index and the ledger, placed by the one
+        path rule (``PathResolver.index_line``): ``index_paths`` and ``index_refs`` (legacy lines
+        are their own references). Builds ``resolver``, which resolves the decisions' paths with
+        what the index says. Needs no vector verdicts."""
         refs: list[IndexLine | IndexRef] = list(legacy.rows)
+        raws = [r.image_path for r in legacy.rows]
         db_source = self.config.layout.database
         # Rows that import-legacy adopted from a legacy index line still on disk are that line:
         # counted and checked once, as the line.
@@ -247,10 +272,18 @@ class Validation:
         self.legacy_index_lines = len(refs)
         for e in project.embeddings.entries():
             if e.path not in adopted:
-                paths.append(e.path)
+                raws.append(e.path)
                 refs.append(IndexRef(e.hash, e.dim, db_source, None, e.model))
         self.ledger_index_rows = len(refs) - self.legacy_index_lines
-        self.index_paths, self.index_refs = paths, refs
+        pairs = [(raw, ref.hash) for raw, ref in zip(raws, refs, strict=True)]
+        self.resolver = PathResolver(
+            self.root, index_lines=lambda: pairs, listing=self.listing, hash_of=self._hash_of
+        )
+        placed = self.resolver.index_view().resolved
+        self.index_paths = [
+            r.canonical if r is not None else raw for r, raw in zip(placed, raws, strict=True)
+        ]
+        self.index_refs = refs
 
     def _index(self) -> None:
         """Canonical image path -> the index line that counts for it (``index``), and the images
@@ -779,13 +812,9 @@ class Validation:
         )
         crops = read_crop_log(self.config.path("crop_log"), lay.crop_log)
         legacy_index = read_index(self.config.path("embedding_index"), lay.embedding_index)
-        index_paths = self._index_paths(legacy_index)
-        project = Project(self.config, tool="curalog validate")
+        self.project = project = Project(self.config, tool="curalog validate")
         try:
-            self._index_lines(legacy_index, index_paths, project)
-            self.resolver = PathResolver(
-                self.root, extra_candidates=lambda: self.index_paths, listing=self.listing
-            )
+            self._index_lines(legacy_index, project)
             logs = ((selections, "selection_log"), (crops, "crop_log"))
             self._superseded(project, [(r, self.config.path(k)) for r, k in logs if r.exists])
             self._prefetch_sizes(crops)
