@@ -29,6 +29,7 @@ CROP_HEADER = CROP_HEADER[:11] + [
     c for i in range(4) for c in (f"image_{i}_path", f"image_{i}_stage", f"width_{i}", f"height_{i}")
 ]
 OTHER_MACHINE = "/Users/someone/projects/curation"
+OTHER_MACHINE_B = "/home/other/work/curation"
 
 
 @dataclass
@@ -181,6 +182,45 @@ def build(root: Path) -> Planted:
     row = b.crop("mojo1/crop/clean_px.png", (4, 5, 60, 40), set_id="k11")
     b.crop_rows[-1][7] = "abc"  # text where a number belongs
     add(("row.malformed", CROP, row))
+    # --- the seed's path drift, each convention of legacy-formats.md in the index too -----------
+    # index path = project folder + file name, without the subfolder the image lives in
+    b.embedded("mojo2/selected/img_0049_stage0.png", index_as="mojo2/img_0049_stage0.png")
+    b.sel(selection(f"{OTHER_MACHINE}/mojo2/selected/img_0049_stage0.png", set_id="d1"))
+    b.embedded("mojo2/selected/img_0050_stage0.png", index_as=f"{OTHER_MACHINE_B}/mojo2/img_0050_stage0.png")
+    b.sel(selection("img_0050_stage0.png", directory=f"{OTHER_MACHINE_B}/mojo2/selected", set_id="d2"))
+    # the same file name in selected/ and crop/ (the cropped output): the content hash decides
+    b.embedded("mojo1/selected/shared.png", index_as="mojo1/shared.png")
+    b.embedded("mojo1/crop/shared.png")
+    b.sel(selection("mojo1/selected/shared.png", set_id="d3"))
+    b.crop(
+        f"{OTHER_MACHINE}/mojo1/shared.png", (2, 2, 30, 30), directory="mojo1", set_id="d4"
+    )  # via the index
+    add(("path.ambiguous", SEL, b.sel(selection("elsewhere/shared.png", set_id="d5"))))
+    # a file name shared across two projects, the index written as a bare name
+    b.image("mojo1/selected/cross.png")
+    b.embedded("mojo2/selected/cross.png", index_as="cross.png")
+    b.sel(selection("mojo2/selected/cross.png", directory="mojo2/selected", set_id="d6"))
+    add(("decision.no_embedding", SEL, b.sel(selection("mojo1/selected/cross.png", set_id="d7"))))
+    # a moved image: the index and the row name the old folder, the same bytes live elsewhere
+    b.embedded("mojo3/new/moved.png", index_as="mojo3/old/moved.png")
+    b.sel(selection("mojo3/old/moved.png", directory="mojo3/old", set_id="d8"))
+    # Windows separators in the index and the row
+    b.embedded("mojo1/selected/win.png", index_as="C:\\Users\\x\\curation\\mojo1\\selected\\win.png")
+    b.crop("C:\\Users\\x\\curation\\mojo1\\selected\\win.png", (1, 1, 40, 40), set_id="d9")
+    p.usable_selections += 5
+    p.usable_crops += 2
+    # drift combined with defects
+    b.embedded("mojo2/crop/drift_zero.png", index_as="mojo2/drift_zero.png")
+    zero_at = b.crop(f"{OTHER_MACHINE}/mojo2/crop/drift_zero.png", (1, 1, 30, 30), sizes=(0, 0), set_id="d10")
+    add(("crop.zero_dimensions", CROP, zero_at))
+    drift_gone = b.image("mojo2/crop/drift_vector_gone.png")
+    add(("embedding.file_missing", INDEX, b.index("mojo2/drift_vector_gone.png", drift_gone)))
+    add(("decision.no_embedding", CROP, b.crop("drift_vector_gone.png", (1, 1, 30, 30), set_id="d11")))
+    lost2 = hashlib.sha256(b"another image deleted since").hexdigest()
+    b.vector(lost2)
+    b.index(f"{OTHER_MACHINE}/mojo3/lost2.png", lost2)  # image gone: kept as written from the project
+    add(("image.missing", SEL, b.sel(selection("mojo3/lost2.png", directory="mojo3", set_id="d12"))))
+    p.usable_selections += 1  # image.missing is a warning; the vector is sound
     # --- the index and the vector files ---------------------------------------------------------
     b.index_lines.append("{not json")
     add(("row.malformed", INDEX, len(b.index_lines)))

@@ -239,5 +239,5 @@ def test_import_and_export_commands(tmp_path: Path) -> None:
     out = curalog("import-legacy", "--root", str(legacy))
     assert out.returncode == 0 and "quarantined" in out.stdout and "❌" not in out.stdout
     out = curalog("export-legacy", str(tmp_path / "e"), "--root", str(legacy))
-    assert out.returncode == 0 and "select_crop_log.csv: 3 rows" in out.stdout
+    assert out.returncode == 0 and "select_crop_log.csv: 5 rows" in out.stdout
     assert curalog("export-legacy", str(legacy), "--root", str(legacy)).returncode == 2

@@ -39,11 +39,11 @@ def test_reconciliation_accounts_for_every_decision(legacy, tmp_path: Path) -> N
         assert r["logged"] == r["used"] + sum(r["dropped"].values())
     # one reason per dropped decision, by findings.md's precedence
     assert rec["crops"]["dropped"] == {
-        "crop.zero_dimensions": 1, "crop.placeholder": 1, "crop.invalid_box": 1, "crop.out_of_bounds": 1,
-        "decision.no_embedding": 2, "row.malformed": 1,
+        "crop.zero_dimensions": 2, "crop.placeholder": 1, "crop.invalid_box": 1, "crop.out_of_bounds": 1,
+        "decision.no_embedding": 3, "row.malformed": 1,
     }  # fmt: skip
     assert rec["selections"]["dropped"] == {
-        "row.malformed": 2, "path.unresolved": 1, "path.ambiguous": 1, "decision.no_embedding": 1,
+        "row.malformed": 2, "path.unresolved": 1, "path.ambiguous": 2, "decision.no_embedding": 2,
         "row.duplicate": 1,
     }  # fmt: skip
 
@@ -205,4 +205,4 @@ def test_baseline_on_a_built_dataset(legacy, tmp_path: Path) -> None:
     out = build(root, tmp_path / "ds").out
     r = dataset.baseline(out)
     assert "skipped" in r["ranker"]  # the legacy project has no pairs with two vectors
-    assert r["boxes"]["crops"] == 4 and 0 <= r["boxes"]["mean_iou"] <= 1
+    assert r["boxes"]["crops"] == 6 and 0 <= r["boxes"]["mean_iou"] <= 1

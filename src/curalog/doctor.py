@@ -139,6 +139,10 @@ def step_path_conventions(config: Config, project: Project) -> Step:
             seen.add(convention)
             share = 100 * len(group) / len(paths)
             step.lines.append(f"     {share:5.1f}%  {convention:<48} e.g. {group[0]}")
+    drift = _index_drift(project)
+    step.lines.extend(drift)
+    if any(line.startswith("⚠️") for line in drift):
+        seen.add("drift")
     if not seen:
         step.status = WARN
         step.lines.append("⚠️  no source holds a path yet")
@@ -150,6 +154,47 @@ def step_path_conventions(config: Config, project: Project) -> Step:
             "file name); `curalog validate` names the paths that still match nothing"
         )
     return step
+
+
+def _index_drift(project: Project) -> list[str]:
+    """How the index's paths reach their images (the one path rule), and the seed's drift:
+    ``<project>/<name>`` written without the subfolder the image lives in."""
+    pairs = project.index_lines()
+    placed = project.paths.index_view().resolved
+    if not pairs:
+        return []
+    by_method: dict[str, int] = {}
+    drift = {"file-name": 0, "content-hash": 0, "other": 0}
+    top = {e.name for e in os.scandir(project.root) if e.is_dir() and not e.name.startswith(".")}
+    for (raw, _digest), res in zip(pairs, placed, strict=True):
+        method = res.method if res is not None else "cannot be placed"
+        by_method[method] = by_method.get(method, 0) + 1
+        parts = [p for p in raw.replace("\\", "/").split("/") if p]
+        if len(parts) == 2 and parts[0] in top and not raw.startswith("/") and method != "exact":
+            drift[method if method in drift else "other"] += 1
+    lines = [
+        "   index lines reach their images: "
+        + ", ".join(
+            f"{METHOD_LABEL.get(m, m)} {n:,}" for m, n in sorted(by_method.items(), key=lambda kv: -kv[1])
+        )
+    ]
+    n = sum(drift.values())
+    if n:
+        lines.append(
+            f"⚠️  index uses `<project>/<name>` without the subfolder for {n:,} lines; resolved by file "
+            f"name: {drift['file-name']:,}, by content hash: {drift['content-hash']:,}, "
+            f"not found: {drift['other']:,}"
+        )
+    return lines
+
+
+METHOD_LABEL = {
+    "exact": "as written",
+    "stripped-prefix": "after another machine's prefix",
+    "file-name": "by unique file name",
+    "content-hash": "by content hash (shared file name)",
+    "gone": "image gone",
+}
 
 
 def run_doctor(root: str | os.PathLike[str] | None = None, seed: int | None = None) -> list[Step]:

@@ -35,7 +35,7 @@ from curalog.legacy import (
     read_index,
     read_selection_columns,
 )  # fmt: skip
-from curalog.paths import PathResolver, _split, list_images
+from curalog.paths import METHOD_TEXT, PathResolver, _split, list_images
 from curalog.project import Project
 from curalog.validate import rules
 from curalog.validate.cache import CACHE_NAME, ValidateCache
@@ -43,6 +43,7 @@ from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
 from curalog.validate.vectors import check_files_in_background
 
+PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
 MEMO_VERSION = 3  # bump when a rule changes what it reports
 Progress = Callable[[int, int, str], None]
 
@@ -402,13 +403,19 @@ class Validation:
         if res is None:
             return where._replace(project=self._project_guess(raw, directory)), False, False
         where = Where(where.source, where.line, res.canonical.split("/", 1)[0], res.canonical)
+        # which rule placed the path, when it was not found where it was written
+        how = (
+            ""
+            if res.method in PLAIN_METHODS
+            else f" (the logged path {raw!r} was placed {METHOD_TEXT[res.method]})"
+        )
         if not res.on_disk:
-            row_findings.append(rules.image_missing(where))
+            row_findings.append(rules.image_missing(where, how))
         problem = self._embedding_problem(res.canonical)
         if problem is not None:
             policy = self.config.policy.require_embedding
             severity = "error" if (kind == "crop" and policy != "off") or policy == "all" else "warning"
-            row_findings.append(rules.decision_no_embedding(where, problem, severity))
+            row_findings.append(rules.decision_no_embedding(where, problem, severity, how))
         return where, True, problem is None
 
     def _finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,

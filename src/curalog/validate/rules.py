@@ -55,16 +55,17 @@ def path_unresolved(where: Where, why: str) -> Finding:
 def path_ambiguous(where: Where, candidates: list[str]) -> Finding:
     return _finding(
         "path.ambiguous", where,
-        f"the file name matches {len(candidates)} images and is refused: {', '.join(candidates)}",
+        f"the file name matches {len(candidates)} images and is refused: {', '.join(candidates)} "
+        "(no index line written as this path names one of them by content hash)",
         f"write the full path at {where.source}:{where.line} (one of: {', '.join(candidates)})",
     )  # fmt: skip
 
 
-def image_missing(where: Where) -> Finding:
+def image_missing(where: Where, how: str = "") -> Finding:
     return _finding(
         "image.missing", where,
         "the chosen image is in the embedding index but its file is not on disk: it cannot be "
-        "re-measured or re-embedded",
+        f"re-measured or re-embedded{how}",
         f"restore {where.path} from a backup",
     )  # fmt: skip
 
@@ -92,9 +93,9 @@ def crop_dimension_mismatch(
     )  # fmt: skip
 
 
-def decision_no_embedding(where: Where, reason: str, severity: str) -> Finding:
+def decision_no_embedding(where: Where, reason: str, severity: str, how: str = "") -> Finding:
     return _finding(
-        "decision.no_embedding", where, f"no embedding for the chosen image: {reason}",
+        "decision.no_embedding", where, f"no embedding for the chosen image: {reason}{how}",
         f"curalog embed {where.path}", severity,
     )  # fmt: skip
 
