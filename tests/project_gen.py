@@ -100,13 +100,19 @@ def _num(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
-def generate(root: Path, rng: random.Random, *, max_images: int = 10, max_rows: int = 12) -> Generated:
+def generate(
+    root: Path, rng: random.Random, *, max_images: int = 10, max_rows: int = 12, flat: bool = True
+) -> Generated:
+    """``flat`` puts some images straight in a project folder (``mojo2/b.png``), so an index line
+    written without the subfolder (``mojo2/b.png`` for ``mojo2/selected/b.png``) can name an
+    existing, different file: the rule takes it at its word (``--deep`` reports it stale)."""
     out = Generated()
     emb = root / EMB
     emb.mkdir(parents=True)
     (root / "data/training").mkdir(parents=True)
     names = ["a.png", "b.png", "c.jpg", "img_0049_stage0.png", "x.png"]
-    folders = ["mojo1/selected", "mojo1/crop", "mojo2/selected", "mojo2/crop", "mojo2", "mojo1/selected/deep"]
+    folders = ["mojo1/selected", "mojo1/crop", "mojo2/selected", "mojo2/crop", "mojo1/selected/deep"]
+    folders += ["mojo2"] if flat else []
     taken: set[str] = set()
     colour = 0
     for _ in range(rng.randint(1, max_images)):

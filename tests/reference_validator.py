@@ -33,7 +33,6 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", "
 SKIPPED_TOP_FOLDERS = {"data", "node_modules", "__pycache__"}
 HEX64 = re.compile(r"[0-9a-f]{64}")
 WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]")
-INTEGER = re.compile(r"[+-]?[0-9]+")
 
 Finding = tuple[str, str, str, int | None, str]  # (code, severity, source, line, path)
 
@@ -78,8 +77,8 @@ def scan_images(root: Path) -> tuple[set[str], set[str]]:
         rel = Path(folder).relative_to(root).as_posix()
         kept = [d for d in dirnames if not d.startswith(".")]
         if rel == ".":
+            top_folders = set(kept)  # data/, node_modules/, __pycache__ too: they are folders of the root
             kept = [d for d in kept if d not in SKIPPED_TOP_FOLDERS]
-            top_folders = set(kept)
         dirnames[:] = kept
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
@@ -114,10 +113,6 @@ class Places:
 
     def written_text(self, absolute: bool, parts: list[str]) -> str | None:
         """Rule 5's text: from the first top-level folder on (a relative path: else as it stands)."""
-        if absolute:
-            below = self.under_root(parts)
-            if below is not None:
-                absolute, parts = False, below
         for i, part in enumerate(parts):
             if part in self.top_folders:
                 return "/".join(parts[i:])
@@ -186,9 +181,7 @@ class Places:
             texts.append("/".join(parts))
             folder = self.directory_parts(directory)
             if folder is not None:
-                joined = split_path("/".join(folder + parts))
-                if joined is not None and joined[1]:
-                    texts.append("/".join(joined[1]))
+                texts.append("/".join(folder + parts))
         for text in texts:  # on disk first
             if text in self.images:
                 return "resolved", text
@@ -208,46 +201,35 @@ class Places:
 # --- files ---------------------------------------------------------------------------------------
 
 
-def physical_lines(path: Path) -> list[str | None]:
-    """Lines split on \\n (a \\r before it dropped); None for a line that is not UTF-8."""
+def physical_lines(path: Path) -> list[str]:
+    """Lines split on \\n (a \\r before it dropped), decoded as UTF-8 with replacement characters."""
     if not path.is_file():
         return []
-    data = path.read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    chunks = data.split(b"\n")
+    chunks = path.read_bytes().split(b"\n")
     if chunks and chunks[-1] == b"":
         chunks.pop()
-    lines: list[str | None] = []
-    for chunk in chunks:
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        try:
-            lines.append(chunk.decode("utf-8"))
-        except UnicodeDecodeError:
-            lines.append(None)
-    return lines
+    return [(c[:-1] if c.endswith(b"\r") else c).decode("utf-8", errors="replace") for c in chunks]
 
 
 def parse_csv_line(line: str) -> list[str] | None:
     try:
-        rows = list(csv.reader([line]))
+        rows = list(csv.reader([line], strict=True))  # a stray quote spoils its line
     except csv.Error:
         return None
     return [f.strip() for f in rows[0]] if len(rows) == 1 else None
 
 
-def parse_int(text: str) -> int | None:
-    return int(text) if INTEGER.fullmatch(text.strip()) else None
-
-
 def parse_float(text: str) -> float | None:
-    if "_" in text:
-        return None
     try:
         return float(text)
     except ValueError:
         return None
+
+
+def parse_int(text: str) -> int | None:
+    """An integer, also when written as a float ("2.0")."""
+    value = parse_float(text)
+    return int(value) if value is not None and value.is_integer() else None
 
 
 def image_size_as_seen(path: Path) -> tuple[int, int] | None:
@@ -295,6 +277,7 @@ class Row:
 
 
 def reference_validate(root: Path, policy: str = "crops") -> RefReport:
+    policy = {"crop": "crops"}.get(policy, policy)  # curalog.toml spells it "crop"
     if policy not in ("crops", "all", "off"):
         raise ValueError(f"unknown embedding policy {policy!r}")
     root = Path(root)
@@ -308,12 +291,12 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
     counting: dict[str, tuple[int, str, int | None]] = {}  # canonical -> (line, hash, dim)
     index_lines: list[tuple[int, str, str]] = []  # (line, hash, canonical or raw) of valid lines
     for number, text in enumerate(physical_lines(root / INDEX), start=1):
-        if text is not None and not text.strip():
+        if not text.strip():
             continue
         index_entries += 1
         try:
-            obj = json.loads(text) if text is not None else None
-        except ValueError:
+            obj = json.loads(text)
+        except (ValueError, RecursionError):
             obj = None
         raw = obj.get("image_path") if isinstance(obj, dict) else None
         digest = obj.get("hash") if isinstance(obj, dict) else None
@@ -324,10 +307,10 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
             and raw != ""
             and isinstance(digest, str)
             and HEX64.fullmatch(digest) is not None
-            and ("embedding_dim" not in obj or (type(dim) is int and dim > 0))
+            and (dim is None or (type(dim) is int and dim > 0))  # null counts as absent
         )
         if not valid:
-            findings.append(("row.malformed", "error", INDEX, number, raw if isinstance(raw, str) else ""))
+            findings.append(("row.malformed", "error", INDEX, number, ""))
             continue
         named_hashes.add(digest)
         if dim is not None:
@@ -394,12 +377,15 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         lines = physical_lines(root / source)
         if not lines:
             return
-        header = parse_csv_line(lines[0] or "") or []
+        header = parse_csv_line(lines[0]) or []
         for number, text in enumerate(lines[1:], start=2):
-            if text is not None and not text.strip():
+            if not text.strip():
                 continue
-            fields = parse_csv_line(text) if text is not None else None
-            yield number, (dict(zip(header, fields, strict=True)) if fields and len(fields) == len(header) else None)
+            fields = parse_csv_line(text)
+            yield (
+                number,
+                (dict(zip(header, fields, strict=True)) if fields and len(fields) == len(header) else None),
+            )
 
     # selections
     selection_rows: list[Row] = []
@@ -409,10 +395,12 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         negatives = None
         if rec is not None:
             try:
-                negatives = json.loads(rec["negative_paths"])
-            except (ValueError, KeyError):
+                text = rec["negative_paths"]
+                negatives = json.loads(text) if text else []  # an empty field: no negatives
+            except (ValueError, KeyError, RecursionError):
                 negatives = None
-        if not (isinstance(negatives, list) and all(isinstance(n, str) for n in negatives)):
+        listed = isinstance(negatives, list) and all(isinstance(n, str) for n in negatives)
+        if not (listed and rec["chosen_path"]):  # an empty chosen path is malformed too
             row.findings.append(("row.malformed", "error"))
             continue
         check_path(row, rec["chosen_path"], rec["directory"], selection_severity)
@@ -429,13 +417,13 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
             continue
         box, (w, h) = parsed
         canonical = check_path(row, rec["chosen_path"], rec["directory"], crop_severity)
-        zero = w <= 0 or h <= 0
+        zero = not (w > 0 and h > 0)  # <= 0, or NaN: no known positive size
         if zero:
             row.findings.append(("crop.zero_dimensions", "error"))
         box_code = box_finding(box, w, h, zero)
         if box_code is not None:
             row.findings.append((box_code, "error"))
-        if canonical is not None and canonical in places.images and w > 0 and h > 0:
+        if canonical is not None and canonical in places.images and not zero:
             seen = image_size_as_seen(root / canonical)
             if seen is not None and (w, h) != (float(seen[0]), float(seen[1])):
                 row.findings.append(("crop.dimension_mismatch", "warning"))
@@ -477,18 +465,17 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
 
 def parse_crop(rec: dict[str, str]) -> tuple[tuple[float, float, float, float], tuple[float, float]] | None:
     """(box, logged size of the chosen image), or None when the row is malformed."""
-    try:
-        count = parse_int(rec["image_count"])
-        chosen = parse_int(rec["chosen_index"])
-        box = tuple(parse_float(rec[c]) for c in ("crop_x1", "crop_y1", "crop_x2", "crop_y2"))
-        sizes = [(parse_float(rec[f"width_{i}"]), parse_float(rec[f"height_{i}"])) for i in range(count or 0)]
-    except KeyError:
+    count = parse_int(rec["image_count"])
+    chosen = parse_int(rec["chosen_index"])
+    if not rec["chosen_path"] or count is None or chosen is None or not 0 <= chosen < count <= 4:
         return None
-    if count is None or not 1 <= count <= 4 or chosen is None or not 0 <= chosen < count:
+    x1, y1, x2, y2 = (parse_float(rec[c]) for c in ("crop_x1", "crop_y1", "crop_x2", "crop_y2"))
+    sizes = [(parse_float(rec[f"width_{i}"]), parse_float(rec[f"height_{i}"])) for i in range(count)]
+    if x1 is None or y1 is None or x2 is None or y2 is None:
         return None
-    if any(v is None for v in box) or any(v is None for size in sizes for v in size):
+    if any(v is None for size in sizes for v in size):
         return None
-    return box, sizes[chosen]  # type: ignore[return-value]
+    return (x1, y1, x2, y2), sizes[chosen]  # type: ignore[return-value]
 
 
 def box_finding(box: tuple[float, float, float, float], w: float, h: float, zero: bool) -> str | None:
@@ -498,9 +485,9 @@ def box_finding(box: tuple[float, float, float, float], w: float, h: float, zero
         return "crop.placeholder"
     if not all(math.isfinite(v) for v in box) or min(box) < 0 or x2 <= x1 or y2 <= y1:
         return "crop.invalid_box"
-    normalised = all(0 <= v <= 1 for v in box) and w > 1 and h > 1
+    normalised = all(0 <= v <= 1 for v in box) and (w > 1 or h > 1)  # larger than 1x1
     if normalised:
         return "crop.out_of_bounds" if any(v > 1 for v in box) else None
-    if not zero and w > 0 and h > 0 and (x2 > w or y2 > h):
+    if not zero and (x2 > w or y2 > h):
         return "crop.out_of_bounds"
     return None

@@ -148,12 +148,23 @@ class _Importer:
                 )
                 continue
             model = item.model or "legacy:unknown"  # type: ignore[attr-defined]
+            # Several lines for one image that disagree: the line whose hash is the image's
+            # content is its row (replacing a row an earlier line of the log put there).
+            counts = self.p.paths.line_counts(canonical, item.hash)  # type: ignore[attr-defined]
             with self.p.db.write() as conn:
-                conn.execute(
-                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO NOTHING",
-                    (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, iso(now_local())),  # type: ignore[attr-defined]
-                )
+                if counts is not False:
+                    conn.execute(
+                        "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
+                        "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO "
+                        + (
+                            "UPDATE SET hash=excluded.hash, dim=excluded.dim, model=excluded.model, "
+                            "file_size=excluded.file_size, created_at=excluded.created_at WHERE "
+                            "embedding_index.path IN (SELECT index_path FROM legacy_lines WHERE kind='index')"
+                            if counts
+                            else "NOTHING"
+                        ),
+                        (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, iso(now_local())),  # type: ignore[attr-defined]
+                    )
                 conn.execute(
                     "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, index_path, imported_at) "
                     "VALUES (?,?,?,?,?,?)",

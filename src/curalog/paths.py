@@ -144,11 +144,13 @@ class IndexView(NamedTuple):
     """What the embedding index says about paths, once every line went through the rule."""
 
     resolved: list[Resolution | None]  # per index line, in order (None: cannot be placed)
-    aliases: dict[
-        str, Resolution | None
-    ]  # a line's written path -> the image it names (None: lines disagree)
+    # the written path of a line placed by content hash -> that image (None: such lines disagree)
+    aliases: dict[str, Resolution | None]
     gone: frozenset[str]  # canonical paths of index lines whose image is not on disk
     names: dict[str, list[str]]  # file name -> the gone paths with that name
+    # an image on disk named by several lines with different hashes -> its content hash (None when
+    # it cannot be read or no hasher was given): the line with that hash is the image's line
+    contested: dict[str, str | None]
 
 
 class PathResolver:
@@ -215,6 +217,7 @@ class PathResolver:
             resolved: list[Resolution | None] = []
             aliases: dict[str, Resolution | None] = {}
             gone: set[str] = set()
+            hashes: dict[str, set[str]] = {}  # image on disk -> the hashes its lines give
             for raw, digest in self._index_source() if self._index_source else ():
                 res = self.index_line(raw, digest)
                 resolved.append(res)
@@ -222,17 +225,32 @@ class PathResolver:
                     continue
                 if not res.on_disk:
                     gone.add(res.canonical)
-                elif res.method in ("file-name", "content-hash"):
+                    continue
+                hashes.setdefault(res.canonical, set()).add((digest or "").lower())
+                if res.method == "content-hash":
                     key = self._written(raw)
                     if key is not None:
-                        lent = Resolution(res.canonical, f"index ({res.method})", True)
+                        lent = Resolution(res.canonical, "index (content-hash)", True)
                         if aliases.setdefault(key, lent) != lent:
                             aliases[key] = None  # two lines with this path name different images
             names: dict[str, list[str]] = {}
             for g in sorted(gone):
                 names.setdefault(g.rpartition("/")[2], []).append(g)
-            self._view = IndexView(resolved, aliases, frozenset(gone), names)
+            hash_of = self._hash_of
+            contested = {
+                c: (hash_of(c) or "").lower() or None if hash_of else None
+                for c, seen in hashes.items()
+                if len(seen) > 1
+            }
+            self._view = IndexView(resolved, aliases, frozenset(gone), names, contested)
         return self._view
+
+    def line_counts(self, canonical: str, digest: str | None) -> bool | None:
+        """For an image named by several index lines that disagree: whether a line with hash
+        ``digest`` is the one that counts (its hash is the image's content). None when the lines
+        agree or the content is unknown (then the last line counts)."""
+        content = self.index_view().contested.get(canonical)
+        return None if content is None else (digest or "").lower() == content
 
     def _named(self, name: str, refresh: bool = False) -> list[str]:
         """Every candidate with file name ``name``: images on disk and index lines whose image is

@@ -292,6 +292,11 @@ class Validation:
         n = self.legacy_index_lines
         paths, refs = self.index_paths, self.index_refs
         self.index: dict[str, IndexLine | IndexRef] = dict(zip(paths[:n], refs[:n], strict=True))
+        contested = self.resolver.index_view().contested  # lines that disagree: the content decides
+        if contested:
+            for path, ref in zip(paths[:n], refs[:n], strict=True):
+                if contested.get(path) is not None and ref.hash == contested[path]:
+                    self.index[path] = ref
         for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
             if self._vector_problem(ref) is None or path not in self.index:  # row if it is sound
                 self.index[path] = ref
