@@ -1,8 +1,16 @@
 """A seed-scale synthetic legacy project (legacy-formats.md) with known planted defects.
 
-~21k selections, ~7k crops, ~77k index lines and vector files, ~77k images, every path
-convention, and a known number of each defect, so a validator run can be checked against
-exactly what was planted.
+~21k selections, ~7k crops, ~77k index lines and vector files, ~77k images, and a known number
+of each defect, so a validator run can be checked against exactly what was planted.
+
+Every path convention of legacy-formats.md and the seed is planted, in the index and the logs:
+root-relative, absolute from two different machines, Windows separators, directory-relative
+bare names, and the seed's own drift: the index writes ``mojo2/img.png`` (project + file name,
+without the subfolder) for an image at ``mojo2/selected/img.png``, absolute or not; bare file
+names; moved images (the index names an old folder). Some selected images have a cropped output
+of the same name in ``crop/`` (different bytes), some names are shared across projects: index
+lines for those are settled by content hash. Images deleted since they were indexed give
+``image.missing``. Defects are drawn independently of the conventions, so each meets each.
 
     .venv/bin/python benchmarks/seed_project.py DIR [--scale 1.0]
 """
@@ -27,6 +35,8 @@ INDEX = "data/ai_data/cache/processed_images.jsonl"
 EMB = "data/ai_data/cache/embeddings"
 DIM = 512
 PREFIX = "/Users/someone/projects/curation"
+PREFIX_B = "/home/other/work/curation"
+WINDOWS = "C:\\Users\\someone\\curation"
 CROP_HEADER = (
     "timestamp,session_id,set_id,directory,image_count,chosen_index,chosen_path,"
     "crop_x1,crop_y1,crop_x2,crop_y2,"
@@ -61,15 +71,65 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
     template = _png((1024, 768), (120, 130, 140))
     images: list[str] = []
     hashes: dict[str, str] = {}
+    serial = 0
+
+    def write_image(rel: str, keep: bool = True) -> None:
+        nonlocal serial
+        serial += 1
+        data = template[:-12] + serial.to_bytes(4, "big") + template[-12:]  # before IEND: still decodes
+        if keep:
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        hashes[rel] = hashlib.sha256(data).hexdigest()
+
     for i in range(n_images):
         project = ("mojo1", "mojo2", "mojo3")[i % 3]
         rel = f"{project}/{'crop' if i % 4 == 0 else 'selected'}/img_{i:06d}_stage{i % 3 + 1}.png"
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = template[:-12] + i.to_bytes(4, "big") + template[-12:]  # before IEND: still decodes
-        path.write_bytes(data)
+        write_image(rel)
         images.append(rel)
-        hashes[rel] = hashlib.sha256(data).hexdigest()
+    # the cropped output of some selected images, under the same file name in crop/
+    twins = [rel for rel in images if "/selected/" in rel][::40][: int(1000 * scale)]
+    for rel in twins:
+        twin = rel.replace("/selected/", "/crop/")
+        write_image(twin)
+        images.append(twin)
+    # names shared across two projects: mojo3/shared/xN.png and mojo1/shared/xN.png
+    for k in range(int(200 * scale)):
+        for project in ("mojo1", "mojo3"):
+            rel = f"{project}/shared/x{k:05d}.png"
+            write_image(rel)
+            images.append(rel)
+    # images deleted since they were indexed (their vector is still there)
+    deleted = [f"mojo{1 + k % 3}/selected/deleted_{k:05d}.png" for k in range(int(60 * scale))]
+    for rel in deleted:
+        write_image(rel, keep=False)
+    contested = (
+        {rel for rel in images if "/shared/" in rel}
+        | set(twins)
+        | {t.replace("/selected/", "/crop/") for t in twins}
+    )
+
+    def index_as(rel: str) -> str:
+        """How an index line writes an image's path: every convention, the seed's drift often."""
+        project, _folder, name = rel.split("/", 2)
+        style = rng.random()
+        if style < 0.30:
+            return rel
+        if style < 0.55:
+            return f"{PREFIX}/{rel}"
+        if style < 0.62:
+            return f"{PREFIX_B}/{rel}"
+        if style < 0.70:
+            return WINDOWS + "\\" + rel.replace("/", "\\")
+        if style < 0.85:
+            return f"{project}/{name}"  # the seed: project + file name, no subfolder
+        if style < 0.90:
+            return f"{PREFIX}/{project}/{name}"
+        if style < 0.95:
+            return name if rel not in contested else f"{project}/{name}"  # bare file name
+        return f"{project}/old_layout/{name}"  # moved since: the same bytes live at rel now
+
     # Index lines and vectors: every image; paths in mixed conventions.
     vec = np.linspace(0.1, 1.0, DIM, dtype=np.float32)
     npy = io.BytesIO()
@@ -78,8 +138,8 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
     missing_vec = set(rng.sample(images, int(300 * scale)))
     corrupt_vec = set(rng.sample(sorted(set(images) - missing_vec), int(20 * scale)))
     lines = []
-    for rel in images:
-        shown = f"{PREFIX}/{rel}" if rng.random() < 0.5 else rel
+    for rel in [*images, *deleted]:
+        shown = rel if rel in deleted else index_as(rel)
         entry = {"image_path": shown, "hash": hashes[rel], "embedding_dim": DIM,
                  "model": "openai/clip-vit-base-patch32", "timestamp": "2025-10-02T14:05:00"}  # fmt: skip
         lines.append(json.dumps(entry))
@@ -100,13 +160,21 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
     usable_pool = [p for p in images if p not in missing_vec and p not in corrupt_vec]
 
     def path_as(rel: str) -> tuple[str, str]:
-        folder, name = rel.rsplit("/", 1)
+        """How a log row writes its chosen path (and its directory column)."""
+        project, _sub, name = rel.split("/", 2)
+        folder = rel.rsplit("/", 1)[0]
         style = rng.random()
-        if style < 0.4:
+        if style < 0.30:
             return rel, folder
-        if style < 0.8:
+        if style < 0.55:
             return f"{PREFIX}/{rel}", f"{PREFIX}/{folder}"
-        return name, folder
+        if style < 0.65:
+            return f"{PREFIX_B}/{rel}", ""
+        if style < 0.72:
+            return WINDOWS + "\\" + rel.replace("/", "\\"), folder
+        if style < 0.80 and rel not in contested:
+            return f"{PREFIX}/{project}/{name}", project  # the seed's drift in the log too
+        return name, folder if rng.random() < 0.5 else f"{PREFIX_B}/{folder}"
 
     # Selections
     out = [SEL_HEADER]
@@ -125,6 +193,14 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
     for _ in range(int(20 * scale)):
         out.append(out[rng.randrange(len(no_emb) + 1, len(out))])  # exact duplicates of clean lines
         planted["row.duplicate"] += 1
+    for k in range(int(25 * scale)):  # a shared file name written where neither image is
+        twin = twins[k % len(twins)]
+        out.append(_csv(["2025-10-03T10:00:00", "x", f"amb_{k}", "elsewhere", twin.rsplit("/", 1)[1], "[]"]))
+        planted["path.ambiguous"] += 1
+    for k, rel in enumerate(deleted):  # chosen images deleted since: the vector is still sound
+        shown, folder = path_as(rel)
+        out.append(_csv(["2025-10-03T11:00:00", "y", f"del_{k}", folder, shown, "[]"]))
+        planted["image.missing"] += 1
     for k in range(int(30 * scale)):
         out.append(_csv(["2025-10-03T10:00:00", "x", f"ghost_{k}", "mojo1/selected",
                          f"mojo1/selected/ghost_{k}.png", "[]"]))  # fmt: skip

@@ -1,7 +1,7 @@
 """Reference validator: an independent, plain reading of the validation specification.
 
 This module is the *second opinion* a property test holds the real validator against. It is
-written from the written rules alone (``shared/spec/findings.md``, ``shared/spec/legacy-formats.md``,
+written from the written rules alone (the specs findings.md and legacy-formats.md,
 the project's NOTES.md and the path rule of the validator issue) and must share no code with
 ``src/curalog/validate`` (nor with ``paths.py``, ``legacy.py``, ``csvlines.py``, ``images.py``):
 it imports nothing from ``curalog``. It is deliberately slow: one loop per line, no caches, no
@@ -139,10 +139,11 @@ class Places:
                 if "/".join(parts[k:]) in self.images:
                     return "/".join(parts[k:]), None
         written = self.written_text(absolute, parts)
-        # 3. the unique file name; 4. among several, the one with the line's hash
+        # 3. the unique file name; 4. among several, the one with the line's hash (only a line
+        # placed by its hash lends its written text to the image)
         same_name = self.images_named(parts[-1])
         if len(same_name) == 1:
-            return same_name[0], written
+            return same_name[0], None
         if len(same_name) > 1:
             matching = [p for p in same_name if file_sha256(self.root / p) == digest]
             if len(matching) == 1:
@@ -288,7 +289,7 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
     index_entries = 0
     named_hashes: set[str] = set()
     dims_naming: dict[str, list[int]] = {}
-    counting: dict[str, tuple[int, str, int | None]] = {}  # canonical -> (line, hash, dim)
+    lines_for: dict[str, list[tuple[int, str, int | None]]] = {}  # canonical -> its (line, hash, dim)
     index_lines: list[tuple[int, str, str]] = []  # (line, hash, canonical or raw) of valid lines
     for number, text in enumerate(physical_lines(root / INDEX), start=1):
         if not text.strip():
@@ -319,10 +320,21 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         if lends is not None:
             places.lent.setdefault(lends, set()).add(canonical)
         if canonical is not None:
-            counting[canonical] = (number, digest, dim)
+            lines_for.setdefault(canonical, []).append((number, digest, dim))
             if canonical not in places.images:
                 places.gone.add(canonical)
         index_lines.append((number, digest, canonical if canonical is not None else raw))
+
+    # The line that counts for an image: the last one; when its lines disagree on the hash and
+    # the image is on disk, the last line whose hash is the image's content (if any).
+    counting: dict[str, tuple[int, str, int | None]] = {}
+    for canonical, entries in lines_for.items():
+        counting[canonical] = entries[-1]
+        if canonical in places.images and len({d for _, d, _ in entries}) > 1:
+            content = file_sha256(root / canonical)
+            matching = [e for e in entries if e[1] == content]
+            if matching:
+                counting[canonical] = matching[-1]
 
     # the vector files
     emb = root / EMB
@@ -333,7 +345,8 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
             continue
         digest = name[:-4]
         corrupt, length = judge_vector(emb / name)
-        if length is not None and any(d != length for d in dims_naming.get(digest, [])):
+        expected = dims_naming.get(digest, [])
+        if length is not None and expected and length not in expected:  # no naming line expects it
             corrupt = True
         vectors[digest] = (corrupt, length)
         if corrupt:

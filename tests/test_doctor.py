@@ -13,13 +13,19 @@ def test_doctor_on_a_legacy_project(tmp_path: Path) -> None:
     steps = run_doctor(root, seed=3)
     assert [s.status for s in steps] == [OK, BAD, BAD, WARN]
     logs, index, sample, paths = steps
-    assert any("select_crop_log.csv: 12 lines (11 data lines)" in line for line in logs.lines)
-    assert any("1 vectors named by the index are not on disk" in line for line in index.lines)
+    assert any("select_crop_log.csv: 16 lines (15 data lines)" in line for line in logs.lines)
+    assert any("2 vectors named by the index are not on disk" in line for line in index.lines)
     assert "embed --missing" in index.next
     assert any("0x0" in line and "zero.png" in line for line in sample.lines)  # all 10 readable rows sampled
     assert "repair sizes" in sample.next
     text = "\n".join(paths.lines)
     assert "absolute, another machine's prefix" in text and "relative to the project root" in text
+    # the seed's drift, named with how the one path rule settles it
+    assert (
+        "index uses `<project>/<name>` without the subfolder for 4 lines; resolved by file name: 3, "
+        "by content hash: 1, not found: 0" in text
+    )
+    assert "by content hash (shared file name) 2" in text
 
 
 def test_doctor_on_a_ledger_project(embedded, root: Path) -> None:

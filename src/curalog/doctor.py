@@ -141,14 +141,14 @@ def step_path_conventions(config: Config, project: Project) -> Step:
             step.lines.append(f"     {share:5.1f}%  {convention:<48} e.g. {group[0]}")
     drift = _index_drift(project)
     step.lines.extend(drift)
-    if any(line.startswith("⚠️") for line in drift):
-        seen.add("drift")
+    drifted = any(line.startswith("⚠️") for line in drift)
     if not seen:
         step.status = WARN
         step.lines.append("⚠️  no source holds a path yet")
-    elif len(seen) > 1:
+    elif len(seen) > 1 or drifted:
         step.status = WARN
-        step.lines.append(f"⚠️  {len(seen)} path conventions in use across the sources")
+        if len(seen) > 1:
+            step.lines.append(f"⚠️  {len(seen)} path conventions in use across the sources")
         step.next = (
             "nothing to rewrite: curalog resolves every convention (prefix stripping, directory, unique "
             "file name); `curalog validate` names the paths that still match nothing"

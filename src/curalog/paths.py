@@ -405,7 +405,10 @@ class PathResolver:
         # in the row's folder, on disk, before anything the index says
         if "/" in raw or "\\" in raw or raw in (".", "..") or raw != raw.strip():
             return None
-        base = self.resolve_dir(directory)
+        try:
+            base = self.resolve_dir(directory)
+        except PathOutsideRoot:
+            return None  # resolve decides (it treats such a directory as none)
         joined = f"{base}/{raw}" if base else None
         return joined if joined in listing else None
 
