@@ -271,3 +271,21 @@ def test_repeats_are_judged_among_clean_and_warning_only_rows_in_line_order(lega
     assert f"line {warned}" in repeats[len(lines) + 1] and f"line {clean}" in repeats[len(lines) + 2]
     assert report.usable_selections == planted.usable_selections  # a repeat is never used twice
     assert report.selections == planted.selections + 2
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "1e400"])
+def test_a_non_finite_count_or_index_is_a_malformed_line(tmp_path: Path, bad: str) -> None:
+    from tests.legacy_project import CROP_HEADER
+
+    log = tmp_path / CROP
+    log.parent.mkdir(parents=True)
+    fields = ["2025-10-02T14:03:11", "s", "c", "mojo1", "1", "0", "mojo1/a.png", "1", "1", "5", "5",
+              "mojo1/a.png", "s", "10", "10"] + [""] * 12  # fmt: skip
+    rows = []
+    for at in (4, 5):  # image_count, chosen_index
+        row = list(fields)
+        row[at] = bad
+        rows.append(",".join(row))
+    log.write_text(",".join(CROP_HEADER) + "\n" + "\n".join(rows) + "\n")
+    report = validate(tmp_path, use_cache=False)
+    assert [(f.code, f.line) for f in report.findings] == [("row.malformed", 2), ("row.malformed", 3)]

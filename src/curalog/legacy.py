@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,12 +270,12 @@ def read_crop_log(path: Path, source: str) -> LogRead:
         if not chosen:
             problems.append("chosen_path is empty")
         count = counts[r]
-        if count is None or count != int(count) or not 1 <= count <= MAX_IMAGES:
+        if count is None or not math.isfinite(count) or count != int(count) or not 1 <= count <= MAX_IMAGES:
             problems.append(f"image_count {counts_text[r]!r} is not a whole number 1..{MAX_IMAGES}")
             count = 0
         count = int(count)
         index = indexes[r]
-        if index is None or index != int(index):
+        if index is None or not math.isfinite(index) or index != int(index):
             problems.append(f"chosen_index {index_text[r]!r} is not a whole number")
         elif count and not 0 <= index < count:
             problems.append(f"chosen_index {int(index)} is out of range for {count} image(s)")
