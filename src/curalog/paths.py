@@ -33,7 +33,7 @@ class Resolution(NamedTuple):
 def _split(raw: str) -> tuple[bool, list[str]]:
     """(is_absolute, components) of a path written by any OS."""
     text = raw.strip()
-    if _WINDOWS_ABS.match(text):
+    if text[1:2] == ":" and _WINDOWS_ABS.match(text):
         return True, [p for p in re.split(r"[\\/]+", text[2:]) if p]
     if "\\" in text and "/" not in text:
         text = text.replace("\\", "/")
@@ -187,6 +187,7 @@ class PathResolver:
         self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
         self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
         self._view: IndexView | None = None
+        self._listed_tops: set[str] = set()  # first components of the images on disk
 
     # -- candidates -------------------------------------------------------------------------
     def _disk(self, refresh: bool = False) -> tuple[set[str], dict[str, str], dict[str, set[str]]]:
@@ -209,6 +210,7 @@ class PathResolver:
                 if prev is not c:
                     shared.setdefault(name, {prev}).add(c)
             self._by_name = (first, shared)
+            self._listed_tops = {c.partition("/")[0] for c in self._listing}
         return self._listing, *self._by_name
 
     def index_view(self) -> IndexView:
@@ -217,16 +219,31 @@ class PathResolver:
             resolved: list[Resolution | None] = []
             aliases: dict[str, Resolution | None] = {}
             gone: set[str] = set()
-            hashes: dict[str, set[str]] = {}  # image on disk -> the hashes its lines give
+            first_hash: dict[str, str | None] = {}  # image on disk -> the hash of its first line
+            disagree: set[str] = set()  # images whose lines give different hashes
+            listing, first, shared = self._disk()
+            after_prefix, place, add = self._listed_after_prefix, self._place, resolved.append
             for raw, digest in self._index_source() if self._index_source else ():
-                res = self.index_line(raw, digest)
-                resolved.append(res)
+                # the common cases inline (as ``index_line`` would answer them)
+                if raw in listing:
+                    res: Resolution | None = Resolution(raw, "exact", True)
+                else:
+                    rest = after_prefix(raw)
+                    res = (
+                        Resolution(rest, "stripped-prefix", True)
+                        if rest is not None
+                        else place(raw, digest, listing, first, shared)
+                    )
+                add(res)
                 if res is None:
                     continue
+                canonical = res.canonical
                 if not res.on_disk:
-                    gone.add(res.canonical)
+                    gone.add(canonical)
                     continue
-                hashes.setdefault(res.canonical, set()).add((digest or "").lower())
+                prev = first_hash.setdefault(canonical, digest)
+                if prev != digest and (prev or "").lower() != (digest or "").lower():
+                    disagree.add(canonical)
                 if res.method == "content-hash":
                     key = self._written(raw)
                     if key is not None:
@@ -237,11 +254,7 @@ class PathResolver:
             for g in sorted(gone):
                 names.setdefault(g.rpartition("/")[2], []).append(g)
             hash_of = self._hash_of
-            contested = {
-                c: (hash_of(c) or "").lower() or None if hash_of else None
-                for c, seen in hashes.items()
-                if len(seen) > 1
-            }
+            contested = {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(disagree)}
             self._view = IndexView(resolved, aliases, frozenset(gone), names, contested)
         return self._view
 
@@ -373,12 +386,17 @@ class PathResolver:
             if found:
                 self._prefixes.insert(0, n)
                 del self._prefixes[8:]
-                head = "/" + "/".join(parts[:n]) + "/"
-                if "\\" not in raw and text.startswith(head) and head not in self._prefix_text:
-                    self._prefix_text.insert(0, head)
-                    del self._prefix_text[8:]
+                self._learn_prefix(raw, parts, n)
                 return found
         return None
+
+    def _learn_prefix(self, raw: str, parts: list[str], n: int) -> None:
+        """Remember another machine's prefix (its first ``n`` components) as text, for the cheap
+        look-ups of ``quick`` and ``_listed_after_prefix``; a log holds few of them."""
+        head = "/" + "/".join(parts[:n]) + "/"
+        if "\\" not in raw and raw.startswith(head) and head not in self._prefix_text:
+            self._prefix_text.insert(0, head)
+            del self._prefix_text[8:]
 
     def _listed_after_prefix(self, raw: str) -> str | None:
         for prefix in self._prefix_text:
@@ -462,17 +480,41 @@ class PathResolver:
         rest = self._listed_after_prefix(raw)
         if rest is not None:
             return Resolution(rest, "stripped-prefix", True)
+        return self._place(raw, digest, listing, first, shared)
+
+    def _place(
+        self,
+        raw: str,
+        digest: str | None,
+        listing: set[str],
+        first: dict[str, str],
+        shared: dict[str, set[str]],
+    ) -> Resolution | None:
+        """``index_line`` past its cheap look-ups (``raw`` is not listed as written, nor after a
+        prefix already seen)."""
+        if not isinstance(raw, str) or not raw.strip():
+            return None
         is_abs, parts = _split(raw)
 
         def listed(c: str, m: str) -> Resolution | None:
             return Resolution(c, m, True) if c in listing else None
 
+        found: Resolution | None = None
         try:
-            found = (
-                self._absolute(raw, parts, listed)
-                if is_abs
-                else listed(self._inside(raw, parts, stat=False), "exact")
-            )
+            if not is_abs:
+                plain = ".." not in parts  # then the components are already normal
+                found = listed("/".join(parts) if plain else self._inside(raw, parts, stat=False), "exact")
+            elif ".." in parts or raw.lstrip().startswith(self._root_prefix):
+                found = self._absolute(raw, parts, listed)
+            else:  # another machine's prefix: the components are already normal (no "." or "..")
+                tops = self._listed_tops  # a remainder on disk starts with one of these
+                for n in range(1, len(parts)):
+                    if parts[n] in tops:
+                        rest = "/".join(parts[n:])
+                        if rest in listing:
+                            found = Resolution(rest, "stripped-prefix", True)
+                            self._learn_prefix(raw, parts, n)
+                            break
         except PathOutsideRoot:
             return None
         if found is not None:

@@ -276,9 +276,11 @@ class Validation:
                 raws.append(e.path)
                 refs.append(IndexRef(e.hash, e.dim, db_source, None, e.model))
         self.ledger_index_rows = len(refs) - self.legacy_index_lines
-        pairs = [(raw, ref.hash) for raw, ref in zip(raws, refs, strict=True)]
         self.resolver = PathResolver(
-            self.root, index_lines=lambda: pairs, listing=self.listing, hash_of=self._hash_of
+            self.root,
+            index_lines=lambda: zip(raws, [ref.hash for ref in refs], strict=True),
+            listing=self.listing,
+            hash_of=self._hash_of,
         )
         placed = self.resolver.index_view().resolved
         self.index_paths = [
