@@ -176,3 +176,23 @@ def test_files_on_disk_win_over_the_index_at_each_step(tmp_path: Path) -> None:
     assert (r.canonical, r.method, r.on_disk) == ("mojo1/crop/x.png", "directory", True)
     listed = PathResolver(tmp_path, index_lines=lambda: [("y.png", None)], listing=["mojo1/crop/x.png"])
     assert listed.quick("x.png", "mojo1/crop") == listed.resolve("x.png", "mojo1/crop").canonical
+
+
+def test_a_fifo_named_like_a_shared_image_is_never_opened(tmp_path: Path) -> None:
+    """Settling a shared file name hashes the images that share it: a FIFO among them would
+    block forever if opened. validate (in a subprocess, so a hang fails the test) must finish."""
+    import json
+    import subprocess
+    import sys
+
+    make_image(tmp_path / "mojo1/selected/x.png")
+    (tmp_path / "mojo1/crop").mkdir(parents=True)
+    os.mkfifo(tmp_path / "mojo1/crop/x.png")
+    index = tmp_path / "data/ai_data/cache/processed_images.jsonl"
+    index.parent.mkdir(parents=True)
+    index.write_text(json.dumps({"image_path": "mojo1/x.png", "hash": "a" * 64, "embedding_dim": 8}) + "\n")
+    code = "import sys; from curalog.validate import validate; validate(sys.argv[1]); print('done')"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "done" in out.stdout, out.stderr

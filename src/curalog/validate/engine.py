@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -232,9 +233,12 @@ class Validation:
         stat is unchanged, else read once. Read-only: the ledger is not written."""
         full = f"{self.root}/{canonical}"
         try:
-            key = stat_key(os.stat(full))
+            st = os.stat(full)
         except OSError:
             return None
+        if not S_ISREG(st.st_mode):
+            return None  # never open a FIFO or a device named like an image
+        key = stat_key(st)
         self.measured.setdefault(canonical, key[:3])
         hit = self.cache.hashes.get(canonical)
         if hit is not None and hit[0] == key:
