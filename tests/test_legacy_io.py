@@ -141,3 +141,27 @@ def test_export_refuses_to_overwrite(legacy: Path, tmp_path: Path) -> None:
         with pytest.raises(curalog.ConfigError, match="--force"):
             export_legacy(p, tmp_path / "e")
         assert export_legacy(p, tmp_path / "e", force=True).files
+
+
+def test_an_imported_line_stays_linked_when_its_file_name_becomes_shared(legacy: Path) -> None:
+    """Line 5 names `old/layout/unique_name.png`, found by its unique file name. A same-named
+    image appears later (a cropped output): the line is ambiguous by name, but the ledger linked
+    it by content hash when it was imported, so validate keeps it; a line never imported does
+    not get that benefit."""
+    before = validate(legacy, use_cache=False)
+    with curalog.open_project(legacy) as p:
+        import_legacy(p)
+    make_image(legacy / "mojo2/crop/unique_name.png", (64, 48), "white")
+    after = validate(legacy, use_cache=False)
+    assert (after.usable_selections, after.usable_crops) == (before.usable_selections, before.usable_crops)
+    assert not [f for f in after.findings if (f.source, f.line) == (SEL, 5)]
+    # the same text on a new line was never imported: ambiguous, naming both images
+    with open(legacy / SEL, "a", encoding="utf-8") as fh:
+        fh.write("2025-10-02T14:03:11,20251002_140233,s99,mojo1/selected,old/layout/unique_name.png,[]\n")
+    last = len((legacy / SEL).read_text().splitlines())
+    found = [f for f in validate(legacy, use_cache=False).findings if (f.source, f.line) == (SEL, last)]
+    assert [f.code for f in found] == ["path.ambiguous"]
+    assert (
+        "mojo1/archive/unique_name.png" in found[0].message
+        and "mojo2/crop/unique_name.png" in found[0].message
+    )

@@ -137,6 +137,7 @@ METHOD_TEXT = {
     "index (file-name)": "through the index line with this path, which names the image by file name",
     "index (content-hash)": "through the index line with this path (it names the image by content hash)",
     "gone": "as the index writes it (the image is not on disk)",
+    "ledger": "by the decision import-legacy took from this line (linked by content hash then)",
 }
 
 

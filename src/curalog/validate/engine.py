@@ -26,6 +26,7 @@ from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
+from curalog.ledger.ledger import LIVE
 from curalog.legacy import (
     CropRow,
     IndexLine,
@@ -36,7 +37,7 @@ from curalog.legacy import (
     read_index,
     read_selection_columns,
 )  # fmt: skip
-from curalog.paths import METHOD_TEXT, PathResolver, _split, list_images
+from curalog.paths import METHOD_TEXT, PathResolver, Resolution, _split, list_images
 from curalog.project import Project
 from curalog.validate import rules
 from curalog.validate.cache import CACHE_NAME, ValidateCache
@@ -192,6 +193,10 @@ class Validation:
         self.outcomes: list[RowOutcome] = []
         self.clean_selections: CleanSelections | None = None  # the bulk of usable selections
         self.measured: dict[str, Ident | None] = {}
+        # import-legacy's decisions by (source, line): (sha of the line, chosen path); read lazily
+        self._imported: dict[tuple[str, int], tuple[str, str]] | None = None
+        self._log_paths: dict[str, Path] = {}  # source -> the log file
+        self._log_text: dict[str, list[str]] = {}
         self.sizes: dict[str, tuple[int, int] | None] = {}  # this run's header reads
 
     # -- helpers ----------------------------------------------------------------------------
@@ -389,10 +394,36 @@ class Validation:
         return w, h
 
     # -- decisions --------------------------------------------------------------------------
+    def _ledger_link(self, where: Where) -> str | None:
+        """The chosen image of the live decision import-legacy made from this log line, when the
+        line's text is still what was imported: the ledger linked it by content hash then (before
+        a same-named image appeared, say)."""
+        if self._imported is None:
+            self._imported = {
+                (r["source"], r["line"]): (r["sha"], r["chosen_path"])
+                for r in self.project.db.query(
+                    "SELECT l.source, l.line, l.sha, d.chosen_path FROM legacy_lines l "
+                    "JOIN decisions d ON d.id = l.decision_id WHERE " + LIVE.format(d="d")
+                )
+            }
+        hit = self._imported.get((where.source, where.line or 0))
+        path = self._log_paths.get(where.source)
+        if hit is None or path is None:
+            return None
+        if where.source not in self._log_text:
+            self._log_text[where.source] = physical_lines(path)
+        text = self._log_text[where.source]
+        line = where.line or 0
+        same = 0 < line <= len(text) and hashlib.sha256(text[line - 1].encode("utf-8")).hexdigest() == hit[0]
+        return hit[1] if same else None
+
     def _resolve(self, raw: str, directory: str, where: Where, out: list[Finding]):
         try:
             return self.resolver.resolve(raw, directory)
         except PathAmbiguous as exc:
+            linked = self._ledger_link(where)
+            if linked in exc.candidates:
+                return Resolution(linked, "ledger", (self.root / linked).is_file())
             where = where._replace(project=where.project or self._project_guess(raw, directory))
             out.append(rules.path_ambiguous(where, exc.candidates))
         except PathError as exc:
@@ -834,6 +865,7 @@ class Validation:
         try:
             self._index_lines(legacy_index, project)
             logs = ((selections, "selection_log"), (crops, "crop_log"))
+            self._log_paths = {r.source: self.config.path(k) for r, k in logs}
             self._superseded(project, [(r, self.config.path(k)) for r, k in logs if r.exists])
             self._prefetch_sizes(crops)
             self._index_file_findings()
