@@ -112,7 +112,7 @@ def generate(
     (root / "data/training").mkdir(parents=True)
     names = ["a.png", "b.png", "c.jpg", "img_0049_stage0.png", "x.png"]
     folders = ["mojo1/selected", "mojo1/crop", "mojo2/selected", "mojo2/crop", "mojo1/selected/deep"]
-    folders += ["mojo2"] if flat else []
+    folders += ["mojo2", "mojo1", "mojo2"] if flat else []
     taken: set[str] = set()
     colour = 0
     for _ in range(rng.randint(1, max_images)):
@@ -133,6 +133,17 @@ def generate(
         else:
             im.save(path)
         out.images.append(Img(rel, hashlib.sha256(path.read_bytes()).hexdigest(), size))
+
+    # identical copies: the same bytes under the same name in another folder (a backup, say)
+    for img in list(out.images):
+        if rng.random() < 0.1:
+            folder = rng.choice(folders)
+            rel = f"{folder}/{img.rel.rsplit('/', 1)[1]}"
+            if rel not in taken:
+                taken.add(rel)
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_bytes((root / img.rel).read_bytes())
+                out.images.append(Img(rel, img.digest, img.size))
 
     # the index and the vectors
     lines: list[str] = []

@@ -77,8 +77,8 @@ def scan_images(root: Path) -> tuple[set[str], set[str]]:
         rel = Path(folder).relative_to(root).as_posix()
         kept = [d for d in dirnames if not d.startswith(".")]
         if rel == ".":
-            top_folders = set(kept)  # data/, node_modules/, __pycache__ too: they are folders of the root
             kept = [d for d in kept if d not in SKIPPED_TOP_FOLDERS]
+            top_folders = set(kept)  # not data/ & co.: no image path starts there
         dirnames[:] = kept
         for name in filenames:
             if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
@@ -139,15 +139,19 @@ class Places:
                 if "/".join(parts[k:]) in self.images:
                     return "/".join(parts[k:]), None
         written = self.written_text(absolute, parts)
-        # 3. the unique file name; 4. among several, the one with the line's hash (only a line
-        # placed by its hash lends its written text to the image)
+        # 3. the unique file name, unless the written path names a folder below a project folder
+        # that is still on disk (the image left it: a same-named one elsewhere must prove it is
+        # the same bytes); 4. among several (or that case), the one with the line's hash. Only a
+        # line placed by its hash lends its written text, and only a text with a folder in it.
         same_name = self.images_named(parts[-1])
-        if len(same_name) == 1:
+        folder = written.rsplit("/", 1)[0] if written and "/" in written else ""
+        left_its_folder = "/" in folder and (self.root / folder).is_dir()
+        if len(same_name) == 1 and not left_its_folder:
             return same_name[0], None
-        if len(same_name) > 1:
+        if same_name:
             matching = [p for p in same_name if file_sha256(self.root / p) == digest]
             if len(matching) == 1:
-                return matching[0], written
+                return matching[0], written if written and "/" in written else None
         # 5. gone
         return written, None
 
@@ -291,6 +295,7 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
     dims_naming: dict[str, list[int]] = {}
     lines_for: dict[str, list[tuple[int, str, int | None]]] = {}  # canonical -> its (line, hash, dim)
     index_lines: list[tuple[int, str, str]] = []  # (line, hash, canonical or raw) of valid lines
+    placed: list[list] = []  # [line, raw, hash, dim, canonical, lent text] of valid lines
     for number, text in enumerate(physical_lines(root / INDEX), start=1):
         if not text.strip():
             continue
@@ -317,6 +322,30 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         if dim is not None:
             dims_naming.setdefault(digest, []).append(dim)
         canonical, lends = places.place_index_path(raw, digest)
+        placed.append([number, raw, digest, dim, canonical, lends])
+
+    # An image on disk whose lines disagree on the hash: a line whose hash is not the image's
+    # content names instead the one other image with the same file name whose content it is (it
+    # then lends its written text, like any line placed by content hash).
+    def disagreeing() -> dict[str, str]:
+        hashes: dict[str, set[str]] = {}
+        for _n, _raw, digest, _dim, canonical, _lends in placed:
+            if canonical in places.images:
+                hashes.setdefault(canonical, set()).add(digest)
+        return {c: file_sha256(root / c) for c, seen in sorted(hashes.items()) if len(seen) > 1}
+
+    contents = disagreeing()
+    for entry in placed:
+        _n, raw, digest, _dim, canonical, _lends = entry
+        if canonical not in contents or contents[canonical] == digest:
+            continue
+        name = canonical.rsplit("/", 1)[-1]
+        others = [p for p in places.images_named(name) if p != canonical and file_sha256(root / p) == digest]
+        if len(others) == 1:
+            split = split_path(raw)
+            written = places.written_text(*split) if split else None
+            entry[4], entry[5] = others[0], written if written and "/" in written else None
+    for number, raw, digest, dim, canonical, lends in placed:
         if lends is not None:
             places.lent.setdefault(lends, set()).add(canonical)
         if canonical is not None:
@@ -325,6 +354,7 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
                 places.gone.add(canonical)
         index_lines.append((number, digest, canonical if canonical is not None else raw))
 
+    all_lines = [(number, digest, dim) for number, _raw, digest, dim, _c, _l in placed]
     # The line that counts for an image: the last one; when its lines disagree on the hash and
     # the image is on disk, the last line whose hash is the image's content (if any).
     counting: dict[str, tuple[int, str, int | None]] = {}
@@ -357,14 +387,22 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         if digest not in vectors:
             findings.append(("embedding.file_missing", "error", INDEX, number, path))
 
-    def sound(canonical: str) -> bool:
-        if canonical not in counting:
-            return False
-        _, digest, dim = counting[canonical]
+    def line_sound(digest: str, dim: int | None) -> bool:
         if digest not in vectors:
             return False
         corrupt, length = vectors[digest]
         return not corrupt and (dim is None or length == dim)
+
+    def sound(canonical: str) -> bool:
+        if canonical in counting:
+            _, digest, dim = counting[canonical]
+            return line_sound(digest, dim)
+        # No line names the image: the ledger's way, by content. An index line anywhere whose
+        # hash is the image's bytes and whose vector is sound gives it its vector.
+        if canonical not in places.images:
+            return False
+        content = file_sha256(root / canonical)
+        return any(d == content and line_sound(d, dim) for _n, d, dim in all_lines)
 
     crop_severity = "warning" if policy == "off" else "error"
     selection_severity = "error" if policy == "all" else "warning"

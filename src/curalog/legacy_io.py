@@ -129,9 +129,11 @@ class _Importer:
 
     def index(self, read: LogRead, path: Path) -> None:
         store = self.p.embeddings
+        placed = self.p.legacy_index_placements()  # the one path rule, the whole index in view
         for fs, line, sha, item, _raw in self._lines(read, path, "index"):
             raw = item.image_path  # type: ignore[attr-defined]
-            canonical = self.p.paths.index_path(raw, item.hash)  # type: ignore[attr-defined]
+            where = placed.get(line)
+            canonical = where.canonical if where is not None else None
             if canonical is None:
                 problem = Problem("path.unresolved", f"{raw!r} cannot be placed under the project root")
                 self._quarantine(fs, line, sha, "index", [problem], raw)

@@ -189,6 +189,8 @@ class PathResolver:
         self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
         self._view: IndexView | None = None
         self._listed_tops: set[str] = set()  # first components of the images on disk
+        self._folders: dict[str, bool] = {}  # folder -> whether it is on disk (index placement)
+        self._name_hashes: dict[str, dict[str, list[str]]] = {}  # file name -> sha256 -> images
 
     # -- candidates -------------------------------------------------------------------------
     def _disk(self, refresh: bool = False) -> tuple[set[str], dict[str, str], dict[str, set[str]]]:
@@ -200,6 +202,7 @@ class PathResolver:
             if self._listing != old:
                 self._by_name = None
                 self._view = None
+                self._name_hashes.clear()
         if self._listing is None:
             self._listing = set(list_images(self.root))
         if self._by_name is None:
@@ -214,50 +217,82 @@ class PathResolver:
             self._listed_tops = {c.partition("/")[0] for c in self._listing}
         return self._listing, *self._by_name
 
+    @property
+    def listed(self) -> set[str]:
+        """The images on disk (canonical paths), as listed."""
+        return self._disk()[0]
+
     def index_view(self) -> IndexView:
         """Every index line placed by the rule (computed once; ``forget`` drops it)."""
-        if self._view is None:
-            resolved: list[Resolution | None] = []
-            aliases: dict[str, Resolution | None] = {}
-            gone: set[str] = set()
-            first_hash: dict[str, str | None] = {}  # image on disk -> the hash of its first line
-            disagree: set[str] = set()  # images whose lines give different hashes
-            listing, first, shared = self._disk()
-            after_prefix, place, add = self._listed_after_prefix, self._place, resolved.append
-            for raw, digest in self._index_source() if self._index_source else ():
-                # the common cases inline (as ``index_line`` would answer them)
-                if raw in listing:
-                    res: Resolution | None = Resolution(raw, "exact", True)
-                else:
-                    rest = after_prefix(raw)
-                    res = (
-                        Resolution(rest, "stripped-prefix", True)
-                        if rest is not None
-                        else place(raw, digest, listing, first, shared)
-                    )
-                add(res)
-                if res is None:
+        if self._view is not None:
+            return self._view
+        lines = list(self._index_source()) if self._index_source else []
+        listing, first, shared = self._disk()
+        after_prefix, place = self._listed_after_prefix, self._place
+        resolved: list[Resolution | None] = []
+        add = resolved.append
+        for raw, digest in lines:
+            # the common cases inline (as ``index_line`` answers them)
+            if raw in listing:
+                add(Resolution(raw, "exact", True))
+                continue
+            rest = after_prefix(raw)
+            add(
+                Resolution(rest, "stripped-prefix", True)
+                if rest is not None
+                else place(raw, digest, listing, first, shared)
+            )
+        contested = self._contested(lines, resolved)
+        if contested:
+            # A line that loses its image's contest (its hash is not the image's content) names
+            # the same-named image whose content it is, when exactly one is: the drifted path
+            # `mojo2/b.png` of `mojo2/selected/b.png`'s line where a `mojo2/b.png` also exists.
+            moved = False
+            for i, ((_raw, digest), res) in enumerate(zip(lines, resolved, strict=True)):
+                content = contested.get(res.canonical) if res is not None else None
+                if content is None or not digest or digest.lower() == content:
                     continue
-                canonical = res.canonical
-                if not res.on_disk:
-                    gone.add(canonical)
-                    continue
-                prev = first_hash.setdefault(canonical, digest)
-                if prev != digest and (prev or "").lower() != (digest or "").lower():
-                    disagree.add(canonical)
-                if res.method == "content-hash":
-                    key = self._written(raw)
-                    if key is not None:
-                        lent = Resolution(res.canonical, "index (content-hash)", True)
-                        if aliases.setdefault(key, lent) != lent:
-                            aliases[key] = None  # two lines with this path name different images
-            names: dict[str, list[str]] = {}
-            for g in sorted(gone):
-                names.setdefault(g.rpartition("/")[2], []).append(g)
-            hash_of = self._hash_of
-            contested = {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(disagree)}
-            self._view = IndexView(resolved, aliases, frozenset(gone), names, contested)
+                name = res.canonical.rpartition("/")[2]  # type: ignore[union-attr]
+                hits = [c for c in self._with_hash(name, digest.lower(), first, shared) if c != res.canonical]  # type: ignore[union-attr]
+                if len(hits) == 1:
+                    resolved[i] = Resolution(hits[0], "content-hash", True)
+                    moved = True
+            if moved:
+                contested = self._contested(lines, resolved)
+        aliases: dict[str, Resolution | None] = {}
+        gone: set[str] = set()
+        for (raw, _digest), res in zip(lines, resolved, strict=True):
+            if res is None:
+                continue
+            if not res.on_disk:
+                gone.add(res.canonical)
+            elif res.method == "content-hash":
+                key = self._written(raw)
+                if key is not None and "/" in key:  # a bare file name lends nothing
+                    lent = Resolution(res.canonical, "index (content-hash)", True)
+                    if aliases.setdefault(key, lent) != lent:
+                        aliases[key] = None  # two lines with this path name different images
+        names: dict[str, list[str]] = {}
+        for g in sorted(gone):
+            names.setdefault(g.rpartition("/")[2], []).append(g)
+        self._view = IndexView(resolved, aliases, frozenset(gone), names, contested)
         return self._view
+
+    def _contested(
+        self, lines: list[tuple[str, str | None]], resolved: list[Resolution | None]
+    ) -> dict[str, str | None]:
+        """Images on disk whose index lines disagree on the hash -> their content hash (None
+        when it cannot be read or no hasher was given)."""
+        first_hash: dict[str, str] = {}
+        disagree: set[str] = set()
+        for (_raw, digest), res in zip(lines, resolved, strict=True):
+            if res is None or not res.on_disk:
+                continue
+            d = (digest or "").lower()
+            if first_hash.setdefault(res.canonical, d) != d:
+                disagree.add(res.canonical)
+        hash_of = self._hash_of
+        return {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(disagree)}
 
     def line_counts(self, canonical: str, digest: str | None) -> bool | None:
         """For an image named by several index lines that disagree: whether a line with hash
@@ -278,6 +313,8 @@ class PathResolver:
         self._by_name = None
         self._view = None
         self._dirs.clear()
+        self._folders.clear()
+        self._name_hashes.clear()
         if not self._static:
             self._listing = None
 
@@ -377,7 +414,9 @@ class PathResolver:
             found = look(self._inside(raw, text[len(self._root_prefix) :].split("/")), "exact")
             if found:
                 return found
-        for n in self._prefixes:
+        # Prefix lengths that worked before are a shortcut on disk only: what the index holds
+        # (lent and gone paths) is looked up from the longest remainder down, whatever came first.
+        for n in self._prefixes if look == self._on_disk else ():
             if 0 < n < len(parts):
                 found = self._stripped(raw, parts, n, look)
                 if found:
@@ -449,7 +488,9 @@ class PathResolver:
         if self._top is None:
             try:
                 self._top = {
-                    e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith(".")
+                    e.name
+                    for e in os.scandir(self.root)
+                    if e.is_dir() and not e.name.startswith(".") and e.name not in SKIP_DIRS
                 }
             except OSError:
                 self._top = set()
@@ -521,16 +562,41 @@ class PathResolver:
         if found is not None:
             return found
         name = parts[-1] if parts else ""
+        written = self._written(raw)
         if name in first:
-            if name not in shared:
+            if name not in shared and not self._left_its_folder(written):
                 return Resolution(first[name], "file-name", True)
-            if digest and self._hash_of is not None:
-                want = digest.lower()
-                hits = [c for c in sorted(shared[name]) if (self._hash_of(c) or "").lower() == want]
+            if digest:  # a shared name, or a file gone from a folder that is still there
+                hits = self._with_hash(name, digest.lower(), first, shared)
                 if len(hits) == 1:
                     return Resolution(hits[0], "content-hash", True)
-        written = self._written(raw)
         return Resolution(written, "gone", False) if written is not None else None
+
+    def _left_its_folder(self, written: str | None) -> bool:
+        """Whether an index line's path names a folder below a project folder that is still on
+        disk (``mojo1/selected/x.png`` with ``mojo1/selected/`` there): then the image is gone
+        from it, and a same-named image elsewhere is another image unless its bytes say
+        otherwise. The seed's drift (``mojo1/x.png``), bare names and folders that no longer
+        exist (moved images) are not such paths."""
+        folder = written.rpartition("/")[0] if written else ""
+        if "/" not in folder:
+            return False
+        if folder not in self._folders:
+            self._folders[folder] = os.path.isdir(self.root / folder)
+        return self._folders[folder]
+
+    def _with_hash(
+        self, name: str, digest: str, first: dict[str, str], shared: dict[str, set[str]]
+    ) -> list[str]:
+        """The images named ``name`` whose sha256 is ``digest`` (each image hashed once)."""
+        if self._hash_of is None:
+            return []
+        by_hash = self._name_hashes.get(name)
+        if by_hash is None:
+            by_hash = self._name_hashes[name] = {}
+            for c in sorted(shared.get(name, {first[name]})):
+                by_hash.setdefault((self._hash_of(c) or "").lower(), []).append(c)
+        return by_hash.get(digest, [])
 
     def index_path(self, raw: str, digest: str | None = None) -> str | None:
         """Canonical form of an embedding index's ``image_path`` (see ``index_line``)."""

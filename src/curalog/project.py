@@ -18,7 +18,7 @@ from curalog.ledger import Ledger, Session
 from curalog.ledger.db import Database
 from curalog.ledger.facts import FactCache
 from curalog.legacy import read_index
-from curalog.paths import PathResolver, list_images
+from curalog.paths import PathResolver, Resolution, list_images
 
 
 class Project:
@@ -47,6 +47,13 @@ class Project:
         the same two)."""
         legacy = read_index(self.config.path("embedding_index"), self.config.layout.embedding_index)
         return [(r.image_path, r.hash) for r in legacy.rows] + self.embeddings.index_pairs()
+
+    def legacy_index_placements(self) -> dict[int, Resolution | None]:
+        """Where each line of the legacy index points (by line number), as ``paths`` placed it
+        with the whole index in view (a line that lost its image's contest may name another)."""
+        legacy = read_index(self.config.path("embedding_index"), self.config.layout.embedding_index)
+        placed = self.paths.index_view().resolved
+        return {r.line: res for r, res in zip(legacy.rows, placed, strict=False)}
 
     def _hash_of(self, canonical: str) -> str | None:
         """An image's sha256 through the image-facts cache (asked by the path rule only for

@@ -197,6 +197,8 @@ class Validation:
         self._imported: dict[tuple[str, int], tuple[str, str]] | None = None
         self._log_paths: dict[str, Path] = {}  # source -> the log file
         self._log_text: dict[str, list[str]] = {}
+        self._content_checked: set[str] = set()  # images looked up by content (by_content)
+        self._sound_by_hash: dict[str, IndexLine | IndexRef] | None = None
         self.sizes: dict[str, tuple[int, int] | None] = {}  # this run's header reads
 
     # -- helpers ----------------------------------------------------------------------------
@@ -365,8 +367,31 @@ class Validation:
     def _embedding_problem(self, canonical: str) -> str | None:
         ref = self.index.get(canonical)
         if ref is None:
-            return "no index line names it"
+            ref = self.by_content(canonical)
+            if ref is None:
+                return "no index line names it"
         return self._vector_problem(ref)
+
+    def by_content(self, canonical: str) -> IndexLine | IndexRef | None:
+        """For an image on disk that no index line names: an index line (any path) whose hash is
+        the image's content and whose vector is sound, as the ledger links by content hash (an
+        identical copy, or a line whose drifted path named another file). The image is hashed
+        once (cached); the link is recorded in ``index`` and ``sound`` for the dataset."""
+        if canonical in self._content_checked:
+            return self.index.get(canonical)
+        self._content_checked.add(canonical)
+        if self._sound_by_hash is None:
+            self._sound_by_hash = {
+                ref.hash: ref for ref in self.index_refs if self._vector_problem(ref) is None
+            }
+        if not self._sound_by_hash or canonical not in self.resolver.listed:
+            return None
+        digest = self._hash_of(canonical)
+        ref = self._sound_by_hash.get(digest) if digest else None
+        if ref is not None:
+            self.index[canonical] = ref
+            self.sound.add(canonical)
+        return ref
 
     def _actual_size(self, canonical: str) -> tuple[int, int] | None:
         if canonical in self.sizes:
