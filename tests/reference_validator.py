@@ -355,17 +355,6 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         index_lines.append((number, digest, canonical if canonical is not None else raw))
 
     all_lines = [(number, digest, dim) for number, _raw, digest, dim, _c, _l in placed]
-    # The line that counts for an image: the last one; when its lines disagree on the hash and
-    # the image is on disk, the last line whose hash is the image's content (if any).
-    counting: dict[str, tuple[int, str, int | None]] = {}
-    for canonical, entries in lines_for.items():
-        counting[canonical] = entries[-1]
-        if canonical in places.images and len({d for _, d, _ in entries}) > 1:
-            content = file_sha256(root / canonical)
-            matching = [e for e in entries if e[1] == content]
-            if matching:
-                counting[canonical] = matching[-1]
-
     # the vector files
     emb = root / EMB
     names = sorted(os.listdir(emb)) if emb.is_dir() else []
@@ -393,12 +382,24 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         corrupt, length = vectors[digest]
         return not corrupt and (dim is None or length == dim)
 
+    # The line that counts for an image: when its lines disagree on the hash and the image is on
+    # disk, only the lines whose hash is its content are candidates (if any); among the
+    # candidates, the last whose vector is sound, else the last.
+    counting: dict[str, tuple[int, str, int | None]] = {}
+    for canonical, entries in lines_for.items():
+        candidates = entries
+        if canonical in places.images and len({d for _, d, _ in entries}) > 1:
+            content = file_sha256(root / canonical)
+            candidates = [e for e in entries if e[1] == content] or entries
+        sound_ones = [e for e in candidates if line_sound(e[1], e[2])]
+        counting[canonical] = (sound_ones or candidates)[-1]
+
     def sound(canonical: str) -> bool:
-        if canonical in counting:
-            _, digest, dim = counting[canonical]
-            return line_sound(digest, dim)
-        # No line names the image: the ledger's way, by content. An index line anywhere whose
-        # hash is the image's bytes and whose vector is sound gives it its vector.
+        if canonical in counting and line_sound(*counting[canonical][1:]):
+            return True
+        # No line names the image, or its line's vector is not sound: the ledger's way, by
+        # content. An index line anywhere whose hash is the image's bytes and whose vector is
+        # sound gives it its vector.
         if canonical not in places.images:
             return False
         content = file_sha256(root / canonical)

@@ -150,21 +150,18 @@ class _Importer:
                 )
                 continue
             model = item.model or "legacy:unknown"  # type: ignore[attr-defined]
-            # Several lines for one image that disagree: the line whose hash is the image's
-            # content is its row (replacing a row an earlier line of the log put there).
+            # Several lines for one image: a line whose hash is not the content of the image on
+            # disk (its lines disagree) is no row of that image; otherwise the last sound line is
+            # (replacing a row an earlier legacy line put there), as validate counts it.
             counts = self.p.paths.line_counts(canonical, item.hash)  # type: ignore[attr-defined]
             with self.p.db.write() as conn:
                 if counts is not False:
                     conn.execute(
                         "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
-                        "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO "
-                        + (
-                            "UPDATE SET hash=excluded.hash, dim=excluded.dim, model=excluded.model, "
-                            "file_size=excluded.file_size, created_at=excluded.created_at WHERE "
-                            "embedding_index.path IN (SELECT index_path FROM legacy_lines WHERE kind='index')"
-                            if counts
-                            else "NOTHING"
-                        ),
+                        "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
+                        "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
+                        "created_at=excluded.created_at WHERE embedding_index.path IN "
+                        "(SELECT index_path FROM legacy_lines WHERE kind='index')",
                         (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, iso(now_local())),  # type: ignore[attr-defined]
                     )
                 conn.execute(

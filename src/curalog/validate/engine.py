@@ -304,12 +304,24 @@ class Validation:
         whose line names a sound vector of the length it says (``sound``)."""
         n = self.legacy_index_lines
         paths, refs = self.index_paths, self.index_refs
-        self.index: dict[str, IndexLine | IndexRef] = dict(zip(paths[:n], refs[:n], strict=True))
-        contested = self.resolver.index_view().contested  # lines that disagree: the content decides
-        if contested:
-            for path, ref in zip(paths[:n], refs[:n], strict=True):
-                if contested.get(path) is not None and ref.hash == contested[path]:
-                    self.index[path] = ref
+        # Several legacy lines for one image: when they disagree on the hash and the image is on
+        # disk, only the lines with its content are candidates (if any); among the candidates
+        # the last with a sound vector counts, else the last (import-legacy adopts the same).
+        contested = self.resolver.index_view().contested
+        unsound = self._vector_problem
+        self.index: dict[str, IndexLine | IndexRef] = {}
+        index = self.index
+        for path, ref in zip(paths[:n], refs[:n], strict=True):
+            prev = index.setdefault(path, ref)
+            if prev is ref:
+                continue
+            content = contested.get(path)
+            if content is not None and (ref.hash == content) != (prev.hash == content):
+                if ref.hash == content:
+                    index[path] = ref
+                continue
+            if unsound(ref) is None or unsound(prev) is not None:
+                index[path] = ref
         for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
             if self._vector_problem(ref) is None or path not in self.index:  # row if it is sound
                 self.index[path] = ref
@@ -366,19 +378,19 @@ class Validation:
 
     def _embedding_problem(self, canonical: str) -> str | None:
         ref = self.index.get(canonical)
-        if ref is None:
-            ref = self.by_content(canonical)
-            if ref is None:
-                return "no index line names it"
-        return self._vector_problem(ref)
+        problem = "no index line names it" if ref is None else self._vector_problem(ref)
+        if problem is not None and self.by_content(canonical) is not None:
+            return None
+        return problem
 
     def by_content(self, canonical: str) -> IndexLine | IndexRef | None:
-        """For an image on disk that no index line names: an index line (any path) whose hash is
-        the image's content and whose vector is sound, as the ledger links by content hash (an
-        identical copy, or a line whose drifted path named another file). The image is hashed
-        once (cached); the link is recorded in ``index`` and ``sound`` for the dataset."""
+        """For an image on disk that no index line names, or whose line has no sound vector: an
+        index line (any path) whose hash is the image's content and whose vector is sound, as
+        the ledger links by content hash (an identical copy; a line whose drifted path names
+        another file). Only asked about decisions that would otherwise have no embedding; the
+        image is hashed once (cached). A link is recorded in ``index`` and ``sound``."""
         if canonical in self._content_checked:
-            return self.index.get(canonical)
+            return self.index.get(canonical) if canonical in self.sound else None
         self._content_checked.add(canonical)
         if self._sound_by_hash is None:
             self._sound_by_hash = {
