@@ -289,3 +289,38 @@ def test_a_non_finite_count_or_index_is_a_malformed_line(tmp_path: Path, bad: st
     log.write_text(",".join(CROP_HEADER) + "\n" + "\n".join(rows) + "\n")
     report = validate(tmp_path, use_cache=False)
     assert [(f.code, f.line) for f in report.findings] == [("row.malformed", 2), ("row.malformed", 3)]
+
+
+def test_image_names_that_are_not_utf8_are_measured_hashed_and_cached(tmp_path: Path) -> None:
+    """A file copied from a Samba share with a Latin-1 name: two of them share the name, so the
+    index line written without the subfolder is settled by hashing them, and a crop reads the
+    header of one. The cache keeps both (a second run reuses the result)."""
+    import hashlib
+
+    from PIL import Image
+
+    from tests.legacy_project import CROP_HEADER
+
+    name = os.fsdecode(b"caf\xe9.png")  # not UTF-8: a surrogate escape in Python
+    for folder, colour in (("mojo1/selected", "red"), ("mojo1/crop", "blue")):
+        (tmp_path / folder).mkdir(parents=True)
+        Image.new("RGB", (20, 10), colour).save(tmp_path / folder / name, format="PNG")
+    digest = hashlib.sha256((tmp_path / "mojo1/selected" / name).read_bytes()).hexdigest()
+    emb = tmp_path / EMB
+    emb.mkdir(parents=True)
+    import numpy as np
+
+    np.save(emb / f"{digest}.npy", np.ones(8, np.float32))
+    index = tmp_path / INDEX
+    line = json.dumps({"image_path": f"mojo1/{name}", "hash": digest, "embedding_dim": 8}, ensure_ascii=True)
+    index.write_text(line + "\n")  # JSON escapes the name as \udce9, json.loads gives it back
+    crop = tmp_path / CROP
+    chosen = f"mojo1/selected/{name}"
+    row = ["2025-10-02T14:03:11", "s", "c", "mojo1/selected", "1", "0", chosen, "1", "1", "9", "9",
+           chosen, "s", "20", "10"] + [""] * 12  # fmt: skip
+    crop.parent.mkdir(parents=True)
+    crop.write_bytes((",".join(CROP_HEADER) + "\n" + ",".join(row) + "\n").encode("utf-8", "surrogateescape"))
+    first = validate(tmp_path)
+    again = validate(tmp_path)
+    assert first.crops == 1 and again.reused
+    assert [f.code for f in again.findings] == [f.code for f in first.findings]

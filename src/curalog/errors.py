@@ -39,7 +39,8 @@ class PathAmbiguous(PathError):
     code = "path.ambiguous"
 
     def __init__(self, raw: str, candidates: list[str]) -> None:
-        listed = ", ".join(candidates)
+        more = len(candidates) - 8  # a name shared by hundreds of images: name the first few
+        listed = ", ".join(candidates[:8]) + (f" and {more} more" if more > 0 else "")
         super().__init__(
             raw,
             f"{raw!r} matches {len(candidates)} files by name and is refused: {listed}",

@@ -21,6 +21,15 @@ VectorKey = tuple[int, int, int]  # size, mtime_ns, inode
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 
 
+def _encode(paths: list[str]) -> np.ndarray:
+    """Paths as UTF-8 bytes; a name that is not UTF-8 on disk (surrogate escapes) round-trips."""
+    return np.array([p.encode("utf-8", "surrogateescape") for p in paths], dtype=bytes)
+
+
+def _decode(values: np.ndarray) -> list[str]:
+    return [b.decode("utf-8", "surrogateescape") for b in values.tolist()]
+
+
 class ValidateCache:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -87,7 +96,7 @@ class ValidateCache:
                 self.images = {
                     p: (k, w, h)
                     for p, k, w, h in zip(
-                        z["img_path"].astype(str).tolist(),
+                        _decode(z["img_path"]),
                         ikeys,
                         z["img_w"].tolist(),
                         z["img_h"].tolist(),
@@ -98,7 +107,7 @@ class ValidateCache:
                 self.hashes = {
                     p: (tuple(k), d)  # type: ignore[misc]
                     for p, k, d in zip(
-                        [b.decode("utf-8") for b in z["hash_path"].tolist()],
+                        _decode(z["hash_path"]),
                         hkeys,
                         z["hash_sha"].astype(str).tolist(),
                         strict=True,
@@ -129,11 +138,11 @@ class ValidateCache:
                     vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
                     vec_problem_at=np.array(list(problems), dtype=np.int64),
                     vec_problem=np.array(list(problems.values()), dtype=str),
-                    img_path=np.char.encode(np.array(list(i), dtype=str), "utf-8"),
+                    img_path=_encode(list(i)),
                     img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
                     img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),
                     img_h=np.array([h for _, _, h in i.values()], dtype=np.int64),
-                    hash_path=np.char.encode(np.array(list(self.hashes), dtype=str), "utf-8"),
+                    hash_path=_encode(list(self.hashes)),
                     hash_key=np.array([k for k, _ in self.hashes.values()], dtype=np.int64).reshape(-1, 4),
                     hash_sha=np.array([d for _, d in self.hashes.values()], dtype="S64"),
                     memo_signature=np.array(self.memo_signature),

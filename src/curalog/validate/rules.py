@@ -52,12 +52,19 @@ def path_unresolved(where: Where, why: str) -> Finding:
     )  # fmt: skip
 
 
+def _some(paths: list[str], shown: int = 8) -> str:
+    """The first few of many paths (a name shared by hundreds of images must not make a report
+    of megabytes)."""
+    more = len(paths) - shown
+    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 def path_ambiguous(where: Where, candidates: list[str]) -> Finding:
     return _finding(
         "path.ambiguous", where,
-        f"the file name matches {len(candidates)} images and is refused: {', '.join(candidates)} "
+        f"the file name matches {len(candidates)} images and is refused: {_some(candidates)} "
         "(no index line written as this path names one of them by content hash)",
-        f"write the full path at {where.source}:{where.line} (one of: {', '.join(candidates)})",
+        f"write the full path at {where.source}:{where.line} (one of the {len(candidates)} images)",
     )  # fmt: skip
 
 
