@@ -231,18 +231,25 @@ class PathResolver:
         after_prefix, place = self._listed_after_prefix, self._place
         resolved: list[Resolution | None] = []
         add = resolved.append
+        first_hash: dict[str, str | None] = {}  # image on disk -> the hash of its first line
+        disagree: set[str] = set()  # images whose lines give different hashes
         for raw, digest in lines:
             # the common cases inline (as ``index_line`` answers them)
             if raw in listing:
-                add(Resolution(raw, "exact", True))
-                continue
-            rest = after_prefix(raw)
-            add(
-                Resolution(rest, "stripped-prefix", True)
-                if rest is not None
-                else place(raw, digest, listing, first, shared)
-            )
-        contested = self._contested(lines, resolved)
+                res: Resolution | None = Resolution(raw, "exact", True)
+            else:
+                rest = after_prefix(raw)
+                res = (
+                    Resolution(rest, "stripped-prefix", True)
+                    if rest is not None
+                    else place(raw, digest, listing, first, shared)
+                )
+            add(res)
+            if res is not None and res.on_disk:
+                prev = first_hash.setdefault(res.canonical, digest)
+                if prev != digest and (prev or "").lower() != (digest or "").lower():
+                    disagree.add(res.canonical)
+        contested = self._content_of(disagree)
         if contested:
             # A line that loses its image's contest (its hash is not the image's content) names
             # the same-named image whose content it is, when exactly one is: the drifted path
@@ -291,8 +298,11 @@ class PathResolver:
             d = (digest or "").lower()
             if first_hash.setdefault(res.canonical, d) != d:
                 disagree.add(res.canonical)
+        return self._content_of(disagree)
+
+    def _content_of(self, images: set[str]) -> dict[str, str | None]:
         hash_of = self._hash_of
-        return {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(disagree)}
+        return {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(images)}
 
     def line_counts(self, canonical: str, digest: str | None) -> bool | None:
         """For an image named by several index lines that disagree: whether a line with hash
@@ -439,6 +449,8 @@ class PathResolver:
             del self._prefix_text[8:]
 
     def _listed_after_prefix(self, raw: str) -> str | None:
+        if raw[:1] != "/":
+            return None  # every prefix learned is an absolute POSIX path
         for prefix in self._prefix_text:
             if raw.startswith(prefix):
                 rest = raw[len(prefix) :]
@@ -494,9 +506,17 @@ class PathResolver:
                 }
             except OSError:
                 self._top = set()
-        is_abs, parts = _split(raw)
+        return self._written_parts(raw, *_split(raw))
+
+    def _written_parts(self, raw: str, is_abs: bool, parts: list[str]) -> str | None:
+        """``_written`` of a path already split."""
+        if self._top is None:
+            self._written("")
+        top: set[str] = self._top  # type: ignore[assignment]
         for i, part in enumerate(parts):
-            if part in self._top:
+            if part in top:
+                if ".." not in parts:
+                    return "/".join(parts[i:])  # already normal
                 try:
                     return self._inside(raw, parts[i:], stat=False)
                 except PathOutsideRoot:
@@ -562,7 +582,7 @@ class PathResolver:
         if found is not None:
             return found
         name = parts[-1] if parts else ""
-        written = self._written(raw)
+        written = self._written_parts(raw, is_abs, parts)
         if name in first:
             if name not in shared and not self._left_its_folder(written):
                 return Resolution(first[name], "file-name", True)

@@ -392,12 +392,17 @@ class Validation:
         if canonical in self._content_checked:
             return self.index.get(canonical) if canonical in self.sound else None
         self._content_checked.add(canonical)
-        if self._sound_by_hash is None:
-            self._sound_by_hash = {
-                ref.hash: ref for ref in self.index_refs if self._vector_problem(ref) is None
-            }
-        if not self._sound_by_hash or canonical not in self.resolver.listed:
+        if canonical not in self.resolver.listed or not self.index_refs:
             return None
+        if self._sound_by_hash is None:  # hash -> the last line naming a sound vector of its length
+            length, problem = self.vector_length, self.vector_problem
+            self._sound_by_hash = {
+                ref.hash: ref
+                for ref in self.index_refs
+                if (n := length.get(ref.hash)) is not None
+                and ref.hash not in problem
+                and ref.dim in (None, n)
+            }
         digest = self._hash_of(canonical)
         ref = self._sound_by_hash.get(digest) if digest else None
         if ref is not None:
