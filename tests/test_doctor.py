@@ -22,8 +22,8 @@ def test_doctor_on_a_legacy_project(tmp_path: Path) -> None:
     assert "absolute, another machine's prefix" in text and "relative to the project root" in text
     # the seed's drift, named with how the one path rule settles it
     assert (
-        "index uses `<project>/<name>` without the subfolder for 4 lines; resolved by file name: 3, "
-        "by content hash: 1, not found: 0" in text
+        "index uses `<project>/<name>` without the subfolder for 6 lines; resolved by file name: 4, "
+        "by content hash: 1, not found: 1" in text  # (not found: an image deleted since)
     )
     assert "by content hash (shared file name) 2" in text
 

@@ -170,8 +170,9 @@ def _index_drift(project: Project) -> list[str]:
         method = res.method if res is not None else "cannot be placed"
         by_method[method] = by_method.get(method, 0) + 1
         parts = [p for p in raw.replace("\\", "/").split("/") if p]
-        if len(parts) == 2 and parts[0] in top and not raw.startswith("/") and method != "exact":
-            drift[method if method in drift else "other"] += 1
+        at = next((i for i, part in enumerate(parts) if part in top), None)  # the project folder
+        if at is not None and len(parts) - at == 2 and method not in ("exact", "stripped-prefix"):
+            drift[method if method in drift else "other"] += 1  # `<project>/<name>`, any prefix
     lines = [
         "   index lines reach their images: "
         + ", ".join(
