@@ -395,11 +395,10 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         counting[canonical] = (sound_ones or candidates)[-1]
 
     def sound(canonical: str) -> bool:
-        if canonical in counting and line_sound(*counting[canonical][1:]):
-            return True
-        # No line names the image, or its line's vector is not sound: the ledger's way, by
-        # content. An index line anywhere whose hash is the image's bytes and whose vector is
-        # sound gives it its vector.
+        if canonical in counting:
+            return line_sound(*counting[canonical][1:])
+        # No line names the image: the ledger's way, by content. An index line anywhere whose
+        # hash is the image's bytes and whose vector is sound gives it its vector.
         if canonical not in places.images:
             return False
         content = file_sha256(root / canonical)

@@ -298,7 +298,7 @@ def _vector_hash(check: Validation, raw: str, directory: str) -> str | None:
         canonical = check.resolver.quick(raw, directory) or check.resolver.resolve(raw, directory).canonical
     except PathError:
         return None
-    if canonical not in check.sound:
+    if canonical not in check.index:
         check.by_content(canonical)  # linked by content hash, as the ledger would
     return check.index[canonical].hash if canonical in check.sound else None
 

@@ -378,16 +378,16 @@ class Validation:
 
     def _embedding_problem(self, canonical: str) -> str | None:
         ref = self.index.get(canonical)
-        problem = "no index line names it" if ref is None else self._vector_problem(ref)
-        if problem is not None and self.by_content(canonical) is not None:
-            return None
-        return problem
+        if ref is None and self.by_content(canonical) is None:
+            return "no index line names it"
+        return self._vector_problem(self.index[canonical])
 
     def by_content(self, canonical: str) -> IndexLine | IndexRef | None:
-        """For an image on disk that no index line names, or whose line has no sound vector: an
-        index line (any path) whose hash is the image's content and whose vector is sound, as
-        the ledger links by content hash (an identical copy; a line whose drifted path names
-        another file). Only asked about decisions that would otherwise have no embedding; the
+        """For an image on disk that no index line names: an index line (any path) whose hash is
+        the image's content and whose vector is sound, as the ledger links by content hash (an
+        identical copy; a line whose drifted path names another file). Only asked about
+        decisions that would otherwise have no embedding, and not when a line names the image
+        (its vector deleted, as in the seed, would make every such image read in full); the
         image is hashed once (cached). A link is recorded in ``index`` and ``sound``."""
         if canonical in self._content_checked:
             return self.index.get(canonical) if canonical in self.sound else None
