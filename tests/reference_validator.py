@@ -325,8 +325,9 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
         placed.append([number, raw, digest, dim, canonical, lends])
 
     # An image on disk whose lines disagree on the hash: a line whose hash is not the image's
-    # content names instead the one other image with the same file name whose content it is (it
-    # then lends its written text, like any line placed by content hash).
+    # content names instead the other image with the same file name whose content it is (of
+    # identical copies, the first in path order; it then lends its written text, like any line
+    # placed by content hash).
     def disagreeing() -> dict[str, str]:
         hashes: dict[str, set[str]] = {}
         for _n, _raw, digest, _dim, canonical, _lends in placed:
@@ -341,7 +342,7 @@ def reference_validate(root: Path, policy: str = "crops") -> RefReport:
             continue
         name = canonical.rsplit("/", 1)[-1]
         others = [p for p in places.images_named(name) if p != canonical and file_sha256(root / p) == digest]
-        if len(others) == 1:
+        if others:  # several only when identical copies: the first in path order
             split = split_path(raw)
             written = places.written_text(*split) if split else None
             entry[4], entry[5] = others[0], written if written and "/" in written else None

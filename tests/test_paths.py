@@ -196,3 +196,23 @@ def test_a_fifo_named_like_a_shared_image_is_never_opened(tmp_path: Path) -> Non
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and "done" in out.stdout, out.stderr
+
+
+def test_a_line_that_loses_its_image_names_the_image_with_its_bytes(tmp_path: Path) -> None:
+    """The index writes `mojo1/x.png` (no subfolder) for `selected/x.png`, but a different
+    `mojo1/x.png` exists and has its own line: the drifted line loses that image's contest and
+    names the same-named image whose bytes it holds; of identical copies, the first by path."""
+    import shutil
+
+    make_image(tmp_path / "mojo1/x.png", colour=(9, 9, 9))
+    make_image(tmp_path / "mojo1/selected/x.png", colour=(1, 2, 3))
+    (tmp_path / "mojo1/crop").mkdir()
+    shutil.copy(tmp_path / "mojo1/selected/x.png", tmp_path / "mojo1/crop/x.png")  # an identical copy
+    digest = _hashes(tmp_path)
+    lines = [("mojo1/x.png", digest("mojo1/x.png")), ("mojo1/x.png", digest("mojo1/selected/x.png"))]
+    view = PathResolver(tmp_path, index_lines=lambda: lines, hash_of=digest).index_view()
+    assert view.resolved == [
+        ("mojo1/x.png", "exact", True),
+        ("mojo1/crop/x.png", "content-hash", True),
+    ]
+    assert view.contested == {}  # once moved, no image's lines disagree

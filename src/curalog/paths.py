@@ -252,7 +252,7 @@ class PathResolver:
         contested = self._content_of(disagree)
         if contested:
             # A line that loses its image's contest (its hash is not the image's content) names
-            # the same-named image whose content it is, when exactly one is: the drifted path
+            # the same-named image whose content it is (of identical copies, the first): the drifted path
             # `mojo2/b.png` of `mojo2/selected/b.png`'s line where a `mojo2/b.png` also exists.
             moved = False
             for i, ((_raw, digest), res) in enumerate(zip(lines, resolved, strict=True)):
@@ -261,7 +261,7 @@ class PathResolver:
                     continue
                 name = res.canonical.rpartition("/")[2]  # type: ignore[union-attr]
                 hits = [c for c in self._with_hash(name, digest.lower(), first, shared) if c != res.canonical]  # type: ignore[union-attr]
-                if len(hits) == 1:
+                if hits:  # several only when they are identical copies: the first, in path order
                     resolved[i] = Resolution(hits[0], "content-hash", True)
                     moved = True
             if moved:
