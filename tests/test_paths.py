@@ -216,3 +216,22 @@ def test_a_line_that_loses_its_image_names_the_image_with_its_bytes(tmp_path: Pa
         ("mojo1/crop/x.png", "content-hash", True),
     ]
     assert view.contested == {}  # once moved, no image's lines disagree
+
+
+def test_a_fifo_chosen_in_a_crop_row_does_not_hang_validate(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.legacy_project import CROP, CROP_HEADER
+
+    (tmp_path / "mojo1/crop").mkdir(parents=True)
+    os.mkfifo(tmp_path / "mojo1/crop/x.png")
+    row = ["2025-10-02T14:03:11", "s", "c", "mojo1/crop", "1", "0", "mojo1/crop/x.png", "1", "1", "9", "9",
+           "mojo1/crop/x.png", "s", "20", "10"] + [""] * 12  # fmt: skip
+    (tmp_path / CROP).parent.mkdir(parents=True)
+    (tmp_path / CROP).write_text(",".join(CROP_HEADER) + "\n" + ",".join(row) + "\n")
+    code = "import sys; from curalog.validate import validate; print(validate(sys.argv[1]).by_code)"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and "decision.no_embedding" in out.stdout, out.stderr

@@ -419,11 +419,14 @@ class Validation:
     def _measure(self, canonical: str) -> tuple[int, int] | None:
         full = f"{self.root}/{canonical}"
         try:
-            key = stat_key(os.stat(full))
+            st = os.stat(full)
         except OSError:
             self.measured[canonical] = None
             return None
+        key = stat_key(st)
         self.measured[canonical] = key[:3]
+        if not S_ISREG(st.st_mode):
+            return None  # a FIFO or device named like an image is never opened (it would block)
         hit = self.cache.images.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]
