@@ -235,3 +235,20 @@ def test_a_fifo_chosen_in_a_crop_row_does_not_hang_validate(tmp_path: Path) -> N
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and "decision.no_embedding" in out.stdout, out.stderr
+
+
+raw_paths = st.lists(
+    st.sampled_from(["mojo1", "mojo2", "crop", "a.png", "b.png", "C:", ".", "..", "", " x", "Users"]),
+    min_size=1,
+    max_size=5,
+).map("/".join) | st.sampled_from(["C:\\mojo1\\a.png", "mojo1\\b.png", " mojo1/a.png", "mojo1/a.png "])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raws=st.lists(raw_paths, max_size=6))
+def test_the_index_view_places_each_line_as_index_line_does(tree: Path, raws: list[str]) -> None:
+    """index_view answers the common cases inline (exact, a known prefix, `<project>/<name>`):
+    each answer equals the one rule's (``index_line``) when no image's lines disagree."""
+    view = PathResolver(tree, index_lines=lambda: [(r, None) for r in raws]).index_view()
+    alone = PathResolver(tree)
+    assert view.resolved == [alone.index_line(r) for r in raws]

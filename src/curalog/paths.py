@@ -237,13 +237,24 @@ class PathResolver:
             # the common cases inline (as ``index_line`` answers them)
             if raw in listing:
                 res: Resolution | None = Resolution(raw, "exact", True)
+            elif (rest := after_prefix(raw)) is not None:
+                res = Resolution(rest, "stripped-prefix", True)
             else:
-                rest = after_prefix(raw)
-                res = (
-                    Resolution(rest, "stripped-prefix", True)
-                    if rest is not None
-                    else place(raw, digest, listing, first, shared)
-                )
+                # the seed's drift, `<project>/<name>` with a unique name, the cheap way (what
+                # ``_place`` answers: its folder is a project folder, so the name decides)
+                head, _, name = raw.partition("/")
+                if (
+                    name in first
+                    and name not in shared
+                    and head not in ("", ".", "..")
+                    and ":" not in head  # not a Windows drive
+                    and "/" not in name
+                    and "\\" not in raw
+                    and raw == raw.strip()
+                ):
+                    res = Resolution(first[name], "file-name", True)
+                else:
+                    res = place(raw, digest, listing, first, shared)
             add(res)
             if res is not None and res.on_disk:
                 prev = first_hash.setdefault(res.canonical, digest)
