@@ -165,7 +165,7 @@ def _index_drift(project: Project) -> list[str]:
         return []
     by_method: dict[str, int] = {}
     drift = {"file-name": 0, "content-hash": 0, "other": 0}
-    top = {e.name for e in os.scandir(project.root) if e.is_dir() and not e.name.startswith(".")}
+    top = project.paths.top_folders()
     for (raw, _digest), res in zip(pairs, placed, strict=True):
         method = res.method if res is not None else "cannot be placed"
         by_method[method] = by_method.get(method, 0) + 1

@@ -134,7 +134,6 @@ METHOD_TEXT = {
     "directory": "relative to its row's directory",
     "file-name": "by its unique file name",
     "content-hash": "by content hash among the images that share its file name",
-    "index (file-name)": "through the index line with this path, which names the image by file name",
     "index (content-hash)": "through the index line with this path (it names the image by content hash)",
     "gone": "as the index writes it (the image is not on disk)",
     "ledger": "by the decision import-legacy took from this line (linked by content hash then)",
@@ -161,11 +160,12 @@ class PathResolver:
     settled by content hash when exactly one of them has the indexed hash).
 
     ``index_lines`` supplies the embedding index as ``(image_path, hash)`` pairs. An index line
-    that names an image on disk (by any rule) lends its written path to that image: a log row
-    written the same way finds it through the index ("index (…)" methods). An index line whose
-    image is gone stays a candidate of its own (``on_disk=False``); one that resolves to a file
-    on disk never does. ``hash_of(canonical)`` gives an image's sha256 (None if unreadable); it is
-    only asked for images that share a file name with an index line that needs them.
+    placed by content hash lends its written path (when it holds a folder) to that image: a log
+    row written the same way finds it through the index (method "index (content-hash)"). An index
+    line whose image is gone stays a candidate of its own (``on_disk=False``); one that resolves
+    to a file on disk never does. ``hash_of(canonical)`` gives an image's sha256 (None if
+    unreadable); it is only asked for images that share a file name with an index line that
+    needs them, or whose lines disagree.
     """
 
     def __init__(
@@ -231,8 +231,6 @@ class PathResolver:
         after_prefix, place = self._listed_after_prefix, self._place
         resolved: list[Resolution | None] = []
         add = resolved.append
-        first_hash: dict[str, str | None] = {}  # image on disk -> the hash of its first line
-        disagree: set[str] = set()  # images whose lines give different hashes
         for raw, digest in lines:
             # the common cases inline (as ``index_line`` answers them)
             if raw in listing:
@@ -256,11 +254,7 @@ class PathResolver:
                 else:
                     res = place(raw, digest, listing, first, shared)
             add(res)
-            if res is not None and res.on_disk:
-                prev = first_hash.setdefault(res.canonical, digest)
-                if prev != digest and (prev or "").lower() != (digest or "").lower():
-                    disagree.add(res.canonical)
-        contested = self._content_of(disagree)
+        contested = self._contested(lines, resolved)
         if contested:
             # A line that loses its image's contest (its hash is not the image's content) names
             # the same-named image whose content it is (of identical copies, the first): the drifted path
@@ -309,11 +303,8 @@ class PathResolver:
             d = (digest or "").lower()
             if first_hash.setdefault(res.canonical, d) != d:
                 disagree.add(res.canonical)
-        return self._content_of(disagree)
-
-    def _content_of(self, images: set[str]) -> dict[str, str | None]:
         hash_of = self._hash_of
-        return {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(images)}
+        return {c: (hash_of(c) or "").lower() or None if hash_of else None for c in sorted(disagree)}
 
     def line_counts(self, canonical: str, digest: str | None) -> bool | None:
         """For an image named by several index lines that disagree: whether a line with hash
@@ -504,10 +495,9 @@ class PathResolver:
             return found._replace(method="stripped-prefix")
         return found
 
-    def _written(self, raw: str) -> str | None:
-        """The canonical text of an index line's path as written, whether or not an image is
-        there: from its first component that is a top-level folder of the root (the project);
-        a plain relative path as it stands. None when neither applies."""
+    def top_folders(self) -> set[str]:
+        """The root's top-level folders that can hold images (not hidden, not curalog's own):
+        where a written path's project part starts."""
         if self._top is None:
             try:
                 self._top = {
@@ -517,13 +507,17 @@ class PathResolver:
                 }
             except OSError:
                 self._top = set()
+        return self._top
+
+    def _written(self, raw: str) -> str | None:
+        """The canonical text of an index line's path as written, whether or not an image is
+        there: from its first component that is a top-level folder of the root (the project);
+        a plain relative path as it stands. None when neither applies."""
         return self._written_parts(raw, *_split(raw))
 
     def _written_parts(self, raw: str, is_abs: bool, parts: list[str]) -> str | None:
         """``_written`` of a path already split."""
-        if self._top is None:
-            self._written("")
-        top: set[str] = self._top  # type: ignore[assignment]
+        top = self.top_folders()
         for i, part in enumerate(parts):
             if part in top:
                 if ".." not in parts:
@@ -628,11 +622,6 @@ class PathResolver:
             for c in sorted(shared.get(name, {first[name]})):
                 by_hash.setdefault((self._hash_of(c) or "").lower(), []).append(c)
         return by_hash.get(digest, [])
-
-    def index_path(self, raw: str, digest: str | None = None) -> str | None:
-        """Canonical form of an embedding index's ``image_path`` (see ``index_line``)."""
-        found = self.index_line(raw, digest)
-        return found.canonical if found is not None else None
 
     def resolve_dir(self, directory: str) -> str | None:
         """Canonical form of a folder written in any convention, or None if it is not here."""

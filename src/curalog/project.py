@@ -38,6 +38,7 @@ class Project:
             legacy_index=config.path("embedding_index"),
         )
         self.facts = FactCache(self.root, self.db)
+        self._legacy_index_lines: list[int] = []  # line numbers of the legacy index, as last read
         self.paths = PathResolver(self.root, index_lines=self.index_lines, hash_of=self._hash_of)
         self.ledger = Ledger(self.db, self.paths, self.facts, self.embeddings, config.policy)
 
@@ -46,14 +47,14 @@ class Project:
         ledger's index rows (what ``PathResolver`` resolves with; see ``validate``, which reads
         the same two)."""
         legacy = read_index(self.config.path("embedding_index"), self.config.layout.embedding_index)
+        self._legacy_index_lines = [r.line for r in legacy.rows]  # the first lines, in order
         return [(r.image_path, r.hash) for r in legacy.rows] + self.embeddings.index_pairs()
 
     def legacy_index_placements(self) -> dict[int, Resolution | None]:
         """Where each line of the legacy index points (by line number), as ``paths`` placed it
         with the whole index in view (a line that lost its image's contest may name another)."""
-        legacy = read_index(self.config.path("embedding_index"), self.config.layout.embedding_index)
-        placed = self.paths.index_view().resolved
-        return {r.line: res for r, res in zip(legacy.rows, placed, strict=False)}
+        placed = self.paths.index_view().resolved  # (reads the index through index_lines)
+        return dict(zip(self._legacy_index_lines, placed, strict=False))
 
     def _hash_of(self, canonical: str) -> str | None:
         """An image's sha256 through the image-facts cache (asked by the path rule only for

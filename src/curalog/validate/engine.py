@@ -33,6 +33,7 @@ from curalog.legacy import (
     LogRead,
     SelectionColumns,
     SelectionRow,
+    line_sha,
     read_crop_log,
     read_index,
     read_selection_columns,
@@ -325,35 +326,37 @@ class Validation:
         for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
             if self._vector_problem(ref) is None or path not in self.index:  # row if it is sound
                 self.index[path] = ref
-        length, problem = self.vector_length, self.vector_problem
-        self.sound = {
-            path
-            for path, ref in self.index.items()
-            if (n := length.get(ref.hash)) is not None and ref.hash not in problem and ref.dim in (None, n)
-        }
+        sound = self._names_sound_vector
+        self.sound = {path for path, ref in self.index.items() if sound(ref)}
 
-    def _superseded(self, project: Project, logs: list[tuple[LogRead, Path]]) -> None:
+    def _names_sound_vector(self, ref: IndexLine | IndexRef) -> bool:
+        """Whether an index line names a vector file on disk that is sound and of the length the
+        line says (``_vector_problem`` is None; this is its fast form, for whole-index passes)."""
+        n = self.vector_length.get(ref.hash)
+        return n is not None and ref.hash not in self.vector_problem and ref.dim in (None, n)
+
+    def _superseded(self, project: Project) -> None:
         """Legacy lines a repair replaced with a ledger decision (``curalog repair ... --apply``):
         (source, line) -> decision id, for lines whose text is still what was repaired. Such a
         line is validated as its repaired decision, and counted once."""
         self.superseded: dict[tuple[str, int], int] = {}
-        by_source = {read.source: path for read, path in logs}
         rows = project.db.query(
             "SELECT DISTINCT r.source, r.line, r.sha, r.decision_id FROM repairs r WHERE r.source IS NOT NULL"
         )
-        lines: dict[str, list[str]] = {}
         for r in rows:
-            if r["source"] not in by_source:
-                continue
-            if r["source"] not in lines:
-                lines[r["source"]] = physical_lines(by_source[r["source"]])
-            text = lines[r["source"]]
-            line = r["line"]
-            if (
-                0 < line <= len(text)
-                and hashlib.sha256(text[line - 1].encode("utf-8")).hexdigest() == r["sha"]
-            ):
-                self.superseded[(r["source"], line)] = r["decision_id"]
+            if self._line_unchanged(r["source"], r["line"], r["sha"]):
+                self.superseded[(r["source"], r["line"])] = r["decision_id"]
+
+    def _line_unchanged(self, source: str, line: int, sha: str) -> bool:
+        """Whether line ``line`` of the log ``source`` still has the text a repair or
+        import-legacy recorded (``line_sha``). Each log is read once, only when asked."""
+        path = self._log_paths.get(source)
+        if path is None or not path.is_file():
+            return False
+        if source not in self._log_text:
+            self._log_text[source] = physical_lines(path)
+        text = self._log_text[source]
+        return 0 < line <= len(text) and line_sha(text[line - 1]) == sha
 
     def _prefetch_sizes(self, crops: LogRead) -> None:
         """Read the headers of the crop rows' chosen images while the vectors are checked."""
@@ -395,14 +398,8 @@ class Validation:
         if canonical not in self.resolver.listed or not self.index_refs:
             return None
         if self._sound_by_hash is None:  # hash -> the last line naming a sound vector of its length
-            length, problem = self.vector_length, self.vector_problem
-            self._sound_by_hash = {
-                ref.hash: ref
-                for ref in self.index_refs
-                if (n := length.get(ref.hash)) is not None
-                and ref.hash not in problem
-                and ref.dim in (None, n)
-            }
+            sound = self._names_sound_vector
+            self._sound_by_hash = {ref.hash: ref for ref in self.index_refs if sound(ref)}
         digest = self._hash_of(canonical)
         ref = self._sound_by_hash.get(digest) if digest else None
         if ref is not None:
@@ -452,15 +449,9 @@ class Validation:
                 )
             }
         hit = self._imported.get((where.source, where.line or 0))
-        path = self._log_paths.get(where.source)
-        if hit is None or path is None:
+        if hit is None or not self._line_unchanged(where.source, where.line or 0, hit[0]):
             return None
-        if where.source not in self._log_text:
-            self._log_text[where.source] = physical_lines(path)
-        text = self._log_text[where.source]
-        line = where.line or 0
-        same = 0 < line <= len(text) and hashlib.sha256(text[line - 1].encode("utf-8")).hexdigest() == hit[0]
-        return hit[1] if same else None
+        return hit[1]
 
     def _resolve(self, raw: str, directory: str, where: Where, out: list[Finding]):
         try:
@@ -911,7 +902,7 @@ class Validation:
             self._index_lines(legacy_index, project)
             logs = ((selections, "selection_log"), (crops, "crop_log"))
             self._log_paths = {r.source: self.config.path(k) for r, k in logs}
-            self._superseded(project, [(r, self.config.path(k)) for r, k in logs if r.exists])
+            self._superseded(project)
             self._prefetch_sizes(crops)
             self._index_file_findings()
             vectors_checked()
