@@ -135,7 +135,7 @@ def test_import_export_import_round_trips(legacy: Path, tmp_path: Path) -> None:
 def test_export_refuses_to_overwrite(legacy: Path, tmp_path: Path) -> None:
     with curalog.open_project(legacy) as p:
         import_legacy(p)
-        with pytest.raises(curalog.ConfigError, match="own legacy files"):
+        with pytest.raises(curalog.ConfigError, match="project's own"):
             export_legacy(p, legacy)
         export_legacy(p, tmp_path / "e")
         with pytest.raises(curalog.ConfigError, match="--force"):

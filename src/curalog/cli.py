@@ -29,9 +29,11 @@ from rich.text import Text
 
 from curalog import __version__
 from curalog.audit import query
+from curalog.config import find_root, load_config
 from curalog.embeddings.runner import Progress as ProgressFn
 from curalog.embeddings.store import VerifyReport
 from curalog.errors import ConfigError, CuralogError
+from curalog.files import check_output, write_file
 from curalog.project import Project, init_project, open_project
 
 app = typer.Typer(
@@ -41,8 +43,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: Rich never breaks a sentence or a path at 80 columns (in a log, cron mail or a pipe a
+# wrapped path cannot be copied); the terminal wraps long lines itself
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 RootOpt = Annotated[
     Path | None,
@@ -294,11 +298,14 @@ def validate(
     since: Annotated[
         str | None, typer.Option("--since", help="Only decisions logged at or after this ISO date.")
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
 ) -> None:
     """Find and explain every problem in the logs, the index and the vector files (read-only)."""
     from curalog.validate import validate as run_validation
     from curalog.validate.render import render_html, render_json, render_text
 
+    if output is not None:  # refused before a long run, not after it
+        check_output(output, protected=load_config(root or find_root()).owned_paths(), force=force)
     with rich_progress("validate", transient=True) as progress:
         report = run_validation(root, deep=deep, since=since, progress=progress)
     render = {ReportFormat.json: render_json, ReportFormat.html: render_html}.get(fmt, render_text)
@@ -306,9 +313,7 @@ def validate(
     if output is None:
         sys.stdout.write(text)
     else:
-        tmp = output.with_name(f".{output.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(output)
+        write_file(output, text)
         err.print(f"report written to {output}: {report.errors} errors, {report.warnings} warnings")
     raise typer.Exit(report.exit_code(strict))
 
@@ -340,15 +345,19 @@ def dashboard(
         typer.Option("--output", help="Where to write the page (default: data/health-dashboard.html)."),
     ] = None,
     no_record: Annotated[bool, typer.Option("--no-record", help="Do not store this snapshot.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
 ) -> None:
     """Write the health dashboard: one self-contained HTML page with cards, trends and fixes."""
     from curalog.dashboard import write_dashboard
     from curalog.health import take_snapshot
 
     with _open(root, "dashboard") as project:
+        if output is not None:  # the default page is curalog's own and rewritten each time
+            check_output(output, protected=project.config.owned_paths(), force=force)
         with rich_progress("validate", transient=True) as progress:
             result = take_snapshot(project, record=not no_record, progress=progress)
         target = output if output is not None else project.root / DASHBOARD
+        target.parent.mkdir(parents=True, exist_ok=True) if output is None else None
         write_dashboard(project, target, result)
     console.print(f"dashboard written to {target}")
 

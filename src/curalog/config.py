@@ -16,6 +16,8 @@ from pathlib import Path, PurePosixPath
 from curalog.errors import ConfigError
 
 CONFIG_NAME = "curalog.toml"
+#: the layout keys of the legacy files a project reads (the two logs and the embedding index)
+LEGACY_FILES = ("selection_log", "crop_log", "embedding_index")
 POLICIES = ("all", "crop", "off")
 
 
@@ -104,6 +106,20 @@ class Config:
     def path(self, layout_key: str) -> Path:
         """Absolute path of a layout entry, e.g. ``config.path("database")``."""
         return self.root / getattr(self.layout, layout_key)
+
+    def legacy_files(self) -> list[tuple[str, Path]]:
+        """(source as reports name it, absolute path) of each legacy log and the index."""
+        return [(getattr(self.layout, key), self.path(key)) for key in LEGACY_FILES]
+
+    def owned_paths(self) -> list[Path]:
+        """What a report or an export must never be written over: the legacy logs and index, the
+        database and its journal files, the settings, and the folders of vectors and audit logs."""
+        db = self.path("database")
+        return [
+            *(path for _source, path in self.legacy_files()),
+            db, *(db.with_name(db.name + end) for end in ("-wal", "-shm", "-journal")),
+            self.root / CONFIG_NAME, self.path("embeddings_dir"), self.path("audit_dir"),
+        ]  # fmt: skip
 
 
 def default_toml() -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from curalog.files import write_file
 from curalog.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
 from curalog.project import Project
 from curalog.validate.model import SEVERITY
@@ -182,11 +183,8 @@ def render_dashboard(
 def write_dashboard(project: Project, output: Path, result: HealthResult | None = None) -> Path:
     """Write the dashboard to ``output`` (atomically; audited when the file is new)."""
     html = render_dashboard(project, result)
-    output.parent.mkdir(parents=True, exist_ok=True)
     created = not output.exists()
-    tmp = output.with_name(f".{output.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(output)
+    write_file(output, html)
     if created:
         project.audit.record_created(output.resolve(), project.root, "curalog health dashboard")
     return output

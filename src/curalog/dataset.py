@@ -31,9 +31,12 @@ from typing import Any
 import numpy as np
 
 from curalog import __version__
+from curalog.audit import AuditLog
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
-from curalog.errors import CuralogError, PathError
+from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
+from curalog.files import swap_folder, target_of
+from curalog.legacy import require_logs
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
 # Which finding names a dropped decision's reason: the first of these it has, in this order
@@ -105,13 +108,12 @@ def split_of(project: str, set_id: str, seed: int, val_fraction: float) -> str:
 def _inputs(config: Config) -> dict[str, Any]:
     """The identity of every input file the build read (path, size, mtime)."""
     out = {}
-    for key in ("selection_log", "crop_log", "embedding_index", "database"):
-        path = config.path(key)
+    for source, path in [*config.legacy_files(), (config.layout.database, config.path("database"))]:
         try:
             st = path.stat()
-            out[getattr(config.layout, key)] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            out[source] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
         except OSError:
-            out[getattr(config.layout, key)] = None
+            out[source] = None
     return out
 
 
@@ -318,6 +320,79 @@ def build(
         return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
 
 
+def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutcome], manifest: dict) -> bool:
+    """Write the set into a temp folder beside ``target``, then swap it in (a kill leaves the old
+    set or the new one, never a half-written one). True when a set was replaced."""
+    import pyarrow.parquet as pq
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.curalog-building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from an earlier call
+    tmp.mkdir()
+    try:
+        pq.write_table(ex.crops, tmp / "crops.parquet")
+        pq.write_table(ex.pairs, tmp / "pairs.parquet")
+        np.save(tmp / "embeddings.npy", mat)
+        with open(tmp / "drops.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["kind", "source", "line", "set_id", "project", "path", "reason", "codes"])
+            for o in outcomes:
+                if not o.usable:
+                    w.writerow([o.kind, o.source, o.line, o.set_id, o.project, o.path, drop_reason(o.codes),
+                                " ".join(o.codes)])  # fmt: skip
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        old = swap_folder(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old)  # the replaced set: checked to be a curalog dataset before the build
+    return old is not None
+
+
+def is_dataset(folder: Path) -> bool:
+    """True when ``folder`` holds a dataset curalog built (its manifest says so)."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "curalog" in manifest and "reconciliation" in manifest
+
+
+def dataset_target(config: Config, out: str | os.PathLike[str] | None, *, force: bool = False) -> Path:
+    """The folder a build writes (symlinks followed), or ``ConfigError`` saying why not.
+
+    ``--force`` replaces only a dataset curalog built (its manifest and nothing else); never
+    the project root, a folder above it, a folder that holds or is one of the project's own
+    files (the logs, the database, the vectors, the audit log), or anything inside those."""
+    target = Path(out).expanduser() if out is not None else config.root / "data" / "dataset"
+    real, root = target_of(target), target_of(config.root)
+    named = f"--out {shown(target)}"
+    if real == root or real in root.parents:
+        raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
+    for p in config.owned_paths():
+        owned = target_of(p)
+        if real == owned or real in owned.parents or owned in real.parents:
+            raise ConfigError(f"{named} would replace the project's own {shown(p)}; choose another folder")
+    if real.exists() and not real.is_dir():
+        raise ConfigError(f"{named} is a file, not a folder")
+    try:
+        present = sorted(os.listdir(real)) if real.is_dir() else []
+    except OSError as exc:
+        raise ConfigError(f"{named}: {exc.strerror or exc}") from exc
+    if not present:
+        return real
+    if not is_dataset(real):
+        raise ConfigError(f"{named} is not empty and holds no curalog dataset (manifest.json); curalog "
+                          "replaces only a dataset it built: choose a new or empty folder")  # fmt: skip
+    foreign = [name for name in present if name not in FILES]
+    if foreign:
+        raise ConfigError(f"{named} holds a dataset and other files: {listing(foreign)}; move them out first")
+    if not force:
+        raise ConfigError(f"{named} holds a dataset already; pass --force to replace it")
+    return real
+
+
 def _build(
     root: str | os.PathLike[str] | None,
     out: str | os.PathLike[str] | None,
@@ -327,14 +402,12 @@ def _build(
     force: bool,
     progress: Callable[[int, int, str], None] | None,
 ) -> BuildResult:
-    import pyarrow.parquet as pq
 
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     config = load_config(Path(root) if root is not None else find_root())
-    target = Path(out) if out is not None else config.root / "data" / "dataset"
-    if target.exists() and any(target.iterdir()) and not force:
-        raise CuralogError(f"{target} is not empty; pass --force to replace the dataset there")
+    target = dataset_target(config, out, force=force)
+    require_logs(config.legacy_files(), "build a dataset (a training set without a whole log)")
     check = Validation(config, deep=False, since=None, use_cache=True, progress=progress, collect=True)
     report = check.run()
     outcomes = check.outcomes
@@ -419,23 +492,17 @@ def _build(
         },
         "embedding_models": dict(models),
     }
-    tmp = target.with_name(f".{target.name}.building")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    pq.write_table(ex.crops, tmp / "crops.parquet")
-    pq.write_table(ex.pairs, tmp / "pairs.parquet")
-    np.save(tmp / "embeddings.npy", mat)
-    with open(tmp / "drops.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["kind", "source", "line", "set_id", "project", "path", "reason", "codes"])
-        for o in outcomes:
-            if not o.usable:
-                w.writerow([o.kind, o.source, o.line, o.set_id, o.project, o.path, drop_reason(o.codes),
-                            " ".join(o.codes)])  # fmt: skip
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    try:
+        replaced = _write(target, ex, mat, outcomes, manifest)
+    except OSError as exc:
+        raise CuralogError(f"cannot write the dataset to {shown(target)}: {exc.strerror or exc}") from exc
+    AuditLog(config.path("audit_dir"), script="curalog dataset build").record(
+        "create",
+        list(FILES),
+        dest_dir=str(target),
+        notes=f"dataset: {ex.crops.num_rows} crops, "
+        f"{ex.pairs.num_rows} pairs" + ("; replaced the dataset that was there" if replaced else ""),
+    )
     return BuildResult(target, manifest)
 
 

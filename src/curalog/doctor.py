@@ -11,8 +11,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curalog.config import Config
-from curalog.legacy import CropRow, read_crop_log, read_index, read_selection_log
+from curalog.config import LEGACY_FILES, Config
+from curalog.legacy import CropRow, log_problem, read_crop_log, read_index, read_selection_log
 from curalog.paths import convention_of
 from curalog.project import Project
 
@@ -42,9 +42,12 @@ def step_logs(config: Config, project: Project) -> Step:
     in_ledger = project.ledger.count()
     if in_ledger or project.db.exists():
         step.lines.append(f"✅ {config.layout.database}: {in_ledger:,} decisions in the ledger")
-    for key in ("selection_log", "crop_log", "embedding_index"):
-        rel = getattr(config.layout, key)
-        path = config.path(key)
+    for key, (rel, path) in zip(LEGACY_FILES, config.legacy_files(), strict=True):
+        problem = log_problem(path)
+        if problem is not None:  # there as a name, but not readable: never "missing" or empty
+            step.lines.append(f"❌ {rel} {problem}")
+            step.status = BAD
+            continue
         if not path.is_file():
             if in_ledger:
                 step.lines.append(f"   {rel}: not present (no legacy file; the ledger holds the decisions)")

@@ -6,7 +6,34 @@ decision at once, as ``(code, message)`` pairs using the finding codes of findin
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
+
+#: the longest text one path or value takes in a message (a 3 MB path must not become 3 MB of output)
+SHOWN_MAX = 300
+
+
+def _escaped(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # an undecodable byte, as os.fsdecode carries it
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return char.encode("unicode_escape").decode("ascii")  # \n, \t, \x00, \ud800 ...
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``value`` as one printable line for a message: bytes that are not UTF-8 (a name copied
+    from a Samba share) and control characters escaped, and at most ``limit`` characters."""
+    text = os.fsdecode(value) if isinstance(value, bytes | os.PathLike) else str(value)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else _escaped(c) for c in text)
+    if len(text) > limit:
+        text = f"{text[: limit - 40]}…[{len(text) - limit + 40:,} more characters]"
+    return text
+
+
+def listing(items: list[str], limit: int = 8) -> str:
+    """The first ``limit`` items, comma-separated and each shown, then how many more there are."""
+    more = len(items) - limit
+    return ", ".join(shown(i) for i in items[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
 class CuralogError(Exception):
@@ -39,11 +66,10 @@ class PathAmbiguous(PathError):
     code = "path.ambiguous"
 
     def __init__(self, raw: str, candidates: list[str]) -> None:
-        more = len(candidates) - 8  # a name shared by hundreds of images: name the first few
-        listed = ", ".join(candidates[:8]) + (f" and {more} more" if more > 0 else "")
-        super().__init__(
+        super().__init__(  # a name shared by hundreds of images: the first few are named
             raw,
-            f"{raw!r} matches {len(candidates)} files by name and is refused: {listed}",
+            f"{shown(repr(raw))} matches {len(candidates)} files by name and is refused: "
+            + listing(candidates),
         )
         self.candidates = candidates
 

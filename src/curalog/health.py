@@ -70,6 +70,8 @@ class Figures:
     new_errors: int = 0
     new_warnings: int = 0
     compared_with: str | None = None  # taken_at of the snapshot the deltas are against
+    # inputs not read at all (a log that is a dangling link, a folder, UTF-16, a refused header): why
+    not_read: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +118,12 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
     size_bad: set[tuple[str, int | None]] = set()
     ledger_ids = {f.line for f in report.findings if f.source == lay.database and f.line is not None}
     ledger_kind = _kinds_of_ledger_rows(project, ledger_ids)
+    not_read: dict[str, str] = {}
+    logs = (lay.selection_log, lay.crop_log)
     for f in report.findings:
+        if f.code == "row.malformed" and (f.line is None or (f.line == 1 and f.source in logs)):
+            not_read[f.source] = f.message  # the whole file: not one decision's vector or size
+            continue
         if f.source == lay.selection_log:
             kind = "selection"
         elif f.source == lay.crop_log:
@@ -146,6 +153,7 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
         warnings=report.warnings,
         by_code=dict(report.by_code),
         fixes=list(report.recommendations),
+        not_read=not_read,
     )
 
 
@@ -276,6 +284,8 @@ def render_text(result: HealthResult) -> str:
     f = result.figures
 
     def line(label: str, part: int, whole: int, good: float = 99.5) -> str:
+        if not whole:
+            return f"  {label}: 0 (nothing to count)"
         pct = Figures.percent(part, whole)
         mark = "✅" if pct >= good else ("⚠️" if pct >= 95 else "❌")
         return f"  {label}: {part:,} ({pct:.1f}%) {mark}"
@@ -286,6 +296,7 @@ def render_text(result: HealthResult) -> str:
     out = [
         "=== AI Training Data Health ===",
         f"Updated: {f.taken_at}",
+        *(f"❌ NOT READ: {source}: {why}" for source, why in f.not_read.items()),
         "",
         "Selections:",
         f"  Total: {f.selections:,}",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from curalog.csvlines import CsvColumns, read_columns
+from curalog.errors import ConfigError, shown
 
 MAX_IMAGES = 4
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -86,6 +89,60 @@ class LogRead:
     data_lines: int = 0
     rows: list = field(default_factory=list)
     malformed: list[Malformed] = field(default_factory=list)
+    #: why a log that exists as a name cannot be read as a file (a dangling symlink, a folder ...)
+    problem: str | None = None
+
+
+def log_problem(path: Path) -> str | None:
+    """Why the log at ``path`` cannot be read, or None when it is a readable file or absent.
+
+    A name that exists but is not a readable regular file (a symlink to a share that is not
+    mounted, a symlink loop, a folder, a named pipe, no permission) is a problem: the log must
+    never vanish from validation as if it were empty."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return None  # no log at all: a project without crops, say
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except FileNotFoundError:
+            to = shown(os.readlink(path))
+            return f"is a symlink to {to}, which does not exist (a share that is not mounted?)"
+        except OSError as exc:
+            return f"is a symlink that cannot be followed ({exc.strerror or exc})"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a folder, not a log file"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file (a named pipe or a device)"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        return "is UTF-16 or binary, not UTF-8 text: save it as UTF-8 (CSV UTF-8 in Excel)"
+    return None
+
+
+def _log_read(path: Path, source: str) -> LogRead:
+    """A LogRead that says whether the log is there to read (``exists``) or why it cannot be."""
+    problem = log_problem(path)
+    return LogRead(source, exists=problem is None and path.is_file(), problem=problem)
+
+
+def require_logs(logs: list[tuple[str, Path]], doing: str) -> None:
+    """Raise ``ConfigError`` naming every log of ``(source, path)`` that exists but cannot be read:
+    a command that writes must not go on as if such a log were empty."""
+    problems = [f"{source} {why}" for source, path in logs if (why := log_problem(path)) is not None]
+    if problems:
+        raise ConfigError(f"cannot {doing}: " + "; ".join(problems) + "; nothing was changed")
 
 
 def line_sha(text: str) -> str:
@@ -122,13 +179,15 @@ def _path_list(text: str) -> tuple[str, ...] | str:
         return ()
     try:
         value, end = _scan_json(text, 0)
-    except (StopIteration, json.JSONDecodeError):
+    except (StopIteration, json.JSONDecodeError, RecursionError):
         end = -1
     if end != len(text):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             return f"negative_paths is not valid JSON ({exc.msg})"
+        except RecursionError:
+            return "negative_paths is nested too deeply to be a list of paths"
     if type(value) is not list or not all(type(p) is str for p in value):
         return "negative_paths is not a JSON list of paths"
     return tuple(value)
@@ -202,7 +261,7 @@ def read_selection_columns(path: Path, source: str) -> tuple[LogRead, SelectionC
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    read = LogRead(source, exists=path.is_file())
+    read = _log_read(path, source)
     if not read.exists:
         return read, None
     t = read_columns(path, SELECTION_REQUIRED)
@@ -246,7 +305,7 @@ def _numbers(values: list[str]) -> list[float | None]:
 
 
 def read_crop_log(path: Path, source: str) -> LogRead:
-    read = LogRead(source, exists=path.is_file())
+    read = _log_read(path, source)
     if not read.exists:
         return read
     t = read_columns(path, CROP_REQUIRED)
@@ -308,7 +367,7 @@ def read_crop_log(path: Path, source: str) -> LogRead:
 
 def read_index(path: Path, source: str) -> LogRead:
     """The legacy embedding index (processed_images.jsonl), one ``IndexLine`` per good line."""
-    read = LogRead(source, exists=path.is_file())
+    read = _log_read(path, source)
     if not read.exists:
         return read
     with open(path, encoding="utf-8", errors="replace") as fh:  # lines as iterating the file gives
@@ -331,6 +390,9 @@ def read_index(path: Path, source: str) -> LogRead:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
             read.malformed.append(Malformed(source, n, f"invalid JSON ({exc.msg})"))
+            continue
+        except RecursionError:
+            read.malformed.append(Malformed(source, n, "JSON nested too deeply to be an index line"))
             continue
         if not isinstance(obj, dict):
             read.malformed.append(Malformed(source, n, "not a JSON object"))

@@ -26,6 +26,7 @@ from curalog.audit import iso, now_local
 from curalog.csvlines import physical_lines
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
+from curalog.files import check_output, write_file
 from curalog.legacy import (
     CROP_COORDS,
     CropRow,
@@ -36,6 +37,7 @@ from curalog.legacy import (
     read_crop_log,
     read_index,
     read_selection_log,
+    require_logs,
 )
 from curalog.project import Project
 
@@ -240,6 +242,7 @@ def import_legacy(
     With ``dry_run`` the same import runs against a scratch copy of the ledger, which is then
     thrown away: the summary says exactly what a real run would do, and nothing is kept.
     """
+    require_logs(project.config.legacy_files(), "import the legacy logs")
     summary = ImportSummary(dry_run)
     if not dry_run:
         _run_import(project, summary, progress)
@@ -291,16 +294,17 @@ def export_legacy(project: Project, target: str | os.PathLike[str], *, force: bo
     Refuses to write into the project's own legacy files, and over existing files unless
     ``force``. Each file is written to a temp file and renamed; every file is audited.
     """
-    out = Path(target).expanduser().resolve()
+    out = Path(target).expanduser()
     lay = project.config.layout
     rels = [lay.selection_log, lay.crop_log, lay.embedding_index]
-    own = {project.config.path(k).resolve() for k in ("selection_log", "crop_log", "embedding_index")}
-    clash = [str(out / r) for r in rels if (out / r).resolve() in own]
-    if clash:
-        raise ConfigError(f"refusing to overwrite the project's own legacy files: {', '.join(clash)}")
-    existing = [str(out / r) for r in rels if (out / r).exists()]
-    if existing and not force:
-        raise ConfigError(f"{', '.join(existing)} already exist (use --force to replace them)")
+    problems, owned = [], project.config.owned_paths()
+    for rel in rels:  # every refusal named at once
+        try:  # the folders are made below
+            check_output(out / rel, protected=owned, force=force, what="export-legacy:", new_folders=True)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("; ".join(problems))
     summary = ExportSummary()
     sel, crop = io.StringIO(), io.StringIO()
     sw, cw = csv.writer(sel, lineterminator="\n"), csv.writer(crop, lineterminator="\n")
@@ -338,9 +342,7 @@ def export_legacy(project: Project, target: str | os.PathLike[str], *, force: bo
     for rel, text, n in outputs:
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_file(path, text)
         summary.files[str(path)] = n
         project.audit.record("create", [path.name], dest_dir=str(path.parent), notes="export-legacy")
     return summary

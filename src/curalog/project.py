@@ -14,6 +14,7 @@ from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, Progress, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
 from curalog.errors import ConfigError, ImageError, PathError
+from curalog.files import write_file
 from curalog.ledger import Ledger, Session
 from curalog.ledger.db import Database
 from curalog.ledger.facts import FactCache
@@ -182,9 +183,7 @@ def init_project(root: str | os.PathLike[str], *, force: bool = False) -> Path:
     target = folder / CONFIG_NAME
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to rewrite it)")
-    tmp = target.with_name(f".{CONFIG_NAME}.tmp-{os.getpid()}")
-    tmp.write_text(default_toml(), encoding="utf-8")
-    os.replace(tmp, target)
+    write_file(target, default_toml())
     config = load_config(folder)
     AuditLog(config.path("audit_dir"), script="curalog init").record(
         "create", [CONFIG_NAME], dest_dir="", notes="project settings"

@@ -11,7 +11,7 @@ from typing import Generic, TypeVar
 from curalog.csvlines import physical_lines
 from curalog.errors import DecisionRejected
 from curalog.ledger.ledger import DecisionWarning, Repair
-from curalog.legacy import CropRow, line_sha, read_crop_log
+from curalog.legacy import CropRow, line_sha, read_crop_log, require_logs
 from curalog.project import Project
 
 
@@ -65,6 +65,7 @@ def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]]
     their line's sha); rows repaired before are counted in ``plan.already``."""
     cfg = project.config
     path = cfg.path("crop_log")
+    require_logs([(cfg.layout.crop_log, path)], f"repair {what}")
     read = read_crop_log(path, cfg.layout.crop_log)
     if not read.exists:
         return [], []

@@ -34,6 +34,7 @@ from curalog.legacy import (
     SelectionColumns,
     SelectionRow,
     line_sha,
+    log_problem,
     read_crop_log,
     read_index,
     read_selection_columns,
@@ -832,9 +833,8 @@ class Validation:
         ident = _ident
         db = self.config.path("database")
         parts: list[object] = [MEMO_VERSION, __version__, self.since, self.config.policy]
-        inputs = ["selection_log", "crop_log", "embedding_index"]
-        for path in (self.root / "curalog.toml", *map(self.config.path, inputs)):
-            parts.append((str(path), ident(path)))
+        for path in (self.root / "curalog.toml", *(path for _s, path in self.config.legacy_files())):
+            parts.append((str(path), ident(path), log_problem(path)))  # a dangling link vs a loop
         parts.append(("ledger", _ledger_version(db)))
         if vectors is not None:
             parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
@@ -912,6 +912,8 @@ class Validation:
             r.index_entries = legacy_index.data_lines + self.ledger_index_rows
             r.embedding_files = len(self.vector_files)
             for read in (selections, crops, legacy_index):
+                if read.problem is not None:
+                    self.findings.append(rules.log_unreadable(read.source, read.problem))
                 for m in read.malformed:
                     where = Where(m.source, m.line, self._project_guess(m.raw_path), m.raw_path)
                     self.findings.append(rules.row_malformed(where, m.message))

@@ -44,16 +44,32 @@ def _groups(findings: list[Finding]) -> dict[tuple[str, str, str], list[Finding]
     return groups
 
 
+def _unread(findings: list[Finding]) -> set[str]:
+    """Which inputs were not read at all ("selection", "crop", "index"): a log that cannot be
+    read (a finding without a line) or a CSV log whose header was refused (line 1)."""
+    out = set()
+    for f in findings:
+        if f.code == "row.malformed" and (f.line is None or (f.line == 1 and f.source.endswith(".csv"))):
+            out.add(next((k for k in ("selection", "crop") if k in f.source), "index"))
+    return out
+
+
 def render_text(report: Report) -> str:
     r = report
+    unread = _unread(r.findings)
+
+    def mark(kind: str) -> str:
+        return "❌ NOT READ:" if kind in unread else "✅"
+
     out = [
         "=== TRAINING DATA VALIDATION REPORT ===",
         f"Root: {r.root}",
         f"Date: {r.generated_at}",
         "",
-        f"✅ Selection data: {r.selections:,} entries ({r.usable_selections:,} usable)",
-        f"✅ Crop data: {r.crops:,} entries ({r.usable_crops:,} usable)",
-        f"✅ Embedding index: {r.index_entries:,} entries; vector files on disk: {r.embedding_files:,}",
+        f"{mark('selection')} Selection data: {r.selections:,} entries ({r.usable_selections:,} usable)",
+        f"{mark('crop')} Crop data: {r.crops:,} entries ({r.usable_crops:,} usable)",
+        f"{mark('index')} Embedding index: {r.index_entries:,} entries; "
+        f"vector files on disk: {r.embedding_files:,}",
     ]
     for severity, title in (("warning", "⚠️  WARNINGS"), ("error", "❌ ERRORS")):
         items = [f for f in r.findings if f.severity == severity]

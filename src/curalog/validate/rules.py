@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from curalog.errors import listing
 from curalog.validate.model import SEVERITY, Finding
 
 
@@ -37,6 +38,17 @@ def row_malformed(where: Where, why: str) -> Finding:
     )  # fmt: skip
 
 
+def log_unreadable(source: str, why: str) -> Finding:
+    """A whole log that cannot be read: reported as ``row.malformed`` without a line (every one
+    of its lines is unparseable), so it never passes as an empty log."""
+    return _finding(
+        "row.malformed", Where(source, None, "", source),
+        f"the log {why}: none of its decisions is checked or used",
+        f"make {source} a readable UTF-8 file again (mount the share, restore it, fix the link), "
+        "or point [layout] in curalog.toml at where the log is now",
+    )  # fmt: skip
+
+
 def row_duplicate(where: Where, first_line: int) -> Finding:
     return _finding(
         "row.duplicate", where,
@@ -52,17 +64,10 @@ def path_unresolved(where: Where, why: str) -> Finding:
     )  # fmt: skip
 
 
-def _some(paths: list[str], shown: int = 8) -> str:
-    """The first few of many paths (a name shared by hundreds of images must not make a report
-    of megabytes)."""
-    more = len(paths) - shown
-    return ", ".join(paths[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
 def path_ambiguous(where: Where, candidates: list[str]) -> Finding:
     return _finding(
         "path.ambiguous", where,
-        f"the file name matches {len(candidates)} images and is refused: {_some(candidates)} "
+        f"the file name matches {len(candidates)} images and is refused: {listing(candidates)} "
         "(no index line written as this path names one of them by content hash)",
         f"write the full path at {where.source}:{where.line} (one of the {len(candidates)} images)",
     )  # fmt: skip

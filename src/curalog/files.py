@@ -1,0 +1,173 @@
+"""Writing files the user asked for, without ever destroying what they own.
+
+One helper writes every output curalog produces (reports, the dashboard, the config, exported
+logs, the validator's cache): a regular file (or a new name) is replaced atomically (a temp
+file in the same folder, fsynced, renamed over it); anything else is never renamed over: a
+named pipe, a character device (``/dev/null``), ``/dev/stdout`` or a terminal is written into
+directly, and a symlink is followed so the link stays and its target gets the new content.
+
+``check_output`` is the guard in front of a user-named output path: it refuses the project's
+own inputs and database, folders, and an existing file unless the user passed ``--force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from curalog.errors import ConfigError, shown
+
+_DIRECT_PREFIXES = ("/dev/", "/proc/")
+
+
+def target_of(path: os.PathLike[str] | str) -> Path:
+    """Where writing ``path`` lands: symlinks followed (a dangling one names the file it will create).
+
+    Raises ``ConfigError`` for a symlink loop or a path too long to resolve."""
+    try:
+        return Path(os.path.realpath(path, strict=False))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot write {shown(path)}: {exc}") from exc
+
+
+def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
+    """True for what must be written into, never renamed over: devices, FIFOs, sockets, /dev, /proc."""
+    text = os.fspath(path)
+    if text.startswith(_DIRECT_PREFIXES) or str(real).startswith(_DIRECT_PREFIXES):
+        return True
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"cannot write {shown(path)}: it is a folder")
+    return not stat.S_ISREG(st.st_mode)
+
+
+def write_file(path: os.PathLike[str] | str, data: str | bytes, *, encoding: str = "utf-8") -> Path:
+    """Write ``data`` to ``path`` safely; returns the path written (a symlink's target).
+
+    A regular file or a new name is replaced atomically (never half-written); a FIFO, device
+    or ``/dev/...`` name is written into directly; a symlink is followed. Every failure is a
+    ``ConfigError`` with one line naming the path and the reason; nothing is left behind.
+    """
+    payload = data.encode(encoding) if isinstance(data, str) else data
+    real = target_of(path)
+    if _is_direct(path, real):
+        try:
+            with open(path, "wb") as fh:  # follows symlinks; O_TRUNC is a no-op on a FIFO or device
+                fh.write(payload)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+        return Path(path)
+    folder = real.parent
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {shown(path)}: the folder {shown(folder)} does not exist")
+    tmp = folder / f".{real.name[:200]}.curalog-tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        mode = stat.S_IMODE(os.stat(real).st_mode) if real.exists() else None
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+            if mode is not None:
+                os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, real)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+    with contextlib.suppress(OSError):  # the rename itself survives a power cut
+        dfd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return real
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (38, 22, 95):  # ENOSYS, EINVAL (the file system cannot), EOPNOTSUPP
+        return False
+    raise OSError(errno, os.strerror(errno), os.fspath(b))
+
+
+def swap_folder(new: Path, target: Path) -> Path | None:
+    """Put the folder ``new`` at ``target``. When ``target`` exists, the two are exchanged in one
+    step where the file system can (a kill leaves either the old set or the new one in place,
+    never neither) and the old content is returned at ``new``'s path, for the caller to remove."""
+    if not target.exists():
+        os.rename(new, target)
+        return None
+    if _exchange(new, target):
+        return new
+    old = new.with_name(new.name + ".old")
+    os.rename(target, old)  # the short window with no set at ``target``, where exchange is missing
+    os.rename(new, target)
+    return old
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """True when ``a`` and ``b`` name one file (or one not-yet-existing path)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return target_of(a) == target_of(b)
+
+
+def check_output(
+    path: os.PathLike[str] | str,
+    *,
+    protected: Iterable[Path] = (),
+    force: bool = False,
+    what: str = "--output",
+    new_folders: bool = False,
+) -> None:
+    """Refuse an output path that would destroy something: one of ``protected`` (the project's
+    inputs, its database, its settings), a folder, or an existing regular file without ``force``.
+    Devices and FIFOs (``/dev/null``, ``/dev/stdout``, a pipe) are always fine. The folder must
+    exist unless the caller makes it (``new_folders``)."""
+    real = target_of(path)
+    for p in protected:
+        owned = target_of(p)
+        if same_file(Path(path), p) or real == owned or owned in real.parents:
+            raise ConfigError(
+                f"{what} {shown(path)} is the project's own {shown(p)}: curalog never writes over "
+                "its inputs; choose another file"
+            )
+    if _is_direct(path, real):
+        return
+    if real.exists() and not force:
+        raise ConfigError(f"{what} {shown(path)} already exists; pass --force to replace it")
+    if not new_folders and not real.parent.is_dir():
+        raise ConfigError(f"{what} {shown(path)}: the folder {shown(real.parent)} does not exist")
+
+
+__all__ = ["check_output", "same_file", "swap_folder", "target_of", "write_file"]
