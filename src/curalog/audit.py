@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+
+from curalog.errors import ConfigError, shown
 
 OPERATIONS = ("move", "copy", "delete", "crop", "create", "send_to_trash")
 
@@ -22,6 +25,27 @@ def now_local() -> datetime:
 
 def iso(ts: datetime) -> str:
     return ts.isoformat(timespec="seconds")
+
+
+_SINCE = re.compile(r"^\d{4}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?)?$")
+
+
+def check_since(since: str | None) -> str | None:
+    """``since`` if it is an ISO date or timestamp (``2025-10-01``, ``2025-10-01T14:00``), else
+    ``ConfigError``: a typo must not filter every decision out and make a run look clean."""
+    if since is None:
+        return None
+    ok = _SINCE.match(since) is not None
+    if ok:
+        try:
+            datetime.fromisoformat(since if len(since) > 7 else f"{since}-01")
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ConfigError(
+            f"--since {shown(since)!r} is not an ISO date: write 2025-10-01 or 2025-10-01T14:00"
+        )
+    return since.replace(" ", "T")  # compared as text with timestamps written with a T
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,7 @@ class AuditLog:
 
 def query(log: AuditLog, since: str | None = None, path: str | None = None) -> list[AuditEntry]:
     """Entries at or after ``since`` (ISO date or timestamp) that name ``path`` (a substring)."""
+    check_since(since)
     out = []
     for entry in log.entries():
         if since and entry.timestamp[: len(since)] < since:

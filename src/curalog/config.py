@@ -7,11 +7,11 @@ The layout defaults are those of legacy-formats.md, so a project that only has l
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from curalog.errors import ConfigError
 
@@ -255,6 +255,24 @@ def _check_relative(key: str, value: str, problems: list[str]) -> None:
         problems.append(f"[layout] {key} = {value!r} must be a relative path inside the project root")
 
 
+def compile_pattern(pattern: str) -> Any:
+    """A user-given regular expression, compiled by RE2: matching takes linear time, so no
+    pattern and no file name can hang ``serve`` (Python's ``re`` backtracks: ``(a+)+$`` on a
+    long name never ends). ``ValueError`` says why a pattern is refused."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the reason is raised, not printed by the C++ library
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(
+            f"is not a regular expression RE2 accepts ({why}); lookarounds and backreferences are not "
+            "supported, so that no pattern can take exponential time"
+        ) from exc
+
+
 def load_config(root: str | os.PathLike[str]) -> Config:
     """Read ``root/curalog.toml`` (or use the defaults when there is none).
 
@@ -266,10 +284,14 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     root_path = root_path.resolve()
     cfg_file = root_path / CONFIG_NAME
     data: dict = {}
-    if cfg_file.exists():
+    if os.path.lexists(cfg_file):  # a dangling link is an error, never "no settings, use defaults"
         try:
             data = tomllib.loads(cfg_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        except FileNotFoundError as exc:
+            raise ConfigError(
+                f"cannot read {cfg_file}: it is a symlink to {os.readlink(cfg_file)!r}, which does not exist"
+            ) from exc
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
             raise ConfigError(f"cannot read {cfg_file}: {exc}") from exc
     problems: list[str] = []
     for key in sorted(set(data) - {"layout", "policy", "embed", "alerts", "curate"}):
@@ -281,12 +303,12 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     curate = _section(data, "curate", CurateSettings, problems)
     assert isinstance(curate, CurateSettings)
     try:
-        if "set" not in re.compile(curate.set_pattern).groupindex:
+        if "set" not in compile_pattern(curate.set_pattern).groupindex:
             problems.append(
                 f"[curate] set_pattern {curate.set_pattern!r} has no group named 'set': (?P<set>...)"
             )
-    except re.error as exc:
-        problems.append(f"[curate] set_pattern {curate.set_pattern!r} is not a regular expression: {exc}")
+    except ValueError as exc:
+        problems.append(f"[curate] set_pattern {curate.set_pattern!r} {exc}")
     assert isinstance(layout, Layout)
     assert isinstance(policy, Policy)
     assert isinstance(embed, EmbedSettings)
@@ -316,7 +338,7 @@ def find_root(start: str | os.PathLike[str] | None = None) -> Path:
     """The nearest folder at or above ``start`` holding ``curalog.toml`` or a ``data/`` folder."""
     here = Path(start if start is not None else Path.cwd()).expanduser().resolve()
     for folder in (here, *here.parents):
-        if (folder / CONFIG_NAME).is_file() or (folder / "data").is_dir():
+        if os.path.lexists(folder / CONFIG_NAME) or (folder / "data").is_dir():
             return folder
     raise ConfigError(
         f"no curalog project at or above {here} (no {CONFIG_NAME} and no data/ folder); "

@@ -34,10 +34,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curalog.config import compile_pattern
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem
 from curalog.images import image_size, preview_jpeg, stat_key
 from curalog.ledger.ledger import LIVE
-from curalog.paths import list_images, project_of, served_image
+from curalog.paths import list_images, project_of, served_image, utf8
 from curalog.project import Project
 
 MAX_VARIANTS = 4  # shown side by side, picked with keys 1-4
@@ -66,12 +67,15 @@ def find_sets(root: Path, pattern: str, images: Sequence[str] | None = None) -> 
 
     Output folders (``crop``, ``trash``), hidden folders and ``data/`` are not scanned.
     """
-    rx = re.compile(pattern)
+    rx = compile_pattern(pattern)
     groups: dict[tuple[str, str], list[tuple[tuple, str, str | None]]] = {}
     unmatched = 0
     for path in images if images is not None else list_images(root):
         directory, _, file = path.rpartition("/")
         if OUTPUT_FOLDERS.intersection(directory.split("/")):
+            continue
+        if not utf8(path):  # a name copied from a Samba share: cannot be logged or served
+            unmatched += 1
             continue
         stem = file.rsplit(".", 1)[0]
         m = rx.search(stem)

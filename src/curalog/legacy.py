@@ -126,7 +126,9 @@ def log_problem(path: Path) -> str | None:
             head = fh.read(4096)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+    # UTF-16 text (half its bytes NUL), with or without its byte-order mark; a stray NUL on one
+    # line is that line's problem, not the file's
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") * 4 > len(head):
         return "is UTF-16 or binary, not UTF-8 text: save it as UTF-8 (CSV UTF-8 in Excel)"
     return None
 

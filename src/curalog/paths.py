@@ -86,6 +86,17 @@ def served_image(root: Path, rel: str) -> Path:
     return Path(real)
 
 
+def utf8(path: str) -> bool:
+    """True when ``path`` is valid UTF-8 text: a name with bytes that are not (copied from a Samba
+    share; Python carries them as lone surrogates) cannot be stored in the ledger, logged or
+    served, so it is skipped with its name shown escaped (``errors.shown``)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def list_images(root: Path, folders: list[str] | None = None) -> list[str]:
     """Canonical paths of every image file under ``root`` (hidden and data folders skipped).
 

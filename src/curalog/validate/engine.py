@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from curalog import __version__
+from curalog.audit import check_since
 from curalog.config import Config, find_root, load_config
 from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
@@ -181,7 +182,7 @@ class Validation:
         self.config = config
         self.root = config.root
         self.deep = deep
-        self.since = since
+        self.since = check_since(since)
         self.progress = progress
         self.cache = ValidateCache(config.path("database").with_name(CACHE_NAME))
         self.use_cache = use_cache
