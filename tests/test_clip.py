@@ -150,17 +150,20 @@ def test_missing_model_fails_at_once_saying_how_to_get_it(tmp_path: Path, monkey
 
 def test_hung_and_broken_images_are_skipped_with_their_reason(tmp_path: Path) -> None:
     good = [_noise(tmp_path / f"g{i}.png", (256, 256), seed=i) for i in range(4)]
-    fifo = tmp_path / "hangs.png"
-    os.mkfifo(fifo)  # opening it for reading blocks forever: a decode that hangs
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever: never opened
+    slow = tmp_path / "slow.png"
+    Image.new("RGB", (9000, 9000), "gray").save(slow)  # 81 Mpixels: a second or more to decode
     broken = tmp_path / "broken.png"
     broken.write_bytes(good[0].read_bytes()[:300])  # header intact, data cut
-    items = [(p.name, str(p)) for p in [good[0], fifo, good[1], broken, good[2], good[3]]]
+    items = [(p.name, str(p)) for p in [good[0], fifo, good[1], slow, broken, good[2], good[3]]]
     started = time.perf_counter()
-    with DecodePool(ClipPrep(), workers=2, timeout=2.0) as pool:
+    with DecodePool(ClipPrep(), workers=2, timeout=0.3) as pool:
         out = {key: (pixels, why) for key, pixels, why in pool.map(items)}
-    assert time.perf_counter() - started < 30  # the hang cost its timeout, not the run
+    assert time.perf_counter() - started < 30  # the slow image cost its timeout, not the run
     assert [k for k, (px, _) in out.items() if px is not None] == ["g0.png", "g1.png", "g2.png", "g3.png"]
-    assert "longer than 2 s" in out["hangs.png"][1]
+    assert "not a regular file" in out["pipe.png"][1]
+    assert "longer than 0.3 s" in out["slow.png"][1]
     assert "truncated" in out["broken.png"][1] or "cannot decode" in out["broken.png"][1]
     for key in ("g0.png", "g3.png"):
         assert np.array_equal(out[key][0], clip_pixels(tmp_path / key))  # same pixels as in-process

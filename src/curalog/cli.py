@@ -32,7 +32,7 @@ from curalog.audit import query
 from curalog.config import find_root, load_config
 from curalog.embeddings.runner import Progress as ProgressFn
 from curalog.embeddings.store import VerifyReport
-from curalog.errors import ConfigError, CuralogError
+from curalog.errors import ConfigError, CuralogError, shown
 from curalog.files import check_output, write_file
 from curalog.project import Project, init_project, open_project
 
@@ -202,7 +202,7 @@ def embed(
         if paths:
             targets, refused = proj.expand(paths)
             for target, reason in refused:
-                err.print(f"[red]refused[/] {escape(target)}: {escape(reason)}")
+                err.print(f"[red]refused[/] {escape(shown(target))}: {escape(shown(reason))}")
             if refused and not targets:
                 raise typer.Exit(2)
         emb = proj.embedder(embedder)
@@ -222,7 +222,7 @@ def embed(
         if result.temp_files_removed:
             console.print(f"removed {len(result.temp_files_removed)} temp files of killed runs")
         for path, reason in result.failed:
-            console.print(f"  [red]failed[/] {escape(path)}: {escape(reason)}")
+            console.print(f"  [red]failed[/] {escape(shown(path))}: {escape(shown(reason))}")
         if result.verify is not None:
             _print_report(result.verify)
         if not result.ok:
@@ -795,6 +795,8 @@ def _root(
 
 
 def main() -> None:
+    import sqlite3
+
     try:
         app()
     except ConfigError as exc:
@@ -803,3 +805,11 @@ def main() -> None:
     except CuralogError as exc:
         err.print(f"curalog: {exc}", markup=False, highlight=False)
         sys.exit(1)
+    except sqlite3.Error as exc:  # a damaged ledger, a full disk: one line, the transaction rolled back
+        err.print(f"curalog: the ledger database failed: {shown(exc)}; nothing was committed", markup=False,
+                  highlight=False)  # fmt: skip
+        sys.exit(2)
+    except OSError as exc:  # a full disk, a read-only file system, a file that vanished meanwhile
+        where = f" ({shown(exc.filename)})" if exc.filename else ""
+        err.print(f"curalog: {exc.strerror or shown(exc)}{where}", markup=False, highlight=False)
+        sys.exit(2)

@@ -13,6 +13,7 @@ own inputs and database, folders, and an existing file unless the user passed ``
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import stat
@@ -22,6 +23,37 @@ from pathlib import Path
 from curalog.errors import ConfigError, shown
 
 _DIRECT_PREFIXES = ("/dev/", "/proc/")
+
+
+class NotRegularFile(OSError):
+    """A name that is a named pipe, a device or a socket: curalog never reads one (it would block
+    forever or never end)."""
+
+    def __init__(self, path: object) -> None:
+        super().__init__(errno.EINVAL, "not a regular file (a named pipe, a device or a socket)", path)
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+
+
+def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
+    """A file descriptor for reading the regular file at ``path``; ``NotRegularFile`` for anything
+    else. Opened non-blocking, so a named pipe with no writer cannot hang the caller (the flag
+    means nothing for regular files)."""
+    fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(os.fspath(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], limit: int = -1) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``limit``; all when -1)."""
+    with os.fdopen(open_regular(path), "rb") as fh:
+        return fh.read(limit)
 
 
 def target_of(path: os.PathLike[str] | str) -> Path:
@@ -170,4 +202,13 @@ def check_output(
         raise ConfigError(f"{what} {shown(path)}: the folder {shown(real.parent)} does not exist")
 
 
-__all__ = ["check_output", "same_file", "swap_folder", "target_of", "write_file"]
+__all__ = [
+    "NotRegularFile",
+    "check_output",
+    "open_regular",
+    "read_regular",
+    "same_file",
+    "swap_folder",
+    "target_of",
+    "write_file",
+]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
 import zlib
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from curalog.errors import ImageError
+from curalog.files import open_regular, read_regular
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 ORIENTATION_TAG = 0x0112
@@ -41,6 +43,8 @@ def _orientation(im: Image.Image) -> int:
 def open_image(path: str | os.PathLike[str]) -> Image.Image:
     """The image at ``path``, opened lazily (header read), with the errors made ``ImageError``."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # Pillow would block forever on a named pipe
+            raise ImageError(str(path), "not a regular file (a named pipe, a device or a socket)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             return Image.open(path)
@@ -71,8 +75,7 @@ def _plain_png_size(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     (its plugin machinery), which the validator would pay once per crop row.
     """
     try:
-        with open(path, "rb", buffering=0) as fh:
-            head = fh.read(4096)
+        head = read_regular(path, 4096)
     except OSError:
         return None
     if len(head) < 33 or head[:16] != _PNG_SIGNATURE + b"\x00\x00\x00\x0dIHDR":
@@ -157,7 +160,7 @@ def preview_jpeg(path: str | os.PathLike[str], max_side: int, quality: int = 85)
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes, streamed in 1 MiB chunks."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise ImageError(str(path), f"cannot read ({exc.strerror or exc})") from exc

@@ -86,6 +86,9 @@ def served_image(root: Path, rel: str) -> Path:
     return Path(real)
 
 
+NOT_UTF8 = "the file name is not valid UTF-8 (copied from another system?): rename it; skipped"
+
+
 def utf8(path: str) -> bool:
     """True when ``path`` is valid UTF-8 text: a name with bytes that are not (copied from a Samba
     share; Python carries them as lone surrogates) cannot be stored in the ledger, logged or

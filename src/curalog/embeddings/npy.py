@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curalog.files import open_regular, read_regular
+
 _MAGIC = b"\x93NUMPY"
 _HEADERS: dict[bytes, tuple[np.dtype, bool, tuple[int, ...]] | str] = {}
 
@@ -57,6 +59,8 @@ def vector_layout(data: bytes) -> tuple[np.dtype, int, int] | str:
         return f"not float (dtype {dtype})"
     offset = start + hlen
     expected = shape[0] * dtype.itemsize
+    if offset > len(data):
+        return f"unreadable (truncated inside its header: {len(data)} of {offset} header bytes)"
     if len(data) - offset < expected:
         return f"unreadable (truncated: {len(data) - offset} of {expected} bytes)"
     return dtype, shape[0], offset
@@ -91,7 +95,7 @@ def value_problem(vec: np.ndarray, dim: int | None = None) -> str | None:
 def read_vector_file(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
     """(vector, None) or (None, why it is not a usable vector)."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except OSError as exc:
         return None, f"unreadable ({exc.strerror or exc})"
     vec, problem = parse_vector(data)
@@ -122,7 +126,7 @@ def read_vectors(folder: Path, names: list[str], dim: int) -> np.ndarray:
             chunk, start = [], upto
 
         for i, name in enumerate(names):
-            fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+            fd = open_regular(name, dir_fd=dir_fd)
             try:
                 data = os.read(fd, os.fstat(fd).st_size)
             finally:

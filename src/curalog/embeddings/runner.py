@@ -15,6 +15,7 @@ from curalog.embeddings.store import EmbeddingStore, VerifyReport
 from curalog.errors import ImageError
 from curalog.images import load_image
 from curalog.ledger.facts import FactCache
+from curalog.paths import NOT_UTF8, utf8
 
 # progress(done, total, description)
 Progress = Callable[[int, int, str], None]
@@ -61,6 +62,9 @@ def embed_paths(
     result.temp_files_removed = store.clean_temp_files(session_id)
     pending = []
     for path in paths:
+        if not utf8(path):  # a name copied from a Samba share: the index cannot hold it
+            result.failed.append((path, NOT_UTF8))
+            continue
         entry = store.lookup(path)
         if (
             entry is not None
@@ -97,7 +101,7 @@ def embed_paths(
     else:
         _embed_decoded(items, store, embedder, batch_size, session_id, progress, result)
     if result.failed:
-        store.record_failures(result.failed, embedder.fingerprint)
+        store.record_failures([f for f in result.failed if f[1] != NOT_UTF8], embedder.fingerprint)
     if verify:
         result.verify = store.verify(progress)
     return result

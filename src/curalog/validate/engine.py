@@ -806,9 +806,8 @@ class Validation:
             image = first_image.get(digest, "")
             where = Where(rel, None, image.split("/", 1)[0] if image else "", f"{rel}/{name}")
             if digest not in first_image:
-                self.findings.append(
-                    rules.embedding_orphan_file(where, f"unreadable: {problem}" if problem else "sound")
-                )
+                why = f"not a sound vector: {problem}" if problem else "sound"
+                self.findings.append(rules.embedding_orphan_file(where, why))
             if problem:
                 self.findings.append(rules.embedding_corrupt(where, problem, image))
 
@@ -820,7 +819,12 @@ class Validation:
             return []
         out = []
         for e in os.scandir(folder):
-            st = e.stat()
+            try:
+                st = e.stat()
+            except OSError:  # a dangling link: its own identity (its target may appear later)
+                st = e.stat(follow_symlinks=False)
+                out.append(f"{e.name} link {os.readlink(e.path)!r} {st.st_mtime_ns} {st.st_ino}")
+                continue
             out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}")
         return out
 

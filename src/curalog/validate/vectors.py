@@ -16,11 +16,13 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from stat import S_ISREG
 from typing import NamedTuple
 
 import numpy as np
 
 from curalog.embeddings.npy import vector_layout
+from curalog.files import NotRegularFile
 
 CacheEntry = tuple[tuple[int, int, int], int, str]  # (size, mtime_ns, inode), length, problem
 Progress = Callable[[int, int, str], None]
@@ -109,6 +111,7 @@ def check_files(
     where: list[int] = []
     others: dict[tuple[np.dtype, int, int], tuple[list[bytes], list[int]]] = {}
     os_open, fstat, read, close, rdonly = os.open, os.fstat, os.read, os.close, os.O_RDONLY
+    nonblocking = rdonly | os.O_NONBLOCK  # a named pipe called <hash>.npy must not hang the check
     try:
         dir_fd = os.open(folder, rdonly)
     except OSError as exc:
@@ -128,9 +131,11 @@ def check_files(
                         if hit[2]:
                             problems[i] = hit[2]
                         continue
-                fd = os_open(name, rdonly, dir_fd=dir_fd)
+                fd = os_open(name, nonblocking, dir_fd=dir_fd)
                 try:
                     st = fstat(fd)
+                    if not S_ISREG(st.st_mode):
+                        raise NotRegularFile(name)
                     data = read(fd, st.st_size)
                     while len(data) < st.st_size:
                         more = read(fd, st.st_size - len(data))
