@@ -26,7 +26,7 @@ BASE = "http://127.0.0.1:8765"
 
 @pytest.fixture
 def client(croot: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(croot, token=TOKEN), base_url=BASE) as c:
+    with TestClient(create_app(croot, token=TOKEN), base_url=BASE, headers={TOKEN_HEADER: TOKEN}) as c:
         yield c
 
 
@@ -219,14 +219,20 @@ def test_box_to_pixels_rounds_and_refuses_junk() -> None:
 
 
 # -- security --------------------------------------------------------------------------------
-def test_writes_need_the_token_in_a_header(client: TestClient, croot: Path) -> None:
+def test_every_api_route_needs_the_token_in_a_header(client: TestClient, croot: Path) -> None:
     body = {"key": "shoot/raw/a", "chosen": 0}
-    assert client.post("/api/decide", json=body).status_code == 401
+    none = {TOKEN_HEADER: ""}  # the client sends the token unless told otherwise
+    assert client.post("/api/decide", json=body, headers=none).status_code == 401
     assert client.post("/api/decide", json=body, headers={TOKEN_HEADER: "wrong"}).status_code == 403
     client.cookies.set(TOKEN_HEADER, TOKEN)
-    assert client.post("/api/decide", json=body).status_code == 401  # a cookie is not enough
+    assert client.post("/api/decide", json=body, headers=none).status_code == 401  # a cookie is not enough
     for route in ("/api/skip", "/api/undo", "/api/rescan"):
-        assert client.post(route, json={"key": "shoot/raw/a"}).status_code == 401
+        assert client.post(route, json={"key": "shoot/raw/a"}, headers=none).status_code == 401
+    # reads too: /api/set starts embedding the set (an <img src> on a foreign page must not)
+    for route in ("/api/set?key=other/x", "/api/queue", "/api/summary"):
+        assert client.get(route, headers=none).status_code == 401
+    with curalog.open_project(croot) as p:
+        assert p.embeddings.entries() == []
     assert ledger_rows(croot) == [] and client.get("/api/summary").json()["skipped"] == 0
 
 
@@ -241,8 +247,14 @@ def test_image_route_is_confined_to_the_root(client: TestClient, croot: Path, tm
     (croot / "shoot" / "dirlink").symlink_to(tmp_path, target_is_directory=True)
     make_image(croot / "data" / "hidden.png", (8, 8))
     make_image(croot / ".cache" / "x.png", (8, 8))
+    (croot / "shoot" / "into_data.png").symlink_to(croot / "data" / "hidden.png")  # inside the root,
+    (croot / "shoot" / "into_hidden.png").symlink_to("../.cache/x.png")  # but into what is never served
+    (croot / "shoot" / "datalink").symlink_to(croot / "data", target_is_directory=True)
+    os.mkfifo(croot / "shoot" / "pipe_stage1.png")
     for bad in ("../secret.png", "shoot/../../secret.png", str(outside), "/etc/passwd", "shoot/link.png",
                 "shoot/dirlink/secret.png", "data/hidden.png", ".cache/x.png", "curalog.toml",
+                "shoot/into_data.png", "shoot/into_hidden.png", "shoot/datalink/hidden.png",
+                "shoot/pipe_stage1.png",
                 "shoot/raw/./a_stage1.png", "shoot//raw/a_stage1.png", "shoot\\raw\\a_stage1.png",
                 "shoot/raw/missing.png", "", "a" * 2000):  # fmt: skip
         r = client.get("/preview", params={"path": bad})
@@ -250,6 +262,9 @@ def test_image_route_is_confined_to_the_root(client: TestClient, croot: Path, tm
         assert not r.headers["content-type"].startswith("image/"), bad
     raw = client.get("/preview?path=..%2F..%2Fsecret.png")
     assert raw.status_code == 404
+    for undecodable in ("shoot%2Fraw%2Fa%FF.png", "shoot%2Fraw%2Fa%ED%A0%80.png"):  # not UTF-8; a surrogate
+        assert client.get(f"/preview?path={undecodable}").status_code == 404
+        assert client.get(f"/api/set?key={undecodable}").status_code == 404
 
 
 def test_foreign_host_headers_are_refused(client: TestClient) -> None:
@@ -295,7 +310,8 @@ def test_serve_command_prints_the_url_with_a_token(croot: Path) -> None:
         assert url.startswith("http://127.0.0.1:") and "?token=" in url
         port = int(url.split(":")[2].split("/")[0])
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        conn.request("GET", "/api/queue")
+        token = url.split("?token=")[1]
+        conn.request("GET", "/api/queue", headers={TOKEN_HEADER: token})
         assert json.loads(conn.getresponse().read())["total"] == 5
         conn.request("POST", "/api/undo", body=b"{}", headers={"Content-Type": "application/json"})
         assert conn.getresponse().status == 401

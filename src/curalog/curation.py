@@ -22,7 +22,6 @@ A Curator serializes its own calls (one lock), so a web server may call it from 
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
@@ -35,9 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.config import compile_pattern
-from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem
+from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size, preview_jpeg, stat_key
 from curalog.ledger.ledger import LIVE
+from curalog.ledger.validation import finite
 from curalog.paths import list_images, project_of, served_image, utf8
 from curalog.project import Project
 
@@ -175,11 +175,17 @@ def box_to_pixels(box: object, width: int, height: int) -> tuple[int, int, int, 
     real size. Raises DecisionRejected naming what is wrong with the box."""
     if not isinstance(box, Sequence) or isinstance(box, str) or len(box) != 4:
         raise DecisionRejected([Problem("crop.invalid_box", f"the box {box!r} must be four numbers")])
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in box):
+    values = [finite(v) for v in box]
+    if any(v is None for v in values):
         raise DecisionRejected(
-            [Problem("crop.invalid_box", f"the box {tuple(box)!r} must be finite numbers")]
+            [Problem("crop.invalid_box", f"the box {shown(tuple(box))} must be finite numbers")]
         )
-    x1, y1, x2, y2 = (float(v) for v in box)
+    x1, y1, x2, y2 = values  # type: ignore[misc]
+    if not all(0.0 <= v <= 1.0 for v in (x1, y1, x2, y2)):
+        raise DecisionRejected([Problem(
+            "crop.out_of_bounds",
+            f"the box {shown(tuple(box))} reaches outside the image: its values are in [0, 1]",
+        )])  # fmt: skip
     px = (round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height))
     if px[2] - px[0] < 2 or px[3] - px[1] < 2:
         raise DecisionRejected([Problem(

@@ -81,6 +81,9 @@ def served_image(root: Path, rel: str) -> Path:
     real = os.path.realpath(os.path.join(real_root, rel))
     if not real.startswith(real_root + os.sep):
         raise PathOutsideRoot(rel, f"{rel!r} leads outside the project root through a link")
+    inside = real[len(real_root) + 1 :].split(os.sep)
+    if any(p.startswith(".") for p in inside) or inside[0] in SKIP_DIRS:  # the rule, after the links
+        raise PathOutsideRoot(rel, f"{rel!r} leads into a hidden or data folder through a link")
     if not os.path.isfile(real):
         raise PathUnresolved(rel, f"{rel!r}: no such image under the project root")
     return Path(real)

@@ -26,13 +26,18 @@ from curalog.errors import (
     ImageError,
     PathError,
     Problem,
+    shown,
 )
 from curalog.ledger.db import Database
 from curalog.ledger.facts import FactCache
 from curalog.ledger.validation import Box, check_box, check_box_shape, check_size
-from curalog.paths import PathResolver, project_of
+from curalog.paths import NOT_UTF8, PathResolver, project_of, utf8
 
 # SQL condition: decision ``{d}`` is not retracted (undone).
+#: the longest set id (and other text fields) and path a decision may carry: a set id of megabytes
+#: is a bug in the caller, never a set
+MAX_TEXT = 1024
+MAX_PATH_TEXT = 4096
 LIVE = "{d}.id NOT IN (SELECT decision_id FROM retractions)"
 
 
@@ -184,15 +189,30 @@ class Ledger:
         starts: list[int] = []
         for i, raw in enumerate(paths):
             starts.append(len(problems))
-            label = f"image {i} ({raw!r})"
+            label = f"image {i} ({shown(repr(raw))})"
             if not isinstance(raw, str | os.PathLike):
                 problems.append(Problem("path.unresolved", f"{label}: not a path"))
                 out.append(None)
                 continue
+            text = os.fspath(raw)
+            why = (
+                NOT_UTF8 if not utf8(text) else "holds a NUL character" if "\x00" in text
+                else f"is {len(text):,} characters long (at most {MAX_PATH_TEXT:,})"
+                if len(text) > MAX_PATH_TEXT else None
+            )  # fmt: skip
+            if why is not None:
+                problems.append(Problem("path.unresolved", f"{label}: {why}"))
+                out.append(None)
+                continue
             try:
-                res = self.resolver.resolve(os.fspath(raw), directory)
+                res = self.resolver.resolve(text, directory)
             except PathError as exc:
-                problems.append(Problem(exc.code, f"{label}: {exc}"))
+                problems.append(Problem(exc.code, f"{label}: {shown(exc)}"))
+                out.append(None)
+                continue
+            except (OSError, RuntimeError, ValueError) as exc:  # a name too long, a symlink loop
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                problems.append(Problem("path.unresolved", f"{label}: cannot be looked up ({shown(reason)})"))
                 out.append(None)
                 continue
             label = f"image {i} ({res.canonical})"
@@ -284,13 +304,26 @@ class Ledger:
         """
         problems: list[Problem] = []
         if not isinstance(set_id, str) or not set_id.strip():
-            problems.append(Problem("row.malformed", f"set_id {set_id!r} must be a non-empty text"))
+            problems.append(
+                Problem("row.malformed", f"set_id {shown(repr(set_id))} must be a non-empty text")
+            )
+        elif len(set_id) > MAX_TEXT or not utf8(set_id):
+            problems.append(Problem(
+                "row.malformed",
+                f"set_id {shown(repr(set_id))} must be UTF-8 text of at most {MAX_TEXT:,} characters",
+            ))  # fmt: skip
         if directory is None:
             directory = ""
         if not isinstance(directory, str | os.PathLike):
-            problems.append(Problem("row.malformed", f"directory {directory!r} must be a path"))
+            problems.append(Problem("row.malformed", f"directory {shown(repr(directory))} must be a path"))
             directory = ""
         directory = os.fspath(directory)
+        if len(directory) > MAX_PATH_TEXT or not utf8(directory) or "\x00" in directory:
+            problems.append(Problem(
+                "row.malformed", f"directory {shown(repr(directory))} must be UTF-8 text of at most "
+                f"{MAX_PATH_TEXT:,} characters without NUL"
+            ))  # fmt: skip
+            directory = ""
         by_image: dict[int, list[Problem]] = {}
         cands = self._candidates(
             kind, directory, image_paths, chosen_idx, image_stages, image_sizes, problems, by_image

@@ -22,8 +22,18 @@ def _numbers(values: object, n: int) -> list[float] | None:
     for v in values:
         if isinstance(v, bool) or not isinstance(v, Real):
             return None
-        out.append(float(v))
+        try:
+            out.append(float(v))
+        except OverflowError:  # an integer beyond any float (10**400): judged as infinite
+            out.append(math.inf)
     return out
+
+
+def finite(value: object) -> float | None:
+    """``value`` as a finite float, or None (not a number, a bool, NaN, infinite, or an integer too
+    large for a float, like ``10**400``)."""
+    nums = _numbers([value], 1)
+    return nums[0] if nums is not None and math.isfinite(nums[0]) else None
 
 
 def is_normalized(box: Sequence[float], width: int, height: int) -> bool:

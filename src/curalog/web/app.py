@@ -3,9 +3,14 @@
 Security model (a local tool that holds a person's data):
 - it binds 127.0.0.1 unless told otherwise, and answers only requests whose Host header names
   the address it serves (no DNS rebinding from a web page);
-- every write needs the per-run token in the ``X-Curalog-Token`` header (never a cookie, so a
-  page on another site cannot make the browser send it);
-- the image route serves image files under the root only (``paths.served_image``);
+- every ``/api`` route needs the per-run token in the ``X-Curalog-Token`` header (never a
+  cookie, so a page on another site cannot make the browser send it): the writes, and the reads
+  too, because ``/api/set`` starts embedding the set (vector files, audit lines) and the queue
+  lists file names. The pages and ``/preview`` need no token: they write nothing (previews are
+  made in memory), a foreign page cannot read them (the Host check, no CORS), and an ``<img>``
+  cannot send a header;
+- the image route serves image files under the root only, never through a link into a hidden
+  or data folder (``paths.served_image``);
 - request bodies are bounded (``MAX_BODY`` bytes, declared length required);
 - pages allow scripts from this server only (Content-Security-Policy).
 """
@@ -201,7 +206,7 @@ def create_app(
         return html_page(html)
 
     # -- reads ------------------------------------------------------------------------------
-    @app.get("/api/queue")
+    @app.get("/api/queue", dependencies=[Depends(require_token)])
     def api_queue(
         project_filter: str | None = Query(None, alias="project", max_length=256),
     ) -> dict[str, Any]:
@@ -215,7 +220,7 @@ def create_app(
             "summary": session_cards(curator)["figures"],
         }
 
-    @app.get("/api/set")
+    @app.get("/api/set", dependencies=[Depends(require_token)])
     def api_set(key: str = Query(max_length=2048)) -> dict[str, Any]:
         try:
             found = curator.get(key)
@@ -224,7 +229,7 @@ def create_app(
         curator.prepare(key)  # embeds it in the background while the person looks
         return set_json(found)
 
-    @app.get("/api/summary")
+    @app.get("/api/summary", dependencies=[Depends(require_token)])
     def api_summary() -> dict[str, Any]:
         return session_cards(curator)["figures"]
 

@@ -24,7 +24,7 @@ const curalog = (() => {
     return { ok: resp.ok, status: resp.status, data };
   }
   async function get(url) {
-    const resp = await fetch(url, { headers: { Accept: "application/json" } });
+    const resp = await fetch(url, { headers: { Accept: "application/json", "X-Curalog-Token": token } });
     if (!resp.ok) throw new Error(url + ": " + resp.status);
     return resp.json();
   }
