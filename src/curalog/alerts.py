@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from curalog.config import Sink
+from curalog.errors import PRINTED_MAX, shown
 from curalog.health import HealthResult, iso
 from curalog.project import Project
 from curalog.validate.engine import RECOMMEND
@@ -62,7 +63,7 @@ class Alert:
         lines = [f"*curalog* {self.title}" + (f" (since {self.since})" if self.since else "")]
         for p in self.problems[:EXAMPLES]:
             where = f"{p['source']}:{p['line']}" if p.get("line") is not None else p["source"]
-            lines.append(f"• {where}  {p['path']}: {p['message']}")
+            lines.append(f"• {where}  {shown(p['path'])}: {shown(p['message'], PRINTED_MAX)}")
         if len(self.problems) > EXAMPLES:
             lines.append(f"• … and {len(self.problems) - EXAMPLES:,} more")
         if self.fix:

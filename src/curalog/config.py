@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from curalog.errors import ConfigError
+from curalog.errors import ConfigError, shown
 
 CONFIG_NAME = "curalog.toml"
 #: the layout keys of the legacy files a project reads (the two logs and the embedding index)
@@ -251,8 +251,11 @@ def _sinks(data: dict, problems: list[str]) -> AlertSettings:
 
 def _check_relative(key: str, value: str, problems: list[str]) -> None:
     p = PurePosixPath(value)
-    if not value or p.is_absolute() or ".." in p.parts or "\\" in value:
-        problems.append(f"[layout] {key} = {value!r} must be a relative path inside the project root")
+    if not value or p.is_absolute() or ".." in p.parts or "\\" in value or not value.isprintable():
+        problems.append(
+            f"[layout] {key} = {shown(repr(value))} must be a relative path inside the project root, "
+            "without control characters"
+        )
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -280,9 +283,14 @@ def load_config(root: str | os.PathLike[str]) -> Config:
     """
     root_path = Path(root).expanduser()
     if not root_path.is_dir():
-        raise ConfigError(f"project root {str(root_path)!r} is not a folder")
+        raise ConfigError(f"project root {shown(repr(str(root_path)))} is not a folder")
     root_path = root_path.resolve()
     cfg_file = root_path / CONFIG_NAME
+    if not os.path.lexists(cfg_file) and not (root_path / "data").is_dir():
+        raise ConfigError(
+            f"{shown(str(root_path))} is not a curalog project (no {CONFIG_NAME} and no data/ folder); "
+            "run `curalog init` there or pass the right --root"
+        )
     data: dict = {}
     if os.path.lexists(cfg_file):  # a dangling link is an error, never "no settings, use defaults"
         try:

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 #: the longest text one path or value takes in a message (a 3 MB path must not become 3 MB of output)
 SHOWN_MAX = 300
+#: the longest message a report prints per finding (the JSON report keeps every character)
+PRINTED_MAX = 2000
 
 
 def _escaped(char: str) -> str:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from curalog.errors import PRINTED_MAX, shown
 from curalog.project import Project
 from curalog.validate import validate
 from curalog.validate.model import Finding, Report
@@ -296,7 +297,7 @@ def render_text(result: HealthResult) -> str:
     out = [
         "=== AI Training Data Health ===",
         f"Updated: {f.taken_at}",
-        *(f"❌ NOT READ: {source}: {why}" for source, why in f.not_read.items()),
+        *(f"❌ NOT READ: {shown(source)}: {shown(why, PRINTED_MAX)}" for source, why in f.not_read.items()),
         "",
         "Selections:",
         f"  Total: {f.selections:,}",

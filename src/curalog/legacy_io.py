@@ -234,6 +234,34 @@ class _Importer:
                     self.summary.notes += [(fs.source, line, n) for n in notes]
 
 
+@contextlib.contextmanager
+def _one_import_at_a_time(project: Project) -> Iterator[None]:
+    """Two imports of one project at once would both count the lines they race for as "imported
+    now" (the ledger keeps one copy either way): the second is refused. The lock is ``flock`` on
+    the database's folder, released when the process ends however it ends."""
+    import errno
+    import fcntl
+
+    folder = project.config.path("database").parent
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield  # no folder yet: nothing to race for
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise ConfigError(
+                    "another curalog import-legacy is running on this project; run this one again when it is "
+                    "done (it imports only what the first left)"
+                ) from exc
+        yield
+    finally:
+        os.close(fd)
+
+
 def import_legacy(
     project: Project, *, dry_run: bool = False, progress: Progress | None = None
 ) -> ImportSummary:
@@ -245,7 +273,8 @@ def import_legacy(
     require_logs(project.config.legacy_files(), "import the legacy logs")
     summary = ImportSummary(dry_run)
     if not dry_run:
-        _run_import(project, summary, progress)
+        with _one_import_at_a_time(project):
+            _run_import(project, summary, progress)
         return summary
     with tempfile.TemporaryDirectory(prefix="curalog-dry-run-") as tmp:
         scratch = Path(tmp) / "ledger.db"

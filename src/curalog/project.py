@@ -13,7 +13,7 @@ from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_co
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, Progress, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
-from curalog.errors import ConfigError, ImageError, PathError
+from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
 from curalog.ledger import Ledger, Session
 from curalog.ledger.db import Database
@@ -179,7 +179,12 @@ def init_project(root: str | os.PathLike[str], *, force: bool = False) -> Path:
     Refuses to replace an existing file unless ``force``.
     """
     folder = Path(root).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise ConfigError(f"{shown(str(folder))} is a file, not a folder: curalog init makes a project there")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the folder {shown(str(folder))}: {exc.strerror or exc}") from exc
     target = folder / CONFIG_NAME
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to rewrite it)")

@@ -360,7 +360,7 @@ class EmbeddingStore:
             for line in fh:
                 try:
                     h = json.loads(line).get("hash")
-                except (json.JSONDecodeError, AttributeError):
+                except (json.JSONDecodeError, AttributeError, RecursionError):
                     continue
                 if isinstance(h, str):
                     out.add(h)
@@ -427,10 +427,19 @@ class EmbeddingStore:
             if digest in by_hash:
                 continue
             tick()
-            if digest in legacy:
-                report.legacy_files += 1
-                continue
             _arr, problem = read_vector_file(self.directory / name)
+            if digest in legacy:  # named by the legacy index: not an orphan, but it must be sound too
+                report.legacy_files += 1
+                if problem:
+                    report.problems.append(
+                        StoreProblem(
+                            "embedding.corrupt", "error", f"{rel}/{name}",
+                            f"{rel}/{name} (named by the legacy index): {problem}",
+                            "curalog validate (names the image it belongs to), then curalog embed that image",
+                            digest,
+                        )
+                    )  # fmt: skip
+                continue
             state = f"unreadable: {problem}" if problem else "sound"
             report.problems.append(
                 StoreProblem(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curalog.errors import DecisionRejected, ImageError
+from curalog.errors import ConfigError, DecisionRejected, ImageError, shown
 from curalog.images import IMAGE_EXTENSIONS, sha256_file
 from curalog.ledger.ledger import DecisionWarning, Repair
 from curalog.project import Project
@@ -71,6 +71,8 @@ def extract_history(project: Project, folder: str | Path, *, min_confidence: flo
     base = (
         base if base.is_absolute() else (Path.cwd() / base if (Path.cwd() / base).exists() else root / base)
     )
+    if not base.is_dir():
+        raise ConfigError(f"{shown(folder)} is not a folder (a finished project: variants, selected/, crop/)")
     variants: dict[str, list[tuple[int, Path]]] = {}
     outputs: list[tuple[str, Path]] = []
     for path in sorted(p for p in base.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS):

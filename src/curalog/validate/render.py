@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
+from curalog.errors import PRINTED_MAX, shown
 from curalog.validate.model import Finding, Report
 
 EXAMPLES = 3
@@ -84,8 +85,8 @@ def render_text(report: Report) -> str:
             out.append(f"   - {len(group):,} {phrase}{where}  [{code}]")
             for f in group[:EXAMPLES]:
                 at = f"{f.source}:{f.line}  " if f.line is not None else ""
-                out.append(f"       {at}{f.path}: {f.message}")
-                out.append(f"         fix: {f.fix}")
+                out.append(f"       {at}{shown(f.path)}: {shown(f.message, PRINTED_MAX)}")
+                out.append(f"         fix: {shown(f.fix, PRINTED_MAX)}")
             if len(group) > EXAMPLES:
                 out.append(f"       … and {len(group) - EXAMPLES:,} more (--format json lists every one)")
     if not r.findings:
