@@ -286,3 +286,188 @@ def test_a_backtracking_set_pattern_cannot_hang_serve(proj: Path) -> None:
     )
     (proj / "curalog.toml").write_text(text)
     one_line_error(cli("validate", "--root", proj), "set_pattern", "RE2")
+
+
+# -- one clear line instead of a traceback ----------------------------------------------------------
+def _drop_privileges() -> list[str]:
+    """A prefix that runs a command without root's power to ignore file permissions (CI runs as
+    root, for whom chmod means nothing), or [] when not root."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("root without setpriv: a read-only project cannot be simulated")
+    caps = "-dac_override,-dac_read_search,-fowner"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+
+
+def test_a_read_only_project_is_read_and_never_written(proj: Path) -> None:
+    assert cli("validate", "--root", proj).returncode == 1  # the cache, the journal: settled first
+    prefix = _drop_privileges()
+    before = files(proj)
+    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(SRC))
+        cases = ((["validate"], 1), (["doctor"], 1), (["health", "--no-record"], 0), (["verify"], 1),
+                 (["import-legacy", "--dry-run"], 0), (["check"], 2), (["health"], 2))  # fmt: skip
+        for args, status in cases:
+            out = subprocess.run(
+                [*prefix, sys.executable, "-m", "curalog", *args, "--root", str(proj)],
+                capture_output=True, text=True, timeout=120, env=env,
+            )  # fmt: skip
+            assert "Traceback" not in out.stderr, (args, out.stderr[-2000:])
+            assert out.returncode == status or (status != 2 and out.returncode in (0, 1)), (args, out.stderr)
+            if status == 2:  # the commands that write say so in one line
+                assert out.stderr.strip().startswith("curalog: cannot write the ledger"), out.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
+    untouched(proj, before)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_ledger_is_one_line(proj: Path, damage: str) -> None:
+    db = proj / "data" / "curalog.db"
+    data = db.read_bytes()
+    for side in ("-wal", "-shm"):
+        (proj / "data" / f"curalog.db{side}").unlink(missing_ok=True)
+    db.write_bytes(data[:1000] if damage == "truncated" else bytes(range(256)) * 64)
+    before = files(proj)
+    for args in (["validate"], ["health", "--no-record"], ["import-legacy", "--dry-run"]):
+        one_line_error(cli(*args, "--root", proj), "ledger")
+    untouched(proj, before)
+
+
+def test_vector_files_that_are_links_or_pipes(proj: Path) -> None:
+    folder = proj / EMB
+    (folder / f"{'a' * 64}.npy").symlink_to("/nonexistent/vector.npy")
+    os.mkfifo(folder / f"{'b' * 64}.npy")
+    (folder / f"{'c' * 64}.npy").write_bytes(b"\x93NUMPY\x01\x00\xff\x00{'descr': '<f4'")  # header cut off
+    before = files(proj)
+    for _ in range(2):  # the second run reads the cache the first one wrote
+        out = cli("validate", "--root", proj, timeout=60)
+        assert out.returncode == 1
+        assert f"{'a' * 64}.npy: No such file" not in out.stderr
+        for digest, why in (
+            ("a", "No such file"),
+            ("b", "not a regular file"),
+            ("c", "truncated inside its header"),
+        ):
+            assert any(f"{digest * 64}.npy" in line and why in line for line in out.stdout.splitlines()), why
+    assert cli("health", "--root", proj, "--no-record", timeout=60).returncode in (0, 1)
+    assert cli("verify", "--root", proj, timeout=60).returncode == 1
+    untouched(proj, before)
+
+
+def test_a_corrupt_legacy_vector_fails_verify(proj: Path) -> None:
+    index_line = (proj / INDEX).read_text().splitlines()[0]
+    digest = index_line.split('"hash": "')[1][:64]
+    (proj / EMB / f"{digest}.npy").write_bytes(b"not a vector")
+    out = cli("verify", "--root", proj)
+    assert (
+        out.returncode == 1
+        and "named by the legacy index" in out.stdout
+        and "embedding.corrupt" in out.stdout
+    )
+
+
+def test_images_named_like_pipes_or_not_utf8_are_skipped_with_their_names(proj: Path) -> None:
+    os.mkfifo(proj / "mojo1" / "selected" / "x_stage1.png")
+    bad = os.fsencode(proj / "mojo1" / "selected") + b"/b\xffz_stage1.png"
+    shutil.copyfile(proj / "mojo1" / "selected" / "a_stage1.png", bad)
+    before = files(proj)
+    out = cli("embed", "mojo1/selected", "--root", proj, timeout=120)
+    assert out.returncode == 1
+    assert "x_stage1.png: not a regular file" in out.stdout
+    assert "b\\xffz_stage1.png: the file name is not valid UTF-8" in out.stdout
+    assert cli("validate", "--root", proj, timeout=60).returncode == 1
+    untouched(proj, before, but=("data/",))  # embed writes vectors and the index: its job
+
+
+def test_deeply_nested_json_is_a_malformed_line(proj: Path) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    with open(proj / INDEX, "a") as fh:
+        fh.write('{"image_path": ' + deep + ', "hash": "' + "d" * 64 + '", "embedding_dim": 8}\n')
+    with open(proj / SEL, "a") as fh:
+        fh.write(f'2025-10-03T10:00:00,s,deep,mojo1/selected,mojo1/selected/a_stage1.png,"{deep}"\n')
+    out = cli("validate", "--root", proj, "--format", "json", timeout=60)
+    assert out.returncode == 1 and "nested too deeply" in out.stdout
+    assert cli("import-legacy", "--root", proj, "--dry-run", timeout=60).returncode in (0, 1)
+    assert cli("verify", "--root", proj, timeout=60).returncode in (0, 1)
+
+
+def test_arguments_that_name_the_wrong_thing(proj: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "passwd"
+    mine.write_text("root:x:0:0\n")
+    one_line_error(cli("validate", "--root", "/proc"), "not a curalog project")
+    one_line_error(cli("init", mine), "is a file")
+    one_line_error(cli("extract-history", tmp_path / "nonexistent", "--root", proj), "is not a folder")
+    assert mine.read_text() == "root:x:0:0\n"
+    text = (
+        (proj / "curalog.toml")
+        .read_text()
+        .replace('database = "data/curalog.db"', 'database = "data/\\u0000.db"')
+    )
+    (proj / "curalog.toml").write_text(text)
+    one_line_error(cli("validate", "--root", proj), "[layout] database", "control characters")
+
+
+def test_the_api_refuses_numbers_and_names_beyond_reason(proj: Path) -> None:
+    code = """
+import sys, curalog
+from curalog import DecisionRejected
+root = sys.argv[1]
+paths = ["mojo1/selected/a_stage1.png", "mojo1/selected/b_stage1.png"]
+for kwargs in ({"crop_coords": (0, 0, 10**400, 10)}, {"crop_coords": (0, 0, 1e308, 10)},
+               {"crop_coords": (1, 1, 5, 5), "set_id": "S" * 10_000_000},
+               {"crop_coords": (1, 1, 5, 5), "image_paths": ["mojo1/selected/" + "x" * 300 + ".png"]},
+               {"crop_coords": (1, 1, 5, 5), "image_paths": ["mojo1/selected/a\\udcff.png"]}):
+    args = {"session_id": "s", "set_id": "s1", "directory": "mojo1/selected", "image_paths": paths,
+            "chosen_idx": 0, "image_stages": None, "image_sizes": None, **kwargs}
+    try:
+        curalog.log_select_crop_entry(root=root, **args)
+        print("STORED")
+    except DecisionRejected as exc:
+        print(exc.problems[0].code, len(str(exc)) < 5000)
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(proj)], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(SRC)))  # fmt: skip
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert out.stdout.split("\n")[:5] == [
+        "crop.invalid_box True",
+        "crop.out_of_bounds True",
+        "row.malformed True",
+        "path.unresolved True",
+        "path.unresolved True",
+    ], out.stdout
+
+
+def test_serve_needs_the_token_for_every_api_route_and_survives_bad_boxes(tmp_path: Path) -> None:
+    import http.client
+    import json
+
+    from tests.conftest import make_curation_project
+
+    root = make_curation_project(tmp_path / "proj")
+    env = dict(os.environ, PYTHONPATH=str(SRC), COLUMNS="300")
+    proc = subprocess.Popen([sys.executable, "-m", "curalog", "serve", "--root", str(root), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        url = [proc.stdout.readline(), proc.stdout.readline()][1].split()[1]
+        port, token = int(url.split(":")[2].split("/")[0]), url.split("?token=")[1]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+        def call(method: str, path: str, body: object = None, auth: bool = True) -> tuple[int, bytes]:
+            headers = {"Content-Type": "application/json", **({"X-Curalog-Token": token} if auth else {})}
+            conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+
+        assert call("GET", "/api/set?key=other/x", auth=False)[0] == 401  # an <img src> cannot start work
+        assert not list((root / "data" / "ai_data" / "cache" / "embeddings").glob("*.npy"))
+        for box in ([0, 0, 1e308, 1e308], [0, 0, 10**400, 0.5], [0, 0, 1.5, 0.5]):
+            assert call("POST", "/api/decide", {"key": "other/x", "chosen": 0, "box": box})[0] == 422
+        assert call("GET", "/api/queue")[0] == 200  # still serving
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err[-3000:]

@@ -47,6 +47,8 @@ def vector_layout(data: bytes) -> tuple[np.dtype, int, int] | str:
         hlen, start = int.from_bytes(data[8:12], "little"), 12
     else:
         return f"unreadable (.npy version {major})"
+    if start + hlen > len(data):
+        return f"unreadable (truncated inside its header: {len(data)} of {start + hlen} header bytes)"
     meta = _parse_header(bytes(data[start : start + hlen]))
     if isinstance(meta, str):
         return meta
@@ -59,8 +61,6 @@ def vector_layout(data: bytes) -> tuple[np.dtype, int, int] | str:
         return f"not float (dtype {dtype})"
     offset = start + hlen
     expected = shape[0] * dtype.itemsize
-    if offset > len(data):
-        return f"unreadable (truncated inside its header: {len(data)} of {offset} header bytes)"
     if len(data) - offset < expected:
         return f"unreadable (truncated: {len(data) - offset} of {expected} bytes)"
     return dtype, shape[0], offset
