@@ -447,6 +447,9 @@ def test_serve_needs_the_token_for_every_api_route_and_survives_bad_boxes(tmp_pa
     from tests.conftest import make_curation_project
 
     root = make_curation_project(tmp_path / "proj")
+    os.mkfifo(root / "shoot" / "raw" / "p_stage1.png")  # a set whose first variant is a named pipe
+    shutil.copyfile(root / "other" / "x_stage1.png", root / "shoot" / "raw" / "p_stage2.png")
+    shutil.copyfile(root / "other" / "x_stage1.png", os.fsencode(root / "other") + b"/y\xff_stage1.png")
     env = dict(os.environ, PYTHONPATH=str(SRC), COLUMNS="300")
     proc = subprocess.Popen([sys.executable, "-m", "curalog", "serve", "--root", str(root), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
@@ -466,8 +469,97 @@ def test_serve_needs_the_token_for_every_api_route_and_survives_bad_boxes(tmp_pa
         assert not list((root / "data" / "ai_data" / "cache" / "embeddings").glob("*.npy"))
         for box in ([0, 0, 1e308, 1e308], [0, 0, 10**400, 0.5], [0, 0, 1.5, 0.5]):
             assert call("POST", "/api/decide", {"key": "other/x", "chosen": 0, "box": box})[0] == 422
-        assert call("GET", "/api/queue")[0] == 200  # still serving
+        status, body = call("GET", "/api/queue")  # a name that is not UTF-8 is left out, not a 500
+        assert status == 200 and "shoot/raw/p" in json.loads(body)["left"]
+        assert call("GET", "/api/set?key=shoot/raw/p")[0] == 200  # the pipe is never opened
+        assert call("POST", "/api/decide", {"key": "shoot/raw/p", "chosen": 0})[0] == 422
+        assert call("GET", "/api/queue")[0] == 200  # still serving: nothing holds the curator's lock
     finally:
         proc.terminate()
         _out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err[-3000:]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_numbers_beyond_reason_in_a_crop_line_are_that_lines_problem(proj: Path, value: str) -> None:
+    lines = (proj / CROP).read_text().splitlines(keepends=True)
+    fields = lines[1].split(",")
+    fields[4] = value  # image_count
+    lines[1] = ",".join(fields)
+    fields = lines[2].split(",")
+    fields[5] = value  # chosen_index
+    lines[2] = ",".join(fields)
+    (proj / CROP).write_text("".join(lines))
+    before = files(proj)
+    for args in (["validate"], ["doctor"], ["health", "--no-record"], ["import-legacy", "--dry-run"],
+                 ["repair", "sizes"], ["dataset", "build", "--out", str(proj.parent / "ds")]):  # fmt: skip
+        assert cli(*args, "--root", proj, timeout=120).returncode in (0, 1), args
+    import json
+
+    findings = json.loads(cli("validate", "--root", proj, "--format", "json").stdout)["findings"]
+    malformed = {
+        f["line"]: f["message"] for f in findings if f["source"] == CROP and f["code"] == "row.malformed"
+    }
+    assert "image_count" in malformed[2] and "chosen_index" in malformed[3], malformed
+    untouched(proj, before)
+    assert cli("check", "--root", proj).returncode in (0, 1)  # it records a snapshot: its job
+
+
+def test_unpaired_surrogates_long_names_and_link_loops_in_the_logs(proj: Path) -> None:
+    (proj / "mojo1" / "selected" / "loop_stage1.png").symlink_to("loop_stage1.png")
+    with open(proj / INDEX, "a") as fh:
+        fh.write('{"image_path": "mojo1/\\ud800.png", "hash": "' + "e" * 64 + '", "embedding_dim": 8}\n')
+    with open(proj / SEL, "a") as fh:
+        fh.write(
+            '2025-10-03T10:00:00,s,sur,mojo1/selected,mojo1/selected/a_stage1.png,"[""mojo1/\\ud800.png""]"\n'
+        )
+        fh.write(f"2025-10-03T10:00:00,s,long,mojo1/selected,mojo1/selected/{'x' * 300}.png,[]\n")
+        fh.write("2025-10-03T10:00:00,s,loop,mojo1/selected,mojo1/selected/loop_stage1.png,[]\n")
+    before = files(proj)
+    for args in (["validate"], ["doctor"], ["health", "--no-record"], ["import-legacy", "--dry-run"],
+                 ["dataset", "build", "--out", str(proj.parent / "ds")]):  # fmt: skip
+        assert cli(*args, "--root", proj, timeout=120).returncode in (0, 1), args
+    untouched(proj, before)
+    out = cli("import-legacy", "--root", proj)
+    assert out.returncode in (0, 1) and "unpaired surrogate" in out.stdout
+
+
+def test_a_second_import_at_the_same_time_is_refused(proj: Path) -> None:
+    import fcntl
+
+    fd = os.open(proj / "data", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # what a running import holds
+        one_line_error(cli("import-legacy", "--root", proj), "another curalog import-legacy is running")
+        assert cli("import-legacy", "--root", proj, "--dry-run").returncode in (0, 1)  # a dry run reads only
+    finally:
+        os.close(fd)
+    assert cli("import-legacy", "--root", proj).returncode in (0, 1)
+
+
+def test_huge_text_stays_bounded_in_time_and_in_the_cache(proj: Path) -> None:
+    with open(proj / INDEX, "a") as fh:  # one 3 MB path, and 50k garbage lines
+        fh.write(
+            '{"image_path": "'
+            + "d/" * 1_500_000
+            + 'x.png", "hash": "'
+            + "f" * 64
+            + '", "embedding_dim": 8}\n'
+        )
+        fh.write("garbage that is not JSON at all, line after line\n" * 50_000)
+    out = cli("check", "--root", proj, timeout=120)
+    assert out.returncode in (0, 1) and max(map(len, out.stdout.splitlines())) < 5000
+    text = cli("validate", "--root", proj, timeout=120).stdout
+    assert max(map(len, text.splitlines())) < 5000
+    cache = proj / "data" / "curalog-validate-cache.npz"
+    assert cache.stat().st_size < 5_000_000, cache.stat().st_size  # was 4 bytes a character of the report
+
+
+def test_output_to_a_pipe_is_never_wrapped_mid_path(proj: Path) -> None:
+    target = "/mnt/unmounted-share/" + "a-long-folder-name/" * 8 + "select_crop_log.csv"
+    (proj / CROP).unlink()
+    (proj / CROP).symlink_to(target)
+    out = cli("health", "--root", proj, "--no-record")  # COLUMNS=80, not a terminal
+    assert target in out.stdout
+    out = cli("doctor", "--root", proj)
+    assert target in out.stdout

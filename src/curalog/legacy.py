@@ -20,6 +20,7 @@ import numpy as np
 
 from curalog.csvlines import CsvColumns, read_columns
 from curalog.errors import ConfigError, shown
+from curalog.paths import utf8
 
 MAX_IMAGES = 4
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -192,6 +193,8 @@ def _path_list(text: str) -> tuple[str, ...] | str:
             return "negative_paths is nested too deeply to be a list of paths"
     if type(value) is not list or not all(type(p) is str for p in value):
         return "negative_paths is not a JSON list of paths"
+    if not all(map(utf8, value)):
+        return "negative_paths holds an unpaired surrogate escape (\\ud800...): not a file name"
     return tuple(value)
 
 
@@ -403,6 +406,8 @@ def read_index(path: Path, source: str) -> LogRead:
         problems = []
         if not isinstance(image_path, str) or not image_path.strip():
             problems.append("image_path missing")
+        elif not utf8(image_path):
+            problems.append("image_path holds an unpaired surrogate escape (\\ud800...): not a file name")
         if not isinstance(digest, str) or not _HASH.match(digest):
             problems.append("hash is not 64 lowercase hex digits")
         if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
