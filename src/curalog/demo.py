@@ -152,6 +152,8 @@ def run_demo(
     from curalog.project import init_project, open_project
 
     root = Path(root).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"{root} is a file, not a folder; choose another place for the demo")
     if root.exists() and any(root.iterdir()):
         if not (root / MARKER).exists():
             raise ConfigError(f"{root} exists and is not a curalog demo folder; choose another")

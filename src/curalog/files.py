@@ -82,12 +82,15 @@ def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
     return not stat.S_ISREG(st.st_mode)
 
 
-def write_file(path: os.PathLike[str] | str, data: str | bytes, *, encoding: str = "utf-8") -> Path:
+def write_file(
+    path: os.PathLike[str] | str, data: str | bytes, *, encoding: str = "utf-8", durable: bool = True
+) -> Path:
     """Write ``data`` to ``path`` safely; returns the path written (a symlink's target).
 
     A regular file or a new name is replaced atomically (never half-written); a FIFO, device
     or ``/dev/...`` name is written into directly; a symlink is followed. Every failure is a
     ``ConfigError`` with one line naming the path and the reason; nothing is left behind.
+    ``durable=False`` skips the fsyncs (a cache that may be lost, not a report).
     """
     payload = data.encode(encoding) if isinstance(data, str) else data
     real = target_of(path)
@@ -111,7 +114,8 @@ def write_file(path: os.PathLike[str] | str, data: str | bytes, *, encoding: str
                 view = view[os.write(fd, view) :]
             if mode is not None:
                 os.fchmod(fd, mode)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, real)
@@ -119,6 +123,8 @@ def write_file(path: os.PathLike[str] | str, data: str | bytes, *, encoding: str
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+    if not durable:
+        return real
     with contextlib.suppress(OSError):  # the rename itself survives a power cut
         dfd = os.open(folder, os.O_RDONLY)
         try:

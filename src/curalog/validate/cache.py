@@ -7,13 +7,14 @@ promises to leave every other file, the audit log included, untouched.
 
 from __future__ import annotations
 
-import contextlib
-import os
+import io
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from curalog.errors import CuralogError
+from curalog.files import write_file
 from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
@@ -129,12 +130,9 @@ class ValidateCache:
         renumber = np.cumsum(keep) - 1
         problems = {int(renumber[j]): p for j, p in checked.problems.items() if keep[j]}
         ikeys = np.array([k for k, _, _ in i.values()], dtype=np.int64).reshape(-1, 4)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
-                np.savez(
-                    fh,
+        buf = io.BytesIO()
+        np.savez(
+                    buf,
                     vec_name=np.array(names, dtype=bytes),
                     vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
                     vec_problem_at=np.array(list(problems), dtype=np.int64),
@@ -153,7 +151,8 @@ class ValidateCache:
                     memo_folders=np.array(self.memo_folders, dtype=str),
                     memo_images=np.array(self.memo_images, dtype=str),
                 )  # fmt: skip
-            os.replace(tmp, self.path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        try:  # a cache: a read-only project or a full disk just means no cache next time
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_file(self.path, buf.getvalue(), durable=False)
+        except (OSError, CuralogError):
+            pass

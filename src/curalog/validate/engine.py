@@ -147,16 +147,18 @@ def _ledger_version(db: Path) -> tuple | None:
         inode = os.stat(db).st_ino
     except OSError:
         return None
-    try:
-        conn = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    for mode in ("rw", "ro"):  # rw where it can: the last connection to close removes -wal and -shm
         try:
-            row = conn.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()
-        finally:
-            conn.close()
-        if row is not None:
-            return (inode, row[0])
-    except sqlite3.Error:
-        pass
+            conn = sqlite3.connect(f"{db.as_uri()}?mode={mode}", uri=True)
+            try:
+                row = conn.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()
+            finally:
+                conn.close()
+            if row is not None:
+                return (inode, row[0])
+            break
+        except sqlite3.Error:
+            continue
     return (_ident(db), _ident(f"{db}-wal"))
 
 
