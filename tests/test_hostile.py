@@ -130,14 +130,21 @@ def test_dataset_build_replaces_only_a_dataset_it_built(proj: Path) -> None:
     assert cli("dataset", "build", "--root", proj).returncode == 0
     first = (out_dir / "manifest.json").read_text()
     one_line_error(cli("dataset", "build", "--root", proj), "holds a dataset already", "--force")
+    killed = out_dir.parent / ".dataset.curalog-building-999999999"  # a build killed mid-write
+    (killed / "crops.parquet").parent.mkdir()
+    (killed / "crops.parquet").write_bytes(b"half")
+    mine = out_dir.parent / ".dataset.curalog-building-notes"  # not a pid: not curalog's
+    mine.mkdir()
     assert cli("dataset", "build", "--root", proj, "--force", "--seed", "3").returncode == 0
     assert (out_dir / "manifest.json").read_text() != first
-    assert not [p for p in out_dir.parent.iterdir() if "building" in p.name]  # no temp folder left
+    assert not killed.exists() and mine.is_dir()
+    assert [p.name for p in out_dir.parent.iterdir() if "building" in p.name] == [mine.name]
     (out_dir / "notes.txt").write_text("mine")
     one_line_error(cli("dataset", "build", "--root", proj, "--force"), "notes.txt", "move them out")
     assert (out_dir / "notes.txt").read_text() == "mine"
     audit = "".join(p.read_text() for p in (proj / "data" / "file_operations_logs").glob("*.log"))
     assert "curalog dataset build" in audit and "replaced the dataset" in audit
+    assert "temp folder of a killed build" in audit
 
 
 def test_swap_folder_exchanges_in_one_step(tmp_path: Path) -> None:
@@ -166,6 +173,8 @@ def test_output_replaces_an_existing_file_only_with_force(proj: Path, tmp_path: 
     assert report.read_text() == "yesterday's"
     assert cli("validate", "--root", proj, "--output", report, "--format", "json", "--force").returncode == 1
     assert report.read_text().startswith("{")
+    audit = "".join(p.read_text() for p in (proj / "data" / "file_operations_logs").glob("*.log"))
+    assert "report.json" in audit and "validation report" in audit
     one_line_error(cli("validate", "--root", proj, "--output", tmp_path / "no" / "r.txt"), "does not exist")
     one_line_error(cli("validate", "--root", proj, "--output", tmp_path), "folder")
     one_line_error(cli("dashboard", "--root", proj, "--output", report, "--no-record"), "--force")

@@ -29,11 +29,11 @@ from rich.text import Text
 
 from curalog import __version__
 from curalog.audit import query
-from curalog.config import find_root, load_config
+from curalog.config import find_root
 from curalog.embeddings.runner import Progress as ProgressFn
 from curalog.embeddings.store import VerifyReport
 from curalog.errors import ConfigError, CuralogError, shown
-from curalog.files import check_output, write_file
+from curalog.files import check_output
 from curalog.project import Project, init_project, open_project
 
 app = typer.Typer(
@@ -302,10 +302,16 @@ def validate(
 ) -> None:
     """Find and explain every problem in the logs, the index and the vector files (read-only)."""
     from curalog.validate import validate as run_validation
-    from curalog.validate.render import render_html, render_json, render_text
+    from curalog.validate.render import (
+        check_report_output,
+        render_html,
+        render_json,
+        render_text,
+        save_report,
+    )
 
     if output is not None:  # refused before a long run, not after it
-        check_output(output, protected=load_config(root or find_root()).owned_paths(), force=force)
+        check_report_output(root, output, force=force)
     with rich_progress("validate", transient=True) as progress:
         report = run_validation(root, deep=deep, since=since, progress=progress)
     render = {ReportFormat.json: render_json, ReportFormat.html: render_html}.get(fmt, render_text)
@@ -313,7 +319,7 @@ def validate(
     if output is None:
         sys.stdout.write(text)
     else:
-        write_file(output, text)
+        save_report(report, text, output)
         err.print(f"report written to {output}: {report.errors} errors, {report.warnings} warnings")
     raise typer.Exit(report.exit_code(strict))
 
@@ -380,7 +386,6 @@ def serve(
     ] = None,
 ) -> None:
     """The curation web app: pick and crop in the browser; every save goes through the ledger."""
-    from curalog.config import find_root
     from curalog.web import serve
     from curalog.web.app import LOCAL_HOSTS
 

@@ -17,6 +17,7 @@ Output folder:
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import json
 import os
@@ -320,13 +321,28 @@ def build(
         return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
 
 
-def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutcome], manifest: dict) -> bool:
+BUILDING = ".curalog-building-"  # <target's parent>/.<name>.curalog-building-<pid>[.old]: a build's temp
+
+
+def _remove_leftovers(target: Path, audit: AuditLog) -> None:
+    """Remove the temp folders of builds that were killed (their process is gone), audited."""
+    for path in target.parent.glob(f".{glob.escape(target.name)}{BUILDING}*"):
+        pid = path.name.rsplit("-", 1)[-1].removesuffix(".old")
+        if not pid.isdigit() or not path.is_dir() or path.is_symlink() or os.path.exists(f"/proc/{pid}"):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        audit.record("delete", [path.name], dest_dir=str(path.parent), notes="temp folder of a killed build")
+
+
+def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutcome], manifest: dict,
+           audit: AuditLog) -> bool:  # fmt: skip
     """Write the set into a temp folder beside ``target``, then swap it in (a kill leaves the old
     set or the new one, never a half-written one). True when a set was replaced."""
     import pyarrow.parquet as pq
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.curalog-building-{os.getpid()}")
+    _remove_leftovers(target, audit)
+    tmp = target.with_name(f".{target.name}{BUILDING}{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from an earlier call
     tmp.mkdir()
     try:
@@ -492,11 +508,12 @@ def _build(
         },
         "embedding_models": dict(models),
     }
+    audit = AuditLog(config.path("audit_dir"), script="curalog dataset build")
     try:
-        replaced = _write(target, ex, mat, outcomes, manifest)
+        replaced = _write(target, ex, mat, outcomes, manifest, audit)
     except OSError as exc:
         raise CuralogError(f"cannot write the dataset to {shown(target)}: {exc.strerror or exc}") from exc
-    AuditLog(config.path("audit_dir"), script="curalog dataset build").record(
+    audit.record(
         "create",
         list(FILES),
         dest_dir=str(target),

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections import defaultdict
+from pathlib import Path
 
-from curalog.errors import PRINTED_MAX, shown
+from curalog.audit import AuditLog
+from curalog.config import find_root, load_config
+from curalog.errors import PRINTED_MAX, CuralogError, shown
+from curalog.files import check_output, write_file
 from curalog.validate.model import Finding, Report
 
 EXAMPLES = 3
@@ -43,6 +49,27 @@ def _groups(findings: list[Finding]) -> dict[tuple[str, str, str], list[Finding]
     for f in findings:
         groups[(f.code, f.source, f.project)].append(f)
     return groups
+
+
+def check_report_output(root: str | os.PathLike[str] | None, output: str | os.PathLike[str], *,
+                        force: bool = False) -> None:  # fmt: skip
+    """Refuse a report path before the run (``files.check_output``): never one of the project's
+    own files, never an existing file without ``force``."""
+    check_output(
+        output, protected=load_config(root if root is not None else find_root()).owned_paths(), force=force
+    )
+
+
+def save_report(report: Report, text: str, output: str | os.PathLike[str]) -> Path:
+    """Write a rendered report to ``output`` (``files.write_file``) and record it in the project's
+    audit log (skipped, like the cache, on a project that cannot be written)."""
+    written = write_file(output, text)
+    root = Path(report.root)
+    with contextlib.suppress(OSError, CuralogError):
+        AuditLog(load_config(root).path("audit_dir"), script="curalog validate").record_created(
+            written.resolve(), root, f"validation report: {report.errors} errors, {report.warnings} warnings"
+        )
+    return written
 
 
 def _unread(findings: list[Finding]) -> set[str]:
