@@ -246,7 +246,7 @@ def test_an_unreadable_log_is_never_an_empty_log(proj: Path, how: str) -> None:
     assert out.returncode == 1
     assert "❌ NOT READ: Crop data" in out.stdout and "✅ Crop data" not in out.stdout
     health = cli("health", "--root", proj, "--no-record", timeout=60)
-    assert f"NOT READ: {CROP}" in health.stdout, health.stdout
+    assert health.returncode == 1 and f"NOT READ: {CROP}" in health.stdout, health.stdout
     if how != "wrong header":  # a refused header is line 1's problem, quarantined by the import
         one_line_error(
             cli("import-legacy", "--root", proj, "--dry-run", timeout=60), CROP, "nothing was changed"

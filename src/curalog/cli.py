@@ -341,6 +341,8 @@ def health(
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         console.print(render_text(result), markup=False, highlight=False)
+    if result.figures.not_read:  # a whole log missing from the figures is never a healthy day
+        raise typer.Exit(1)
 
 
 @app.command()
