@@ -244,7 +244,7 @@ def test_an_unreadable_log_is_never_an_empty_log(proj: Path, how: str) -> None:
     before = files(proj)
     out = cli("validate", "--root", proj, timeout=60)
     assert out.returncode == 1
-    assert "❌ NOT READ: Crop data" in out.stdout and "✅ Crop data" not in out.stdout
+    assert "❌ Crop data: the log was NOT READ" in out.stdout and "✅ Crop data" not in out.stdout
     health = cli("health", "--root", proj, "--no-record", timeout=60)
     assert health.returncode == 1 and f"NOT READ: {CROP}" in health.stdout, health.stdout
     if how != "wrong header":  # a refused header is line 1's problem, quarantined by the import

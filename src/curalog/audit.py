@@ -74,6 +74,23 @@ class AuditLog:
         self.directory = directory
         self.script = script
 
+    def require(self, doing: str) -> None:
+        """``ConfigError`` when no line can be appended (a read-only project): a command that would
+        write a file must not write one it cannot record. Checked before it writes anything."""
+        folder = self.directory
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        today = self.directory / f"file_operations_{now_local():%Y%m%d}.log"
+        blocked = folder if not os.access(folder, os.W_OK) else None
+        if blocked is None and today.exists() and not os.access(today, os.W_OK):
+            blocked = today
+        if blocked is not None:
+            raise ConfigError(
+                f"cannot {doing}: the audit log cannot be written ({shown(blocked)} is read-only), and "
+                "curalog writes no file it cannot record; print to the terminal instead, or make the "
+                "project writable"
+            )
+
     def record(
         self,
         operation: str,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from curalog.alerts import AlertRun, send_alerts
-from curalog.health import HealthResult, take_snapshot
+from curalog.health import HealthResult, not_read_lines, take_snapshot
 from curalog.project import open_project
 
 
@@ -22,11 +22,13 @@ class CheckResult:
 
     @property
     def exit_code(self) -> int:
-        """0: nothing new to announce and every sink worked; 1: an alert fired or a sink failed."""
-        return 1 if self.alerts.alerts or self.alerts.failed else 0
+        """0: nothing new to announce and every sink worked; 1: an alert fired, a sink failed, or a
+        log could not be read (every night until it can: a whole log missing is never "nothing new")."""
+        return 1 if self.alerts.alerts or self.alerts.failed or self.health.figures.not_read else 0
 
     def summary(self) -> str:
-        lines = [a.text for a in self.alerts.alerts]
+        lines = not_read_lines(self.health.figures)
+        lines += [a.text for a in self.alerts.alerts]
         lines += [f"❌ alert sink failed: {d.sink}: {d.detail}" for d in self.alerts.failed]
         return "\n\n".join(lines)
 

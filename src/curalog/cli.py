@@ -360,14 +360,17 @@ def dashboard(
     from curalog.health import take_snapshot
 
     with _open(root, "dashboard") as project:
-        if output is not None:  # the default page is curalog's own and rewritten each time
-            check_output(output, protected=project.config.owned_paths(), force=force)
+        # the default page is curalog's own and rewritten each time (a link there is followed, but
+        # never into the project's own files)
+        target = output if output is not None else project.root / DASHBOARD
+        check_output(target, protected=project.config.owned_paths(), force=force or output is None,
+                     new_folders=output is None)  # fmt: skip
+        project.audit.require("write the dashboard")
         with rich_progress("validate", transient=True) as progress:
             result = take_snapshot(project, record=not no_record, progress=progress)
-        target = output if output is not None else project.root / DASHBOARD
         target.parent.mkdir(parents=True, exist_ok=True) if output is None else None
         write_dashboard(project, target, result)
-    console.print(f"dashboard written to {target}")
+    err.print(f"dashboard written to {target}", markup=False, highlight=False)  # stdout may be the page
 
 
 @app.command()

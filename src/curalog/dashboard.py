@@ -182,6 +182,7 @@ def render_dashboard(
 
 def write_dashboard(project: Project, output: Path, result: HealthResult | None = None) -> Path:
     """Write the dashboard to ``output`` (atomically; audited when the file is new)."""
+    project.audit.require("write the dashboard")
     html = render_dashboard(project, result)
     created = not output.exists()
     write_file(output, html)

@@ -362,8 +362,21 @@ def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutco
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if old is not None:
-        shutil.rmtree(old)  # the replaced set: checked to be a curalog dataset before the build
+        _remove_replaced(old, target, audit)
     return old is not None
+
+
+def _remove_replaced(old: Path, target: Path, audit: AuditLog) -> None:
+    """Delete the set that was replaced, checked again now: a file saved into it while the build
+    ran (it was checked before) is kept, with the folder, and said so in the audit log."""
+    entries = sorted(os.listdir(old))
+    if all(name in FILES and (old / name).is_file() and not (old / name).is_symlink() for name in entries):
+        shutil.rmtree(old)
+        return
+    kept = target.with_name(f"{target.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
+    os.rename(old, kept)
+    why = "the replaced dataset held files added during the build: kept, not deleted"
+    audit.record("move", [old.name], source_dir=str(old.parent), dest_dir=str(kept), notes=why)
 
 
 def is_dataset(folder: Path) -> bool:
@@ -401,7 +414,8 @@ def dataset_target(config: Config, out: str | os.PathLike[str] | None, *, force:
     if not is_dataset(real):
         raise ConfigError(f"{named} is not empty and holds no curalog dataset (manifest.json); curalog "
                           "replaces only a dataset it built: choose a new or empty folder")  # fmt: skip
-    foreign = [name for name in present if name not in FILES]
+    foreign = [name for name in present if name not in FILES or not (real / name).is_file()
+               or (real / name).is_symlink()]  # fmt: skip
     if foreign:
         raise ConfigError(f"{named} holds a dataset and other files: {listing(foreign)}; move them out first")
     if not force:
@@ -423,6 +437,7 @@ def _build(
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     config = load_config(Path(root) if root is not None else find_root())
     target = dataset_target(config, out, force=force)
+    AuditLog(config.path("audit_dir")).require("build a dataset")
     require_logs(config.legacy_files(), "build a dataset (a training set without a whole log)")
     check = Validation(config, deep=False, since=None, use_cache=True, progress=progress, collect=True)
     report = check.run()

@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 from curalog.errors import ConfigError, shown
-
-_DIRECT_PREFIXES = ("/dev/", "/proc/")
 
 
 class NotRegularFile(OSError):
@@ -61,16 +60,33 @@ def target_of(path: os.PathLike[str] | str) -> Path:
 
     Raises ``ConfigError`` for a symlink loop or a path too long to resolve."""
     try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        pass  # a new name, or a dangling link: the file it will create
+    except (OSError, RuntimeError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"cannot use {shown(path)}: {why}") from exc
+    try:
         return Path(os.path.realpath(path, strict=False))
     except (OSError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot write {shown(path)}: {exc}") from exc
+        raise ConfigError(f"cannot use {shown(path)}: {exc}") from exc
+
+
+_FD_ALIASES = re.compile(r"^/(?:dev/(?:std(in|out|err)|fd/(\d+))|proc/self/fd/(\d+))$")
+
+
+def _inherited_fd(path: os.PathLike[str] | str) -> int | None:
+    """The descriptor a name like ``/dev/stdout`` or ``/proc/self/fd/3`` stands for: written to
+    as it is (``>>`` keeps appending), never reopened (reopening a regular file truncates it)."""
+    m = _FD_ALIASES.match(os.fspath(path))
+    if m is None:
+        return None
+    std, n1, n2 = m.groups()
+    return {"in": 0, "out": 1, "err": 2}[std] if std else int(n1 or n2)
 
 
 def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
-    """True for what must be written into, never renamed over: devices, FIFOs, sockets, /dev, /proc."""
-    text = os.fspath(path)
-    if text.startswith(_DIRECT_PREFIXES) or str(real).startswith(_DIRECT_PREFIXES):
-        return True
+    """True for what must be written into, never renamed over: a device, a FIFO, a socket."""
     try:
         st = os.stat(real)
     except FileNotFoundError:
@@ -82,25 +98,49 @@ def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
     return not stat.S_ISREG(st.st_mode)
 
 
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def write_file(
-    path: os.PathLike[str] | str, data: str | bytes, *, encoding: str = "utf-8", durable: bool = True
+    path: os.PathLike[str] | str,
+    data: str | bytes,
+    *,
+    encoding: str = "utf-8",
+    durable: bool = True,
+    follow_symlinks: bool = True,
 ) -> Path:
     """Write ``data`` to ``path`` safely; returns the path written (a symlink's target).
 
     A regular file or a new name is replaced atomically (never half-written); a FIFO, device
     or ``/dev/...`` name is written into directly; a symlink is followed. Every failure is a
     ``ConfigError`` with one line naming the path and the reason; nothing is left behind.
-    ``durable=False`` skips the fsyncs (a cache that may be lost, not a report).
+    ``durable=False`` skips the fsyncs (a cache that may be lost, not a report);
+    ``follow_symlinks=False`` refuses a link (curalog's own files: a link planted there could
+    point at a user's file). ``/dev/stdout`` and ``/proc/self/fd/N`` go to the open descriptor.
     """
     payload = data.encode(encoding) if isinstance(data, str) else data
-    real = target_of(path)
-    if _is_direct(path, real):
-        try:
-            with open(path, "wb") as fh:  # follows symlinks; O_TRUNC is a no-op on a FIFO or device
-                fh.write(payload)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
-        return Path(path)
+    if not follow_symlinks and os.path.islink(path):
+        raise ConfigError(
+            f"cannot write {shown(path)}: it is a symlink, and curalog writes this file only itself"
+        )
+    inherited = _inherited_fd(path)
+    try:
+        if inherited is not None:
+            _write_all(inherited, payload)
+            return Path(path)
+        real = target_of(path)
+        if _is_direct(path, real):
+            fd = os.open(real, os.O_WRONLY | os.O_NOCTTY)  # no O_TRUNC, no O_CREAT: into what is there
+            try:
+                _write_all(fd, payload)
+            finally:
+                os.close(fd)
+            return Path(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
     folder = real.parent
     if not folder.is_dir():
         raise ConfigError(f"cannot write {shown(path)}: the folder {shown(folder)} does not exist")
@@ -109,9 +149,7 @@ def write_file(
         mode = stat.S_IMODE(os.stat(real).st_mode) if real.exists() else None
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_all(fd, payload)
             if mode is not None:
                 os.fchmod(fd, mode)
             if durable:
@@ -192,7 +230,14 @@ def check_output(
     inputs, its database, its settings), a folder, or an existing regular file without ``force``.
     Devices and FIFOs (``/dev/null``, ``/dev/stdout``, a pipe) are always fine. The folder must
     exist unless the caller makes it (``new_folders``)."""
+    text = os.fspath(path)
+    if text.endswith("/"):
+        raise ConfigError(f"{what} {shown(path)} names a folder; name the file to write")
+    if _inherited_fd(path) is not None:
+        return
     real = target_of(path)
+    if len(os.fsencode(real.name)) > 255:
+        raise ConfigError(f"{what} {shown(path)}: the file name is longer than 255 bytes")
     for p in protected:
         owned = target_of(p)
         if same_file(Path(path), p) or real == owned or owned in real.parents:

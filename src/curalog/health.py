@@ -280,6 +280,11 @@ def health(root: str | None = None, *, now: datetime | None = None, record: bool
         return take_snapshot(project, now=now, record=record)
 
 
+def not_read_lines(f: Figures) -> list[str]:
+    """One line per input that was not read at all, for the top of every report that shows figures."""
+    return [f"❌ NOT READ: {shown(source)}: {shown(why, PRINTED_MAX)}" for source, why in f.not_read.items()]
+
+
 def render_text(result: HealthResult) -> str:
     """The post-mortem's dashboard, as text."""
     f = result.figures
@@ -297,7 +302,7 @@ def render_text(result: HealthResult) -> str:
     out = [
         "=== AI Training Data Health ===",
         f"Updated: {f.taken_at}",
-        *(f"❌ NOT READ: {shown(source)}: {shown(why, PRINTED_MAX)}" for source, why in f.not_read.items()),
+        *not_read_lines(f),
         "",
         "Selections:",
         f"  Total: {f.selections:,}",

@@ -129,9 +129,21 @@ def log_problem(path: Path) -> str | None:
         return f"cannot be read ({exc.strerror or exc})"
     # UTF-16 text (half its bytes NUL), with or without its byte-order mark; a stray NUL on one
     # line is that line's problem, not the file's
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head.count(b"\x00") * 4 > len(head):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_like(head):
         return "is UTF-16 or binary, not UTF-8 text: save it as UTF-8 (CSV UTF-8 in Excel)"
     return None
+
+
+def _utf16_like(head: bytes) -> bool:
+    """UTF-16 text without a byte-order mark: NUL in (nearly) every other byte, text in the rest.
+    A run of NULs (a crash-zeroed tail, a stray NUL) is not UTF-16: those lines are malformed."""
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 8:
+        return False
+    for zeros, text in ((odd, even), (even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and text.count(0) <= 0.1 * len(text):
+            return True
+    return False
 
 
 def _log_read(path: Path, source: str) -> LogRead:
@@ -376,7 +388,7 @@ def read_index(path: Path, source: str) -> LogRead:
     if not read.exists:
         return read
     with open(path, encoding="utf-8", errors="replace") as fh:  # lines as iterating the file gives
-        lines = fh.read().split("\n")
+        lines = fh.read().removeprefix("\ufeff").split("\n")  # a byte-order mark is not JSON
     if lines[-1] == "":
         lines.pop()
     rows = read.rows

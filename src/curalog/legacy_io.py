@@ -334,6 +334,7 @@ def export_legacy(project: Project, target: str | os.PathLike[str], *, force: bo
             problems.append(str(exc))
     if problems:
         raise ConfigError("; ".join(problems))
+    project.audit.require("export the legacy logs")
     summary = ExportSummary()
     sel, crop = io.StringIO(), io.StringIO()
     sw, cw = csv.writer(sel, lineterminator="\n"), csv.writer(crop, lineterminator="\n")

@@ -359,7 +359,7 @@ class EmbeddingStore:
         with open(self.legacy_index, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
-                    h = json.loads(line).get("hash")
+                    h = json.loads(line.lstrip("\ufeff")).get("hash")
                 except (json.JSONDecodeError, AttributeError, RecursionError):
                     continue
                 if isinstance(h, str):

@@ -7,7 +7,9 @@ empty ledger and create nothing.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +37,7 @@ class Database:
         self._conn: sqlite3.Connection | None = None
         #: why the ledger was opened read-only (a read-only mount, no write permission), or None
         self.read_only: str | None = None
+        self._scratch: tempfile.TemporaryDirectory | None = None  # a read-only WAL ledger's copy
 
     def exists(self) -> bool:
         return self.path.is_file()
@@ -75,9 +78,7 @@ class Database:
             except sqlite3.OperationalError:
                 if conn is not None:
                     conn.close()
-                conn = sqlite3.connect(
-                    uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False
-                )
+                conn = self._open_copy_or_immutable(uri)
                 conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -92,6 +93,19 @@ class Database:
         conn.execute("PRAGMA query_only = ON")
         self.read_only = why
         return conn
+
+    def _open_copy_or_immutable(self, uri: str) -> sqlite3.Connection:
+        """A WAL database whose ``-shm`` cannot be made (a read-only mount): with committed rows
+        still in its ``-wal``, a private temp copy of both is read (``immutable`` would not see
+        them); with no WAL, the file itself as unchanging."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        if wal.is_file() and wal.stat().st_size > 0:
+            self._scratch = tempfile.TemporaryDirectory(prefix="curalog-ro-ledger-")
+            copy = Path(self._scratch.name) / self.path.name
+            shutil.copyfile(self.path, copy)
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+            return sqlite3.connect(copy, isolation_level=None, check_same_thread=False)
+        return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, check_same_thread=False)
 
     def _open_rw(self) -> sqlite3.Connection:
         created = not self.path.exists()
@@ -162,3 +176,6 @@ class Database:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None

@@ -307,10 +307,10 @@ class Ledger:
             problems.append(
                 Problem("row.malformed", f"set_id {shown(repr(set_id))} must be a non-empty text")
             )
-        elif len(set_id) > MAX_TEXT or not utf8(set_id):
+        elif len(set_id) > MAX_TEXT or not utf8(set_id) or "\x00" in set_id:
             problems.append(Problem(
                 "row.malformed",
-                f"set_id {shown(repr(set_id))} must be UTF-8 text of at most {MAX_TEXT:,} characters",
+                f"set_id {shown(repr(set_id))} is not UTF-8 text without NUL of at most {MAX_TEXT:,} chars",
             ))  # fmt: skip
         if directory is None:
             directory = ""

@@ -65,7 +65,7 @@ def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]]
     their line's sha); rows repaired before are counted in ``plan.already``."""
     cfg = project.config
     path = cfg.path("crop_log")
-    require_logs([(cfg.layout.crop_log, path)], f"repair {what}")
+    require_logs([(cfg.layout.crop_log, path)], f"run curalog repair ({what})")
     read = read_crop_log(path, cfg.layout.crop_log)
     if not read.exists:
         return [], []

@@ -153,6 +153,6 @@ class ValidateCache:
                 )  # fmt: skip
         try:  # a cache: a read-only project or a full disk just means no cache next time
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_file(self.path, buf.getvalue(), durable=False)
+            write_file(self.path, buf.getvalue(), durable=False, follow_symlinks=False)
         except (OSError, CuralogError):
             pass

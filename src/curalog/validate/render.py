@@ -86,17 +86,22 @@ def render_text(report: Report) -> str:
     r = report
     unread = _unread(r.findings)
 
-    def mark(kind: str) -> str:
-        return "❌ NOT READ:" if kind in unread else "✅"
+    def mark(kind: str, label: str) -> str:
+        # an unread log's decisions are missing from the counts, which then hold only the ledger's
+        return (
+            f"❌ {label}: the log was NOT READ (see the errors); counted"
+            if kind in unread
+            else f"✅ {label}:"
+        )
 
     out = [
         "=== TRAINING DATA VALIDATION REPORT ===",
         f"Root: {r.root}",
         f"Date: {r.generated_at}",
         "",
-        f"{mark('selection')} Selection data: {r.selections:,} entries ({r.usable_selections:,} usable)",
-        f"{mark('crop')} Crop data: {r.crops:,} entries ({r.usable_crops:,} usable)",
-        f"{mark('index')} Embedding index: {r.index_entries:,} entries; "
+        f"{mark('selection', 'Selection data')} {r.selections:,} entries ({r.usable_selections:,} usable)",
+        f"{mark('crop', 'Crop data')} {r.crops:,} entries ({r.usable_crops:,} usable)",
+        f"{mark('index', 'Embedding index')} {r.index_entries:,} entries; "
         f"vector files on disk: {r.embedding_files:,}",
     ]
     for severity, title in (("warning", "⚠️  WARNINGS"), ("error", "❌ ERRORS")):
