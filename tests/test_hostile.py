@@ -572,3 +572,134 @@ def test_output_to_a_pipe_is_never_wrapped_mid_path(proj: Path) -> None:
     assert target in out.stdout
     out = cli("doctor", "--root", proj)
     assert target in out.stdout
+
+
+# -- found by a hostile review of the first round -----------------------------------------------------
+def test_stdout_given_as_a_file_name_is_appended_to_never_truncated(proj: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.txt"
+    out.write_text("OLD\n")
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    for name in ("/dev/stdout", "/proc/self/fd/1"):
+        args = [sys.executable, "-m", "curalog", "validate", "--root", str(proj), "--output", name]
+        with open(out, "ab") as fh:
+            subprocess.run(args, stdout=fh, stderr=subprocess.PIPE, env=env, timeout=120)
+    text = out.read_text()
+    assert text.startswith("OLD\n") and text.count("VALIDATION REPORT") == 2
+    page = tmp_path / "page.html"
+    args = [
+        sys.executable,
+        "-m",
+        "curalog",
+        "dashboard",
+        "--root",
+        str(proj),
+        "--no-record",
+        "--output",
+        "/dev/stdout",
+    ]
+    with open(page, "wb") as fh:
+        subprocess.run(args, stdout=fh, stderr=subprocess.PIPE, env=env, timeout=120)
+    assert page.read_text().lstrip().lower().startswith("<!doctype html>")
+
+
+def test_curalogs_own_files_are_never_written_through_a_planted_link(proj: Path) -> None:
+    data = proj / "data"
+    (data / "curalog-validate-cache.npz").unlink(missing_ok=True)
+    (data / "curalog-validate-cache.npz").symlink_to("training/selection_only_log.csv")
+    (data / "health-dashboard.html").symlink_to("training/select_crop_log.csv")
+    before = files(proj)
+    assert cli("validate", "--root", proj).returncode == 1
+    one_line_error(cli("dashboard", "--root", proj, "--no-record"), "project's own")
+    untouched(proj, before)
+
+
+def test_a_fake_dataset_with_a_folder_inside_is_not_replaced(proj: Path, tmp_path: Path) -> None:
+    assert cli("dataset", "build", "--root", proj, "--out", tmp_path / "real").returncode == 0
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    for name in ("manifest.json", "drops.csv", "pairs.parquet", "crops.parquet"):
+        shutil.copyfile(tmp_path / "real" / name, fake / name)
+    (fake / "embeddings.npy").mkdir()
+    (fake / "embeddings.npy" / "thesis.txt").write_text("two years of work")
+    one_line_error(cli("dataset", "build", "--root", proj, "--out", fake, "--force"), "embeddings.npy")
+    assert (fake / "embeddings.npy" / "thesis.txt").read_text() == "two years of work"
+
+
+def test_the_nightly_check_fails_every_night_a_log_is_not_read(proj: Path) -> None:
+    cli("check", "--root", proj)  # announces what is there
+    (proj / CROP).unlink()
+    (proj / CROP).symlink_to("/mnt/unmounted-share/select_crop_log.csv")
+    for _night in range(2):
+        out = cli("check", "--root", proj)
+        assert out.returncode == 1 and f"❌ NOT READ: {CROP}" in out.stdout, out.stdout
+
+
+def test_writes_that_cannot_be_audited_are_refused_before_anything_is_written(
+    proj: Path, tmp_path: Path
+) -> None:
+    prefix = _drop_privileges()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(SRC))
+        cases = (["export-legacy", str(elsewhere / "exp")],
+                 ["dataset", "build", "--out", str(elsewhere / "ds")],
+                 ["dashboard", "--no-record", "--output", str(elsewhere / "d.html")],
+                 ["validate", "--output", str(elsewhere / "r.txt")], ["dataset", "build"])  # fmt: skip
+        for args in cases:
+            out = subprocess.run([*prefix, sys.executable, "-m", "curalog", *args, "--root", str(proj)],
+                                 capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+            assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
+            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_read_only_wal_ledger_without_its_shm_still_shows_every_decision(
+    proj: Path, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    copy = tmp_path / "copy"
+    db = proj / "data" / "curalog.db"
+    holder = sqlite3.connect(db)  # a writer's open connection keeps committed rows in the -wal
+    holder.execute("PRAGMA wal_autocheckpoint = 0")
+    holder.execute(
+        "INSERT INTO retractions(decision_id, session_id, reason, retracted_at) "
+        "SELECT id, session_id, 'test', '2026-01-01T00:00:00' FROM decisions ORDER BY id LIMIT 3"
+    )
+    holder.commit()
+    assert (proj / "data" / "curalog.db-wal").stat().st_size > 0
+    shutil.copytree(proj, copy, symlinks=True)
+    holder.close()
+    expected = cli("validate", "--root", proj, "--format", "json").stdout  # with the 3 retracted
+    (copy / "data" / "curalog.db-shm").unlink(missing_ok=True)
+    prefix = _drop_privileges()
+    subprocess.run(["chmod", "-R", "a-w", str(copy)], check=True)
+    try:
+        args = [*prefix, sys.executable, "-m", "curalog", "validate", "--root", str(copy), "--format", "json"]
+        out = subprocess.run(
+            args, capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(SRC))
+        )
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+    import json
+
+    got, want = json.loads(out.stdout), json.loads(expected)
+    assert got["summary"]["selections"] == want["summary"]["selections"]
+    assert got["summary"]["crops"] == want["summary"]["crops"]
+
+
+def test_a_bom_in_the_index_and_a_zeroed_tail_in_a_log(proj: Path) -> None:
+    (proj / INDEX).write_bytes(b"\xef\xbb\xbf" + (proj / INDEX).read_bytes())
+    with open(proj / CROP, "ab") as fh:
+        fh.write(b"\x00" * 1200)  # a crash left the end of the file zeroed
+    import json
+
+    findings = json.loads(cli("validate", "--root", proj, "--format", "json").stdout)["findings"]
+    assert not [
+        f for f in findings if f["source"] == INDEX and f["line"] == 1 and f["code"] == "row.malformed"
+    ]
+    assert not [f for f in findings if f["source"] == CROP and f["line"] is None]  # the log was read

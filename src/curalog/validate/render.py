@@ -54,10 +54,11 @@ def _groups(findings: list[Finding]) -> dict[tuple[str, str, str], list[Finding]
 def check_report_output(root: str | os.PathLike[str] | None, output: str | os.PathLike[str], *,
                         force: bool = False) -> None:  # fmt: skip
     """Refuse a report path before the run (``files.check_output``): never one of the project's
-    own files, never an existing file without ``force``."""
-    check_output(
-        output, protected=load_config(root if root is not None else find_root()).owned_paths(), force=force
-    )
+    own files, never an existing file without ``force``, never on a project whose audit log
+    cannot record it."""
+    config = load_config(root if root is not None else find_root())
+    check_output(output, protected=config.owned_paths(), force=force)
+    AuditLog(config.path("audit_dir")).require("write the report")
 
 
 def save_report(report: Report, text: str, output: str | os.PathLike[str]) -> Path:
