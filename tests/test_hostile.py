@@ -247,6 +247,11 @@ def test_an_unreadable_log_is_never_an_empty_log(proj: Path, how: str) -> None:
     assert "❌ Crop data: the log was NOT READ" in out.stdout and "✅ Crop data" not in out.stdout
     health = cli("health", "--root", proj, "--no-record", timeout=60)
     assert health.returncode == 1 and f"NOT READ: {CROP}" in health.stdout, health.stdout
+    crops = health.stdout.split("Crops:")[1].split("Embeddings:")[0]
+    assert "✅" not in crops and "NOT READ" in crops
+    page = proj.parent / "dashboard.html"
+    assert cli("dashboard", "--root", proj, "--no-record", "--output", page, timeout=60).returncode == 0
+    assert "NOT READ" in page.read_text()
     if how != "wrong header":  # a refused header is line 1's problem, quarantined by the import
         one_line_error(
             cli("import-legacy", "--root", proj, "--dry-run", timeout=60), CROP, "nothing was changed"

@@ -31,22 +31,24 @@ def _state(pct: float) -> str:
 def cards(f: Figures) -> list[dict[str, Any]]:
     """Today's figures as cards: label, value, detail, and ok / warn / bad."""
 
-    def share(label: str, part: int, whole: int) -> dict[str, Any]:
+    def share(label: str, part: int, whole: int, kind: str) -> dict[str, Any]:
         pct = Figures.percent(part, whole)
+        unread = kind in f.not_read_kinds  # a whole log missing from the figures is never green
         return {
             "label": label,
-            "value": f"{pct:.1f}%",
-            "detail": f"{part:,} of {whole:,}",
-            "state": _state(pct),
+            "value": "NOT READ" if unread else f"{pct:.1f}%",
+            "detail": f"{part:,} of {whole:,}"
+            + (" without the log that could not be read" if unread else ""),
+            "state": "bad" if unread else _state(pct),
         }
 
     decided = (f.new_selections or 0) + (f.new_crops or 0)
     last_day = "—" if f.new_selections is None else f"{decided:,}"
     return [
-        share("Selections with embeddings", f.selections_embedded, f.selections),
-        share("Crops with embeddings", f.crops_embedded, f.crops),
-        share("Crops with valid sizes", f.crops_valid_size, f.crops),
-        share("Index entries with their file", f.index_entries_with_file, f.index_entries),
+        share("Selections with embeddings", f.selections_embedded, f.selections, "selection"),
+        share("Crops with embeddings", f.crops_embedded, f.crops, "crop"),
+        share("Crops with valid sizes", f.crops_valid_size, f.crops, "crop"),
+        share("Index entries with their file", f.index_entries_with_file, f.index_entries, "index"),
         {"label": "Usable training examples", "value": f"{f.usable_selections + f.usable_crops:,}",
          "detail": f"{f.usable_selections:,} selections · {f.usable_crops:,} crops",
          "state": "ok" if f.usable_selections + f.usable_crops else "warn"},

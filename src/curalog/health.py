@@ -73,6 +73,8 @@ class Figures:
     compared_with: str | None = None  # taken_at of the snapshot the deltas are against
     # inputs not read at all (a log that is a dangling link, a folder, UTF-16, a refused header): why
     not_read: dict[str, str] = field(default_factory=dict)
+    # which of "selection", "crop", "index" those are: their figures miss a whole file
+    not_read_kinds: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,6 +140,7 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
         if f.code in BAD_SIZE and kind == "crop":
             size_bad.add((f.source, f.line))
     missing_files = report.by_code.get("embedding.file_missing", 0)
+    kinds = (("selection", lay.selection_log), ("crop", lay.crop_log), ("index", lay.embedding_index))
     return Figures(
         taken_at=iso(now),
         selections=report.selections,
@@ -155,6 +158,7 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
         by_code=dict(report.by_code),
         fixes=list(report.recommendations),
         not_read=not_read,
+        not_read_kinds=[kind for kind, source in kinds if source in not_read],
     )
 
 
@@ -289,7 +293,9 @@ def render_text(result: HealthResult) -> str:
     """The post-mortem's dashboard, as text."""
     f = result.figures
 
-    def line(label: str, part: int, whole: int, good: float = 99.5) -> str:
+    def line(label: str, part: int, whole: int, kind: str, good: float = 99.5) -> str:
+        if kind in f.not_read_kinds:  # a whole log is missing from these numbers: never a green mark
+            return f"  {label}: {part:,} of {whole:,} ❌ (without the log that was NOT READ)"
         if not whole:
             return f"  {label}: 0 (nothing to count)"
         pct = Figures.percent(part, whole)
@@ -306,16 +312,16 @@ def render_text(result: HealthResult) -> str:
         "",
         "Selections:",
         f"  Total: {f.selections:,}",
-        line("With embeddings", f.selections_embedded, f.selections),
+        line("With embeddings", f.selections_embedded, f.selections, "selection"),
         "",
         "Crops:",
         f"  Total: {f.crops:,}",
-        line("With embeddings", f.crops_embedded, f.crops),
-        line("With valid dimensions", f.crops_valid_size, f.crops),
+        line("With embeddings", f.crops_embedded, f.crops, "crop"),
+        line("With valid dimensions", f.crops_valid_size, f.crops, "crop"),
         "",
         "Embeddings:",
         f"  Cache entries: {f.index_entries:,}",
-        line("Entries with their file on disk", f.index_entries_with_file, f.index_entries),
+        line("Entries with their file on disk", f.index_entries_with_file, f.index_entries, "index"),
         f"  Files on disk: {f.embedding_files:,}",
         "",
         f"Usable training examples: {f.usable_selections:,} selections, {f.usable_crops:,} crops",
