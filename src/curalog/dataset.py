@@ -36,7 +36,7 @@ from curalog.audit import AuditLog
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
-from curalog.files import swap_folder, target_of
+from curalog.files import swap_folder, target_of, where_is
 from curalog.legacy import require_logs
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
@@ -400,7 +400,7 @@ def dataset_target(config: Config, out: str | os.PathLike[str] | None, *, force:
     if real == root or real in root.parents:
         raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
     for p in config.owned_paths():
-        owned = target_of(p)
+        owned = where_is(p)
         if real == owned or real in owned.parents or owned in real.parents:
             raise ConfigError(f"{named} would replace the project's own {shown(p)}; choose another folder")
     if real.exists() and not real.is_dir():

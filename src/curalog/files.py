@@ -72,6 +72,15 @@ def target_of(path: os.PathLike[str] | str) -> Path:
         raise ConfigError(f"cannot use {shown(path)}: {exc}") from exc
 
 
+def where_is(path: os.PathLike[str] | str) -> Path:
+    """``path`` with its links followed where they can be, else as written (absolute): a project
+    file that is a symlink loop is still compared by the name it has."""
+    try:
+        return target_of(path)
+    except ConfigError:
+        return Path(os.path.abspath(path))
+
+
 _FD_ALIASES = re.compile(r"^/(?:dev/(?:std(in|out|err)|fd/(\d+))|proc/self/fd/(\d+))$")
 
 
@@ -215,7 +224,7 @@ def same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
     except OSError:
-        return target_of(a) == target_of(b)
+        return where_is(a) == where_is(b)
 
 
 def check_output(
@@ -239,7 +248,7 @@ def check_output(
     if len(os.fsencode(real.name)) > 255:
         raise ConfigError(f"{what} {shown(path)}: the file name is longer than 255 bytes")
     for p in protected:
-        owned = target_of(p)
+        owned = where_is(p)
         if same_file(Path(path), p) or real == owned or owned in real.parents:
             raise ConfigError(
                 f"{what} {shown(path)} is the project's own {shown(p)}: curalog never writes over "
