@@ -130,15 +130,25 @@ def test_dataset_build_replaces_only_a_dataset_it_built(proj: Path) -> None:
     assert cli("dataset", "build", "--root", proj).returncode == 0
     first = (out_dir / "manifest.json").read_text()
     one_line_error(cli("dataset", "build", "--root", proj), "holds a dataset already", "--force")
-    killed = out_dir.parent / ".dataset.curalog-building-999999999"  # a build killed mid-write
+    import socket
+
+    killed = (
+        out_dir.parent / f".dataset.curalog-building-{socket.gethostname()}-999999999"
+    )  # killed mid-write
+    running = (
+        out_dir.parent / ".dataset.curalog-building-othermachine-1"
+    )  # a container's, still being written
+    running.mkdir()
     (killed / "crops.parquet").parent.mkdir()
     (killed / "crops.parquet").write_bytes(b"half")
     mine = out_dir.parent / ".dataset.curalog-building-notes"  # not a pid: not curalog's
     mine.mkdir()
     assert cli("dataset", "build", "--root", proj, "--force", "--seed", "3").returncode == 0
     assert (out_dir / "manifest.json").read_text() != first
-    assert not killed.exists() and mine.is_dir()
-    assert [p.name for p in out_dir.parent.iterdir() if "building" in p.name] == [mine.name]
+    assert not killed.exists() and mine.is_dir() and running.is_dir()
+    assert sorted(p.name for p in out_dir.parent.iterdir() if "building" in p.name) == sorted(
+        [mine.name, running.name]
+    )
     (out_dir / "notes.txt").write_text("mine")
     one_line_error(cli("dataset", "build", "--root", proj, "--force"), "notes.txt", "move them out")
     assert (out_dir / "notes.txt").read_text() == "mine"
@@ -614,7 +624,7 @@ def test_curalogs_own_files_are_never_written_through_a_planted_link(proj: Path)
     (data / "health-dashboard.html").symlink_to("training/select_crop_log.csv")
     before = files(proj)
     assert cli("validate", "--root", proj).returncode == 1
-    one_line_error(cli("dashboard", "--root", proj, "--no-record"), "project's own")
+    one_line_error(cli("dashboard", "--root", proj, "--no-record"), "something else is there")
     untouched(proj, before)
 
 
@@ -708,3 +718,88 @@ def test_a_bom_in_the_index_and_a_zeroed_tail_in_a_log(proj: Path) -> None:
         f for f in findings if f["source"] == INDEX and f["line"] == 1 and f["code"] == "row.malformed"
     ]
     assert not [f for f in findings if f["source"] == CROP and f["line"] is None]  # the log was read
+
+
+# -- found by the second review ---------------------------------------------------------------------
+def test_a_descriptor_curalog_was_not_given_is_refused(proj: Path) -> None:
+    before = files(proj)
+    for name in ("/dev/fd/5", "/dev/fd/6", "/proc/self/fd/6"):  # curalog's own database, pyarrow's pipes
+        one_line_error(cli("dashboard", "--root", proj, "--no-record", "--output", name, timeout=60), name)
+        one_line_error(cli("validate", "--root", proj, "--output", name, timeout=60), name)
+    untouched(proj, before)
+    assert cli("validate", "--root", proj).returncode == 1  # the ledger is whole
+
+
+def test_named_pipes_at_curalogs_own_files_never_block(proj: Path) -> None:
+    data = proj / "data"
+    (data / "curalog-validate-cache.npz").unlink(missing_ok=True)
+    os.mkfifo(data / "curalog-validate-cache.npz")
+    os.mkfifo(data / "health-dashboard.html")
+    assert cli("validate", "--root", proj, timeout=60).returncode == 1  # no cache this time, no hang
+    one_line_error(cli("dashboard", "--root", proj, "--no-record", timeout=60), "something else is there")
+    audit = data / "file_operations_logs"
+    audit.mkdir(exist_ok=True)
+    import datetime
+
+    today = audit / f"file_operations_{datetime.datetime.now().astimezone():%Y%m%d}.log"
+    today.unlink(missing_ok=True)
+    os.mkfifo(today)
+    report = proj.parent / "r.txt"
+    one_line_error(cli("validate", "--root", proj, "--output", report, timeout=60), "audit log")
+    assert not report.exists()
+
+
+def test_fewer_decisions_than_at_the_last_snapshot_fail_the_nightly_check(proj: Path) -> None:
+    assert cli("check", "--root", proj).returncode in (0, 1)  # the snapshot to compare with
+    (proj / SEL).write_text((proj / SEL).read_text().splitlines(keepends=True)[0])  # cut to its header
+    out = cli("check", "--root", proj)
+    assert out.returncode == 1 and "❌ FEWER SELECTIONS" in out.stdout, out.stdout
+    health = cli("health", "--root", proj, "--no-record")
+    assert health.returncode == 0  # compared with the snapshot check just took: announced once
+
+
+def test_terminal_outputs_work_on_a_read_only_project(proj: Path, tmp_path: Path) -> None:
+    prefix = _drop_privileges()
+    link = tmp_path / "to-stdout"
+    link.symlink_to("/dev/stdout")
+    out_file = tmp_path / "appended.txt"
+    out_file.write_text("OLD\n")
+    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(SRC))
+        base = [*prefix, sys.executable, "-m", "curalog"]
+        out = subprocess.run([*base, "validate", "--root", str(proj), "--output", "/dev/stdout"],
+                             capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+        assert out.returncode == 1 and "VALIDATION REPORT" in out.stdout, out.stderr
+        args = [*base, "dashboard", "--root", str(proj), "--no-record", "--output", "/dev/stdout"]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+        assert out.returncode == 0 and "<html" in out.stdout, out.stderr
+        with open(out_file, "ab") as fh:  # a link to /dev/stdout is /dev/stdout: appended, not replaced
+            subprocess.run([*base, "validate", "--root", str(proj), "--output", str(link), "--force"],
+                           stdout=fh, stderr=subprocess.PIPE, timeout=120, env=env)  # fmt: skip
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
+    assert out_file.read_text().startswith("OLD\n") and "VALIDATION REPORT" in out_file.read_text()
+
+
+def test_a_build_never_replaces_without_force_what_appeared_meanwhile(tmp_path: Path) -> None:
+    new, target = tmp_path / ".new", tmp_path / "set"
+    new.mkdir()
+    target.mkdir()
+    (target / "manifest.json").write_text("another build's")
+    with pytest.raises(FileExistsError):
+        swap_folder(new, target, replace=False)
+    assert (target / "manifest.json").read_text() == "another build's" and new.is_dir()
+
+
+def test_closed_stdout_and_an_empty_project(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    assert cli("init", fresh).returncode == 0
+    out = cli("dataset", "build", "--root", fresh)
+    assert out.returncode == 0 and "changed while" not in out.stderr, out.stderr
+    closed = subprocess.run(
+        [sys.executable, "-m", "curalog", "validate", "--root", str(fresh)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(SRC)), preexec_fn=lambda: os.close(1),
+    )  # fmt: skip
+    assert closed.returncode == 2 and "standard output is closed" in closed.stderr, closed.stderr

@@ -15,7 +15,6 @@ A failing sink is reported and never stops the others.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -27,6 +26,7 @@ from typing import Any
 
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
+from curalog.files import append_record
 from curalog.health import HealthResult, iso
 from curalog.project import Project
 from curalog.validate.engine import RECOMMEND
@@ -192,13 +192,7 @@ def _send_file(sink: Sink, payload: bytes, project: Project) -> str:
         target = project.root / target
     target.parent.mkdir(parents=True, exist_ok=True)
     created = not target.exists()
-    # O_APPEND + one write: concurrent runs never interleave within a line
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, payload + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_record(target, payload + b"\n")
     if created:
         rel = (
             target.relative_to(project.root).as_posix()

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from curalog.errors import ConfigError, shown
+from curalog.files import append_record
 
 OPERATIONS = ("move", "copy", "delete", "crop", "create", "send_to_trash")
 
@@ -82,13 +83,13 @@ class AuditLog:
             folder = folder.parent
         today = self.directory / f"file_operations_{now_local():%Y%m%d}.log"
         blocked = folder if not os.access(folder, os.W_OK) else None
-        if blocked is None and today.exists() and not os.access(today, os.W_OK):
-            blocked = today
+        if blocked is None and os.path.lexists(today) and not (today.is_file() and os.access(today, os.W_OK)):
+            blocked = today  # read-only, or not a regular file (a folder, a named pipe)
         if blocked is not None:
             raise ConfigError(
-                f"cannot {doing}: the audit log cannot be written ({shown(blocked)} is read-only), and "
-                "curalog writes no file it cannot record; print to the terminal instead, or make the "
-                "project writable"
+                f"cannot {doing}: the audit log cannot be written ({shown(blocked)} is not a writable "
+                "file), and curalog writes no file it cannot record; print to the terminal instead, or "
+                "make the project writable"
             )
 
     def record(
@@ -118,13 +119,7 @@ class AuditLog:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"file_operations_{ts:%Y%m%d}.log"
         data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        # O_APPEND + one write keeps concurrent writers' lines whole.
-        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_record(target, data)
 
     def record_created(self, path: Path, root: Path, notes: str) -> None:
         """A ``create`` entry for a file curalog made (its folder relative to ``root`` if inside)."""

@@ -33,7 +33,7 @@ from curalog.config import find_root
 from curalog.embeddings.runner import Progress as ProgressFn
 from curalog.embeddings.store import VerifyReport
 from curalog.errors import ConfigError, CuralogError, shown
-from curalog.files import check_output
+from curalog.files import check_output, is_stream
 from curalog.project import Project, init_project, open_project
 
 app = typer.Typer(
@@ -341,7 +341,7 @@ def health(
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         console.print(render_text(result), markup=False, highlight=False)
-    if result.figures.not_read:  # a whole log missing from the figures is never a healthy day
+    if result.figures.not_read or result.figures.shrank:  # a whole log missing is never a healthy day
         raise typer.Exit(1)
 
 
@@ -360,12 +360,14 @@ def dashboard(
     from curalog.health import take_snapshot
 
     with _open(root, "dashboard") as project:
-        # the default page is curalog's own and rewritten each time (a link there is followed, but
-        # never into the project's own files)
+        # the default page is curalog's own and rewritten each time: only a regular file (or none)
+        # is accepted there
         target = output if output is not None else project.root / DASHBOARD
+        what = "--output" if output is not None else "the dashboard's default file"
         check_output(target, protected=project.config.owned_paths(), force=force or output is None,
-                     new_folders=output is None)  # fmt: skip
-        project.audit.require("write the dashboard")
+                     new_folders=output is None, own=output is None, what=what)  # fmt: skip
+        if not is_stream(target):  # a file is created or replaced: it must be recorded
+            project.audit.require("write the dashboard")
         with rich_progress("validate", transient=True) as progress:
             result = take_snapshot(project, record=not no_record, progress=progress)
         target.parent.mkdir(parents=True, exist_ok=True) if output is None else None
@@ -807,6 +809,10 @@ def _root(
 def main() -> None:
     import sqlite3
 
+    if sys.stdout is None or sys.stderr is None:  # started with 1>&- or 2>&-: say so where we can
+        if sys.stderr is not None:
+            sys.stderr.write("curalog: standard output is closed; give it a file or --output\n")
+        sys.exit(2)
     try:
         app()
     except ConfigError as exc:

@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 import shutil
+import socket
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -321,28 +323,48 @@ def build(
         return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
 
 
-BUILDING = ".curalog-building-"  # <target's parent>/.<name>.curalog-building-<pid>[.old]: a build's temp
+# <target's parent>/.<name>.curalog-building-<host>-<pid>[.old]: a build's temp folder
+BUILDING = ".curalog-building-"
+STALE_AFTER = 24 * 3600  # seconds without a change after which another machine's temp folder is stale
+
+
+def _building_name(target: Path) -> str:
+    return f".{target.name}{BUILDING}{socket.gethostname()}-{os.getpid()}"
+
+
+def _stale(path: Path) -> bool:
+    """A temp folder whose build is gone: this machine's with a dead pid, or (another machine's, or
+    a container's, whose pids this one cannot see) nothing changed in it for a day."""
+    host, _, pid = path.name.split(BUILDING, 1)[1].removesuffix(".old").rpartition("-")
+    if not pid.isdigit():
+        return False
+    if host == socket.gethostname() and not os.path.exists(f"/proc/{pid}"):
+        return True
+    try:
+        newest = max([path.stat().st_mtime, *(e.stat().st_mtime for e in os.scandir(path))])
+    except OSError:
+        return False
+    return time.time() - newest > STALE_AFTER
 
 
 def _remove_leftovers(target: Path, audit: AuditLog) -> None:
-    """Remove the temp folders of builds that were killed (their process is gone), audited."""
+    """Remove the temp folders of builds that were killed (see ``_stale``), audited."""
     for path in target.parent.glob(f".{glob.escape(target.name)}{BUILDING}*"):
-        pid = path.name.rsplit("-", 1)[-1].removesuffix(".old")
-        if not pid.isdigit() or not path.is_dir() or path.is_symlink() or os.path.exists(f"/proc/{pid}"):
+        if not path.is_dir() or path.is_symlink() or not _stale(path):
             continue
         shutil.rmtree(path, ignore_errors=True)
         audit.record("delete", [path.name], dest_dir=str(path.parent), notes="temp folder of a killed build")
 
 
 def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutcome], manifest: dict,
-           audit: AuditLog) -> bool:  # fmt: skip
+           audit: AuditLog, force: bool) -> bool:  # fmt: skip
     """Write the set into a temp folder beside ``target``, then swap it in (a kill leaves the old
     set or the new one, never a half-written one). True when a set was replaced."""
     import pyarrow.parquet as pq
 
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(target, audit)
-    tmp = target.with_name(f".{target.name}{BUILDING}{os.getpid()}")
+    tmp = target.with_name(_building_name(target))
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from an earlier call
     tmp.mkdir()
     try:
@@ -357,7 +379,14 @@ def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutco
                     w.writerow([o.kind, o.source, o.line, o.set_id, o.project, o.path, drop_reason(o.codes),
                                 " ".join(o.codes)])  # fmt: skip
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        old = swap_folder(tmp, target)
+        # without --force only an empty folder (or none) is replaced: a set another build wrote
+        # there meanwhile is not
+        empty = target.is_dir() and not any(target.iterdir())
+        old = swap_folder(tmp, target, replace=force or empty)
+    except FileExistsError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ConfigError(f"--out {shown(target)}: another build wrote a dataset there meanwhile; "
+                          "pass --force to replace it") from exc  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -490,8 +519,12 @@ def _build(
     if len(dims) > 1:
         raise CuralogError(f"the vectors used have different lengths {sorted(dims)}: re-embed with one model")
     dim = dims.pop() if dims else 0
-    try:  # the files are read in row order
-        mat = read_vectors(emb_dir, [f"{digest}.npy" for digest in rows_of], dim)
+    try:  # the files are read in row order (none: no folder to open)
+        mat = (
+            read_vectors(emb_dir, [f"{digest}.npy" for digest in rows_of], dim)
+            if rows_of
+            else np.empty((0, dim), np.float32)
+        )
     except (OSError, ValueError) as exc:
         raise CuralogError(f"a vector file changed while the dataset was built ({exc}); build again") from exc
     used_hashes = set(rows_of)
@@ -525,7 +558,7 @@ def _build(
     }
     audit = AuditLog(config.path("audit_dir"), script="curalog dataset build")
     try:
-        replaced = _write(target, ex, mat, outcomes, manifest, audit)
+        replaced = _write(target, ex, mat, outcomes, manifest, audit, force)
     except OSError as exc:
         raise CuralogError(f"cannot write the dataset to {shown(target)}: {exc.strerror or exc}") from exc
     audit.record(

@@ -84,14 +84,62 @@ def where_is(path: os.PathLike[str] | str) -> Path:
 _FD_ALIASES = re.compile(r"^/(?:dev/(?:std(in|out|err)|fd/(\d+))|proc/self/fd/(\d+))$")
 
 
+def _open_fds() -> dict[int, tuple[int, int]]:
+    out = {}
+    for fd in range(256):
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        out[fd] = (st.st_dev, st.st_ino)
+    return out
+
+
+#: the descriptors this process was given (as curalog was first imported): only those may be named
+#: as an output (``/dev/fd/9`` after ``9>>file``); one curalog opened itself (its database) never
+_INHERITED = _open_fds()
+
+
 def _inherited_fd(path: os.PathLike[str] | str) -> int | None:
-    """The descriptor a name like ``/dev/stdout`` or ``/proc/self/fd/3`` stands for: written to
-    as it is (``>>`` keeps appending), never reopened (reopening a regular file truncates it)."""
-    m = _FD_ALIASES.match(os.fspath(path))
-    if m is None:
-        return None
-    std, n1, n2 = m.groups()
-    return {"in": 0, "out": 1, "err": 2}[std] if std else int(n1 or n2)
+    """The descriptor an output name stands for: ``/dev/stdout``, ``/dev/fd/N``, ``/proc/self/fd/N``
+    or a link to one (or a name for the very file one of them is open on). It is written to as it
+    is (``>>`` keeps appending), never reopened (reopening a regular file truncates it). A
+    descriptor the process was not given is refused."""
+    text = os.fspath(path)
+    m = _FD_ALIASES.match(text)
+    if m is not None:
+        std, n1, n2 = m.groups()
+        fd = {"in": 0, "out": 1, "err": 2}[std] if std else int(n1 or n2)
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {shown(path)}: descriptor {fd} is not open") from exc
+        if _INHERITED.get(fd) != (st.st_dev, st.st_ino):
+            raise ConfigError(f"cannot write {shown(path)}: descriptor {fd} was not given to curalog")
+        return fd
+    if os.path.islink(text):  # a link to /dev/stdout, say: the file it reaches is what fd 1 is open on
+        try:
+            st = os.stat(text)
+        except OSError:
+            return None
+        for fd, ident in sorted(_INHERITED.items()):
+            with contextlib.suppress(OSError):
+                now = os.fstat(fd)
+                if ident == (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                    return fd
+    return None
+
+
+def is_stream(path: os.PathLike[str] | str) -> bool:
+    """True when writing ``path`` creates or replaces no file: a descriptor this process was
+    given, a device, a named pipe (nothing to record in the audit log)."""
+    try:
+        if _inherited_fd(path) is not None:
+            return True
+        st = os.stat(path)
+    except (OSError, ConfigError):
+        return False
+    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
 def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
@@ -119,7 +167,7 @@ def write_file(
     *,
     encoding: str = "utf-8",
     durable: bool = True,
-    follow_symlinks: bool = True,
+    own: bool = False,
 ) -> Path:
     """Write ``data`` to ``path`` safely; returns the path written (a symlink's target).
 
@@ -127,14 +175,13 @@ def write_file(
     or ``/dev/...`` name is written into directly; a symlink is followed. Every failure is a
     ``ConfigError`` with one line naming the path and the reason; nothing is left behind.
     ``durable=False`` skips the fsyncs (a cache that may be lost, not a report);
-    ``follow_symlinks=False`` refuses a link (curalog's own files: a link planted there could
-    point at a user's file). ``/dev/stdout`` and ``/proc/self/fd/N`` go to the open descriptor.
+    ``own=True`` (curalog's own files: its cache) accepts only a regular file or a new name: a
+    link planted there could point at a user's file, a named pipe would block. ``/dev/stdout``
+    and ``/proc/self/fd/N`` (descriptors the process was given) go to the open descriptor.
     """
     payload = data.encode(encoding) if isinstance(data, str) else data
-    if not follow_symlinks and os.path.islink(path):
-        raise ConfigError(
-            f"cannot write {shown(path)}: it is a symlink, and curalog writes this file only itself"
-        )
+    if own:
+        _own_file(path)
     inherited = _inherited_fd(path)
     try:
         if inherited is not None:
@@ -181,12 +228,13 @@ def write_file(
     return real
 
 
+_RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+def _renameat2(a: Path, b: Path, flags: int) -> bool:
+    """Linux ``renameat2(a, b, flags)``; False where the system or the file system lacks it."""
     import ctypes
     import ctypes.util
 
@@ -196,7 +244,7 @@ def _exchange(a: Path, b: Path) -> bool:
     except (OSError, AttributeError):
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), flags) == 0:
         return True
     errno = ctypes.get_errno()
     if errno in (38, 22, 95):  # ENOSYS, EINVAL (the file system cannot), EOPNOTSUPP
@@ -204,19 +252,42 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(errno, os.strerror(errno), os.fspath(b))
 
 
-def swap_folder(new: Path, target: Path) -> Path | None:
+def swap_folder(new: Path, target: Path, *, replace: bool = True) -> Path | None:
     """Put the folder ``new`` at ``target``. When ``target`` exists, the two are exchanged in one
     step where the file system can (a kill leaves either the old set or the new one in place,
-    never neither) and the old content is returned at ``new``'s path, for the caller to remove."""
-    if not target.exists():
+    never neither) and the old content is returned at ``new``'s path, for the caller to remove.
+    ``replace=False``: ``FileExistsError`` if something appeared at ``target`` meanwhile (another
+    process), instead of replacing it."""
+    if not replace:
+        if _renameat2(new, target, _RENAME_NOREPLACE):
+            return None
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "appeared while the dataset was built", os.fspath(target))
         os.rename(new, target)
         return None
-    if _exchange(new, target):
+    if not os.path.lexists(target):
+        os.rename(new, target)
+        return None
+    if _renameat2(new, target, _RENAME_EXCHANGE):
         return new
     old = new.with_name(new.name + ".old")
     os.rename(target, old)  # the short window with no set at ``target``, where exchange is missing
     os.rename(new, target)
     return old
+
+
+def append_record(path: os.PathLike[str] | str, data: bytes) -> None:
+    """Append ``data`` (one record) to the regular file at ``path``, created if missing, with one
+    ``write`` (``O_APPEND``: concurrent writers never interleave within a record) and fsync. A name
+    that is not a regular file (a named pipe, a folder, a device) is refused, never blocked on."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegularFile(os.fspath(path))
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -227,6 +298,21 @@ def same_file(a: Path, b: Path) -> bool:
         return where_is(a) == where_is(b)
 
 
+def _own_file(path: os.PathLike[str] | str) -> None:
+    """``ConfigError`` unless ``path`` is a regular file (not a link) or does not exist yet."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(
+            f"cannot write {shown(path)}: curalog writes this file itself, and something else is there "
+            "(a link, a named pipe, a folder); move it away"
+        )
+
+
 def check_output(
     path: os.PathLike[str] | str,
     *,
@@ -234,11 +320,15 @@ def check_output(
     force: bool = False,
     what: str = "--output",
     new_folders: bool = False,
+    own: bool = False,
 ) -> None:
     """Refuse an output path that would destroy something: one of ``protected`` (the project's
     inputs, its database, its settings), a folder, or an existing regular file without ``force``.
     Devices and FIFOs (``/dev/null``, ``/dev/stdout``, a pipe) are always fine. The folder must
-    exist unless the caller makes it (``new_folders``)."""
+    exist unless the caller makes it (``new_folders``). ``own``: a file curalog writes by itself (the
+    default dashboard): only a regular file or a new name is accepted there."""
+    if own:
+        _own_file(path)
     text = os.fspath(path)
     if text.endswith("/"):
         raise ConfigError(f"{what} {shown(path)} names a folder; name the file to write")

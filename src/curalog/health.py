@@ -75,6 +75,8 @@ class Figures:
     not_read: dict[str, str] = field(default_factory=dict)
     # which of "selection", "crop", "index" those are: their figures miss a whole file
     not_read_kinds: list[str] = field(default_factory=list)
+    # decisions only accumulate: {"selections": [at the last snapshot, now]} when there are fewer now
+    shrank: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -253,6 +255,11 @@ def take_snapshot(
     else:
         known = {r["key"] for r in project.db.query("SELECT key FROM findings_seen")}
         new = [f for f in report.findings if finding_key(f) not in known]
+    if previous is not None:
+        for name in ("selections", "crops"):
+            before, after = getattr(previous, name), getattr(figures, name)
+            if after < before:
+                figures.shrank[name] = [before, after]
     ref = _reference(snapshots, now)
     if ref is not None:
         figures.compared_with = ref.taken_at
@@ -285,8 +292,15 @@ def health(root: str | None = None, *, now: datetime | None = None, record: bool
 
 
 def not_read_lines(f: Figures) -> list[str]:
-    """One line per input that was not read at all, for the top of every report that shows figures."""
-    return [f"❌ NOT READ: {shown(source)}: {shown(why, PRINTED_MAX)}" for source, why in f.not_read.items()]
+    """One line per input that was not read at all, and per kind of decision there are fewer of than
+    at the last snapshot, for the top of every report that shows figures."""
+    return [
+        f"❌ NOT READ: {shown(source)}: {shown(why, PRINTED_MAX)}" for source, why in f.not_read.items()
+    ] + [
+        f"❌ FEWER {name.upper()}: {before:,} at the last snapshot, {after:,} now; decisions only "
+        "accumulate, so a log was deleted, emptied or cut short (or decisions were undone)"
+        for name, (before, after) in f.shrank.items()
+    ]
 
 
 def render_text(result: HealthResult) -> str:

@@ -8,13 +8,14 @@ promises to leave every other file, the audit log included, untouched.
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from curalog.errors import CuralogError
-from curalog.files import write_file
+from curalog.files import open_regular, write_file
 from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
@@ -70,7 +71,7 @@ class ValidateCache:
     def load_memo(self) -> None:
         """Only the last result and its signature (cheap: no per-file entries)."""
         try:
-            with np.load(self.path, allow_pickle=False) as z:
+            with os.fdopen(open_regular(self.path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 if "memo_signature" in z.files and "memo_report_z" in z.files:
                     self.memo_signature = str(z["memo_signature"])
                     self.memo_report = zlib.decompress(z["memo_report_z"].tobytes()).decode("utf-8")
@@ -82,7 +83,7 @@ class ValidateCache:
     def load(self) -> None:
         """The per-file entries: vector checks and image sizes."""
         try:
-            with np.load(self.path, allow_pickle=False) as z:
+            with os.fdopen(open_regular(self.path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 names = z["vec_name"].astype(str).tolist()
                 at, text = z["vec_problem_at"].tolist(), z["vec_problem"].tolist()
                 checked = Checked(
@@ -153,6 +154,6 @@ class ValidateCache:
                 )  # fmt: skip
         try:  # a cache: a read-only project or a full disk just means no cache next time
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_file(self.path, buf.getvalue(), durable=False, follow_symlinks=False)
+            write_file(self.path, buf.getvalue(), durable=False, own=True)
         except (OSError, CuralogError):
             pass

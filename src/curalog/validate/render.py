@@ -11,7 +11,7 @@ from pathlib import Path
 from curalog.audit import AuditLog
 from curalog.config import find_root, load_config
 from curalog.errors import PRINTED_MAX, CuralogError, shown
-from curalog.files import check_output, write_file
+from curalog.files import check_output, is_stream, write_file
 from curalog.validate.model import Finding, Report
 
 EXAMPLES = 3
@@ -58,13 +58,17 @@ def check_report_output(root: str | os.PathLike[str] | None, output: str | os.Pa
     cannot record it."""
     config = load_config(root if root is not None else find_root())
     check_output(output, protected=config.owned_paths(), force=force)
-    AuditLog(config.path("audit_dir")).require("write the report")
+    if not is_stream(output):  # a file is created or replaced: it must be recorded
+        AuditLog(config.path("audit_dir")).require("write the report")
 
 
 def save_report(report: Report, text: str, output: str | os.PathLike[str]) -> Path:
     """Write a rendered report to ``output`` (``files.write_file``) and record it in the project's
     audit log (skipped, like the cache, on a project that cannot be written)."""
+    stream = is_stream(output)
     written = write_file(output, text)
+    if stream:  # a terminal, a pipe, a device: no file was made
+        return written
     root = Path(report.root)
     with contextlib.suppress(OSError, CuralogError):
         AuditLog(load_config(root).path("audit_dir"), script="curalog validate").record_created(
