@@ -24,22 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from curalog.codes import RECOMMEND, RED_FLAGS
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
 from curalog.files import append_record
 from curalog.health import HealthResult, iso
 from curalog.project import Project
-from curalog.validate.engine import RECOMMEND
 
-RED_FLAGS: dict[str, tuple[str, str]] = {  # code: (one, several)
-    "crop.zero_dimensions": ("crop row logged with a 0x0 (or negative) image size",
-                             "crop rows logged with a 0x0 (or negative) image size"),
-    "decision.no_embedding": ("decision without a usable embedding", "decisions without a usable embedding"),
-    "embedding.file_missing": ("index entry whose vector file is gone",
-                               "index entries whose vector file is gone"),
-    "crop.out_of_bounds": ("crop box outside the image (outside [0, 1] once normalized)",
-                           "crop boxes outside the image (outside [0, 1] once normalized)"),
-}  # fmt: skip
 EXAMPLES = 5  # problems shown in an alert's text
 LISTED = 1000  # problems listed in an alert's JSON ("count" is always the whole number)
 

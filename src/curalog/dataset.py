@@ -35,6 +35,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.audit import AuditLog
+from curalog.codes import DROP_ORDER
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
@@ -42,12 +43,6 @@ from curalog.files import swap_folder, target_of, where_is
 from curalog.legacy import require_logs
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
-# Which finding names a dropped decision's reason: the first of these it has, in this order
-# (findings.md's precedence); anything else that made it unusable comes after.
-DROP_ORDER = (
-    "row.malformed", "path.unresolved", "path.ambiguous", "crop.zero_dimensions", "crop.placeholder",
-    "crop.invalid_box", "crop.out_of_bounds", "decision.no_embedding", "row.duplicate",
-)  # fmt: skip
 CROP_COLUMNS = ("decision", "set_id", "project", "chosen_path", "chosen_hash", "x1", "y1", "x2", "y2", "row",
                 "split")  # fmt: skip
 PAIR_COLUMNS = ("decision", "kind", "set_id", "project", "chosen_path", "chosen_hash", "chosen_row",

@@ -20,15 +20,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from curalog.codes import BAD_SIZE_CODES, NO_VECTOR_CODES
 from curalog.errors import PRINTED_MAX, shown
 from curalog.project import Project
 from curalog.validate import validate
 from curalog.validate.model import Finding, Report
 
-# Findings that leave a decision without a usable vector (for the "with embeddings" figures)
-NO_VECTOR = frozenset({"row.malformed", "path.unresolved", "path.ambiguous", "decision.no_embedding"})
-# Findings that say a crop's logged size is wrong
-BAD_SIZE = frozenset({"row.malformed", "crop.zero_dimensions", "crop.dimension_mismatch"})
 DAY = timedelta(hours=24)
 
 
@@ -137,9 +134,9 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
             kind = ledger_kind.get(f.line, "")
         else:
             continue
-        if f.code in NO_VECTOR and kind:
+        if f.code in NO_VECTOR_CODES and kind:
             rows_of[kind].add((f.source, f.line))
-        if f.code in BAD_SIZE and kind == "crop":
+        if f.code in BAD_SIZE_CODES and kind == "crop":
             size_bad.add((f.source, f.line))
     missing_files = report.by_code.get("embedding.file_missing", 0)
     kinds = (("selection", lay.selection_log), ("crop", lay.crop_log), ("index", lay.embedding_index))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.audit import iso, now_local
+from curalog.codes import LEAVE_OUT
 from curalog.csvlines import physical_lines
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
@@ -43,7 +44,6 @@ from curalog.project import Project
 
 Progress = Callable[[int, int, str], None]
 # Problems of a non-chosen image that let the decision in without that image.
-LEAVE_OUT = frozenset({"path.unresolved", "path.ambiguous", "image.missing", "image.unreadable"})
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.audit import check_since
+from curalog.codes import RECOMMEND
 from curalog.config import Config, find_root, load_config
 from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
@@ -51,23 +52,6 @@ from curalog.validate.vectors import check_files_in_background
 PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
 MEMO_VERSION = 3  # bump when a rule changes what it reports
 Progress = Callable[[int, int, str], None]
-
-RECOMMEND = {
-    "decision.no_embedding": "curalog embed --missing",
-    "embedding.file_missing": "curalog embed --missing",
-    "embedding.corrupt": "curalog embed --missing",
-    "embedding.stale": "curalog embed --missing",
-    "crop.zero_dimensions": "curalog repair sizes --apply",
-    "crop.dimension_mismatch": "curalog repair sizes --apply",
-    "crop.placeholder": "curalog repair crops --outputs DIR",
-    "crop.invalid_box": "curalog repair crops --outputs DIR",
-    "crop.out_of_bounds": "curalog repair crops --outputs DIR",
-    "embedding.orphan_file": "curalog verify --adopt-orphans",
-    "row.malformed": "curalog import-legacy --dry-run",
-    "path.unresolved": "curalog doctor",
-    "path.ambiguous": "curalog doctor",
-    "image.missing": "curalog doctor",
-}
 
 
 class RowOutcome(NamedTuple):

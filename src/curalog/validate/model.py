@@ -5,24 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-# Default severity of each code (decision.no_embedding depends on the decision and the policy).
-SEVERITY = {
-    "row.malformed": "error",
-    "row.duplicate": "warning",
-    "path.unresolved": "error",
-    "path.ambiguous": "warning",
-    "crop.zero_dimensions": "error",
-    "crop.placeholder": "error",
-    "crop.invalid_box": "error",
-    "crop.out_of_bounds": "error",
-    "crop.dimension_mismatch": "warning",
-    "decision.no_embedding": "error",
-    "embedding.file_missing": "error",
-    "embedding.orphan_file": "warning",
-    "embedding.corrupt": "error",
-    "embedding.stale": "warning",
-    "image.missing": "warning",
-}
+from curalog.codes import SEVERITY  # noqa: F401  (re-exported: the severity of each code)
 
 
 @dataclass(frozen=True)

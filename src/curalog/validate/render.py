@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from curalog.audit import AuditLog
+from curalog.codes import PHRASES
 from curalog.config import find_root, load_config
 from curalog.errors import PRINTED_MAX, CuralogError, shown
 from curalog.files import check_output, is_stream, write_file
@@ -17,24 +18,6 @@ from curalog.validate.model import Finding, Report
 EXAMPLES = 3
 
 _KIND = {"selection": "selections", "crop": "crop entries", "curalog": "ledger decisions"}
-
-PHRASES = {
-    "row.malformed": "unparseable lines in {name}",
-    "row.duplicate": "duplicate decisions in {name}",
-    "path.unresolved": "chosen paths in {name} that match no image",
-    "path.ambiguous": "chosen paths in {name} whose file name matches several images",
-    "crop.zero_dimensions": "crop entries with dimensions = (0, 0)",
-    "crop.placeholder": "crop entries with the placeholder box 0,0,1,1",
-    "crop.invalid_box": "crop entries with inverted, empty, negative or NaN boxes",
-    "crop.out_of_bounds": "crop entries with boxes outside the image",
-    "crop.dimension_mismatch": "crop entries whose logged size differs from the file",
-    "decision.no_embedding": "{kind} without a usable embedding",
-    "embedding.file_missing": "index entries in {name} point to missing embedding files",
-    "embedding.orphan_file": "vector files that no index entry names",
-    "embedding.corrupt": "corrupt vector files",
-    "embedding.stale": "index entries whose image changed since it was embedded",
-    "image.missing": "chosen images in {name} indexed but missing from disk",
-}
 
 
 def _kind(source: str) -> str:
