@@ -540,6 +540,8 @@ def box_finding(box: tuple[float, float, float, float], w: float, h: float, zero
     normalised = all(0 <= v <= 1 for v in box) and (w > 1 or h > 1)  # larger than 1x1
     if normalised:
         return "crop.out_of_bounds" if any(v > 1 for v in box) else None
+    if not zero and (x2 / w <= x1 / w or y2 / h <= y1 / h):
+        return "crop.invalid_box"  # nothing left once divided by the size (a box of 1e-320 pixels)
     if not zero and (x2 > w or y2 > h):
         return "crop.out_of_bounds"
     return None

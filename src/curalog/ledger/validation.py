@@ -94,12 +94,12 @@ def check_box(coords: object, width: int | None, height: int | None) -> tuple[Bo
     if not known:
         return px, px
     assert width is not None and height is not None
+    norm = (x1 / width, y1 / height, x2 / width, y2 / height)
+    if norm[2] <= norm[0] or norm[3] <= norm[1]:  # an empty box comes before one outside (precedence)
+        return Problem("crop.invalid_box", f"crop box {tuple(nums)} is empty once normalized: {norm}")
     if x2 > width or y2 > height:
         return Problem(
             "crop.out_of_bounds",
             f"crop box {tuple(nums)} reaches outside the {width}x{height} image",
         )
-    norm = (x1 / width, y1 / height, x2 / width, y2 / height)
-    if norm[2] <= norm[0] or norm[3] <= norm[1]:
-        return Problem("crop.invalid_box", f"crop box {tuple(nums)} is empty once normalized: {norm}")
     return px, norm

@@ -171,11 +171,14 @@ def placeholder_mask(b: BoxColumns) -> np.ndarray:
 
 
 def invalid_box_mask(b: BoxColumns) -> np.ndarray:
-    """crop.invalid_box: x2 <= x1 or y2 <= y1, a negative value, NaN or Inf."""
+    """crop.invalid_box: x2 <= x1 or y2 <= y1 (in pixels, or once normalized: a box of 1e-300
+    pixels is empty), a negative value, NaN or Inf."""
+    nx1, ny1, nx2, ny2 = b.normalized_box()
     with np.errstate(invalid="ignore"):
         negative = (b.x1 < 0) | (b.y1 < 0) | (b.x2 < 0) | (b.y2 < 0)
         inverted = (b.x2 <= b.x1) | (b.y2 <= b.y1)
-    return ~b.finite | negative | inverted
+        empty = b.size_known & ((nx2 <= nx1) | (ny2 <= ny1))
+    return ~b.finite | negative | inverted | empty
 
 
 def out_of_bounds_mask(b: BoxColumns) -> np.ndarray:
