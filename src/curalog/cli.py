@@ -30,10 +30,10 @@ from rich.text import Text
 from curalog import __version__
 from curalog.audit import query
 from curalog.config import find_root
-from curalog.embeddings.runner import Progress as ProgressFn
 from curalog.embeddings.store import VerifyReport
 from curalog.errors import ConfigError, CuralogError, shown
 from curalog.files import check_output, is_stream
+from curalog.progress import Progress as ProgressFn
 from curalog.project import Project, init_project, open_project
 
 app = typer.Typer(

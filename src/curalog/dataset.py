@@ -25,7 +25,6 @@ import shutil
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ from curalog.embeddings.npy import read_vectors
 from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
 from curalog.files import swap_folder, target_of, where_is
 from curalog.legacy import require_logs
+from curalog.progress import Progress
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
 
 CROP_COLUMNS = ("decision", "set_id", "project", "chosen_path", "chosen_hash", "x1", "y1", "x2", "y2", "row",
@@ -310,7 +310,7 @@ def build(
     val_fraction: float = 0.1,
     seed: int = 0,
     force: bool = False,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> BuildResult:
     """Build a training set from the project's decisions (ledger and legacy logs).
     ``progress(done, total, phase)`` follows the validation and the examples."""
@@ -454,7 +454,7 @@ def _build(
     val_fraction: float,
     seed: int,
     force: bool,
-    progress: Callable[[int, int, str], None] | None,
+    progress: Progress | None,
 ) -> BuildResult:
 
     if not 0 <= val_fraction < 1:

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-from curalog.embeddings.runner import Progress
 from curalog.errors import ConfigError, DecisionRejected
+from curalog.progress import Progress
 
 MARKER = ".curalog-demo"
 DAYS = 6  # decisions are spread over this many simulated days, one health snapshot each

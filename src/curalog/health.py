@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from curalog.codes import BAD_SIZE_CODES, NO_VECTOR_CODES
 from curalog.errors import PRINTED_MAX, shown
+from curalog.progress import Progress
 from curalog.project import Project
 from curalog.validate import validate
 from curalog.validate.model import Finding, Report
@@ -237,7 +237,7 @@ def take_snapshot(
     now: datetime | None = None,
     record: bool = True,
     report: Report | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> HealthResult:
     """Validate, compute today's figures and their 24-hour deltas, and (unless ``record`` is
     False) store the snapshot and the findings' first-seen times."""

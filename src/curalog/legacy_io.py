@@ -18,7 +18,7 @@ import os
 import sqlite3
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,9 +40,9 @@ from curalog.legacy import (
     read_selection_log,
     require_logs,
 )
+from curalog.progress import Progress
 from curalog.project import Project
 
-Progress = Callable[[int, int, str], None]
 # Problems of a non-chosen image that let the decision in without that image.
 
 

@@ -11,7 +11,7 @@ from stat import S_ISREG
 from curalog.audit import AuditLog
 from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_config
 from curalog.embeddings.embedders import Embedder, get_embedder
-from curalog.embeddings.runner import EmbedResult, Progress, embed_paths
+from curalog.embeddings.runner import EmbedResult, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
 from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
@@ -20,6 +20,7 @@ from curalog.ledger.db import Database
 from curalog.ledger.facts import FactCache
 from curalog.legacy import read_index
 from curalog.paths import PathResolver, Resolution, list_images
+from curalog.progress import Progress
 
 
 class Project:

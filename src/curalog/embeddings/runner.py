@@ -4,7 +4,7 @@ failing image is recorded with its reason, never aborting the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +16,9 @@ from curalog.errors import ImageError
 from curalog.images import load_image
 from curalog.ledger.facts import FactCache
 from curalog.paths import NOT_UTF8, utf8
+from curalog.progress import Progress
 
 # progress(done, total, description)
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass

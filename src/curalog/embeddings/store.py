@@ -24,6 +24,7 @@ import numpy as np
 
 from curalog.audit import AuditLog, iso, now_local
 from curalog.embeddings.npy import read_vector_file, value_problem
+from curalog.progress import Progress
 
 if TYPE_CHECKING:
     from curalog.ledger.db import Database
@@ -366,7 +367,7 @@ class EmbeddingStore:
                     out.add(h)
         return out
 
-    def verify(self, progress: Callable[[int, int, str], None] | None = None) -> VerifyReport:
+    def verify(self, progress: Progress | None = None) -> VerifyReport:
         """Check index and files in both directions; every problem itemized.
 
         ``progress(done, total, "verifying")`` is called as vector files are read.
@@ -464,7 +465,7 @@ class EmbeddingStore:
         paths_by_hash: Callable[[], dict[str, list[str]]],
         model: str,
         dim: int,
-        progress: Callable[[int, int, str], None] | None = None,
+        progress: Progress | None = None,
     ) -> tuple[list[PutResult], list[tuple[str, str]]]:
         """Index sound orphan files whose hash is the content hash of an image under the root.
 

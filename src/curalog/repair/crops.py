@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from curalog.errors import ImageError, PathError
 from curalog.images import IMAGE_EXTENSIONS
 from curalog.ledger.ledger import Repair
 from curalog.legacy import CropRow
+from curalog.progress import Progress
 from curalog.project import Project
 from curalog.repair.ledger_write import Fix, Plan, apply_plan, rows_to_repair, store_repaired
 from curalog.repair.matcher import locate_crop
@@ -61,7 +61,7 @@ def _lost(rows: list[CropRow]) -> list[bool]:
 
 
 def plan_crops(project: Project, outputs: str | os.PathLike[str], min_confidence: float = DEFAULT_CONFIDENCE,
-               progress: Callable[[int, int, str], None] | None = None) -> BoxPlan:  # fmt: skip
+               progress: Progress | None = None) -> BoxPlan:  # fmt: skip
     """What ``repair crops`` would do (reads only); ``progress(done, total, phase)`` per row."""
     cfg = project.config
     plan: BoxPlan = Plan()

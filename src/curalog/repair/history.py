@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.errors import ConfigError, DecisionRejected, ImageError, shown
 from curalog.images import IMAGE_EXTENSIONS, sha256_file
 from curalog.ledger.ledger import DecisionWarning, Repair
+from curalog.progress import Progress
 from curalog.project import Project
 from curalog.repair.matcher import difference, locate_crop
 
@@ -63,7 +63,7 @@ def _set_of(path: Path) -> tuple[str, int] | None:
 
 
 def extract_history(project: Project, folder: str | Path, *, min_confidence: float = 0.9,
-                    progress: Callable[[int, int, str], None] | None = None) -> History:  # fmt: skip
+                    progress: Progress | None = None) -> History:  # fmt: skip
     """What the finished project folder says was decided (reads only); ``progress(done, total,
     phase)`` per output image."""
     root = project.root

@@ -42,6 +42,7 @@ from curalog.legacy import (
     read_selection_columns,
 )  # fmt: skip
 from curalog.paths import METHOD_TEXT, PathResolver, Resolution, _split, list_images
+from curalog.progress import Progress
 from curalog.project import Project
 from curalog.validate import rules
 from curalog.validate.cache import CACHE_NAME, ValidateCache
@@ -51,7 +52,6 @@ from curalog.validate.vectors import check_files_in_background
 
 PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
 MEMO_VERSION = 3  # bump when a rule changes what it reports
-Progress = Callable[[int, int, str], None]
 
 
 class RowOutcome(NamedTuple):

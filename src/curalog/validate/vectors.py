@@ -23,9 +23,9 @@ import numpy as np
 
 from curalog.embeddings.npy import vector_layout
 from curalog.files import NotRegularFile
+from curalog.progress import Progress
 
 CacheEntry = tuple[tuple[int, int, int], int, str]  # (size, mtime_ns, inode), length, problem
-Progress = Callable[[int, int, str], None]
 CHUNK = 4096
 BACKGROUND_MIN = 2 * CHUNK  # fewer files than this are checked in the calling process
 NO_STATE = -2  # length of an item with no verdict (never happens for a listed file)
