@@ -28,7 +28,7 @@ from curalog.codes import RECOMMEND, RED_FLAGS
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
 from curalog.files import append_record
-from curalog.health import HealthResult, iso
+from curalog.health import HealthResult, utc_iso
 from curalog.project import Project
 
 EXAMPLES = 5  # problems shown in an alert's text
@@ -120,7 +120,7 @@ def claim_alerts(project: Project, result: HealthResult, now: datetime | None = 
         ).fetchall()
         conn.execute(
             f"UPDATE findings_seen SET announced_at = ? WHERE announced_at IS NULL AND code IN ({marks})",
-            (iso(now), *RED_FLAGS),
+            (utc_iso(now), *RED_FLAGS),
         )
     by_code: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
@@ -136,7 +136,7 @@ def claim_alerts(project: Project, result: HealthResult, now: datetime | None = 
         since = min(p["first_seen"] for p in found)
         fix = RECOMMEND.get(code, "")
         alerts.append(
-            Alert("red_flag", code, severity, title, fix, root, iso(now), since, problems, projects)
+            Alert("red_flag", code, severity, title, fix, root, utc_iso(now), since, problems, projects)
         )
     prev, cur = result.previous, result.figures
     if prev is not None and cur.errors > prev.errors:
@@ -144,7 +144,7 @@ def claim_alerts(project: Project, result: HealthResult, now: datetime | None = 
         detail = ", ".join(f"{c} +{n:,}" for c, n in sorted(rose.items(), key=lambda kv: -kv[1]))
         title = f"errors rose from {prev.errors:,} to {cur.errors:,} since {prev.taken_at}"
         title += f": {detail}" if detail else ""
-        stamp = iso(now)
+        stamp = utc_iso(now)
         alerts.append(
             Alert(
                 "error_rise",
@@ -231,9 +231,9 @@ def send_test_alert(project: Project, now: datetime | None = None) -> AlertRun:
     """``curalog alerts test``: a harmless alert to every sink."""
     now = now or datetime.now(UTC)
     alert = Alert(
-        "test", "alerts.test", "warning", "test alert: this sink works", "", str(project.root), iso(now),
+        "test", "alerts.test", "warning", "test alert: this sink works", "", str(project.root), utc_iso(now),
         problems=[{"source": "curalog.toml", "line": None, "project": "", "path": "",
-                   "message": "sent by `curalog alerts test`", "fix": "", "first_seen": iso(now),
+                   "message": "sent by `curalog alerts test`", "fix": "", "first_seen": utc_iso(now),
                    "severity": "warning"}],
     )  # fmt: skip
     return AlertRun([alert], deliver(project, alert))

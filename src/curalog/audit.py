@@ -24,7 +24,9 @@ def now_local() -> datetime:
     return datetime.now().astimezone()
 
 
-def iso(ts: datetime) -> str:
+def local_iso(ts: datetime) -> str:
+    """Local time with its UTC offset, to the second (``2025-10-02T14:03:11+02:00``): the legacy
+    logs' and the audit log's format, and the ledger's timestamps. Reports use ``health.utc_iso``."""
     return ts.isoformat(timespec="seconds")
 
 
@@ -106,7 +108,7 @@ class AuditLog:
             raise ValueError(f"unknown audit operation {operation!r}; one of {OPERATIONS}")
         ts = now_local()
         entry = {
-            "timestamp": iso(ts),
+            "timestamp": local_iso(ts),
             "session_id": session_id,
             "script": self.script,
             "operation": operation,

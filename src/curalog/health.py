@@ -29,7 +29,8 @@ from curalog.validate.model import Finding, Report
 DAY = timedelta(hours=24)
 
 
-def iso(ts: datetime) -> str:
+def utc_iso(ts: datetime) -> str:
+    """UTC with a Z (``2026-01-01T00:00:00Z``): snapshots, findings first seen, reports."""
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -141,7 +142,7 @@ def figures_of(report: Report, project: Project, now: datetime) -> Figures:
     missing_files = report.by_code.get("embedding.file_missing", 0)
     kinds = (("selection", lay.selection_log), ("crop", lay.crop_log), ("index", lay.embedding_index))
     return Figures(
-        taken_at=iso(now),
+        taken_at=utc_iso(now),
         selections=report.selections,
         selections_embedded=report.selections - len(rows_of["selection"]),
         crops=report.crops,
@@ -184,7 +185,7 @@ def sync_findings(project: Project, findings: list[Finding], now: datetime) -> l
     """Bring ``findings_seen`` in step with the current findings; returns those seen for the
     first time. Findings that are gone are forgotten (if one comes back, it is new again)."""
     current = {finding_key(f): f for f in findings}
-    stamp = iso(now)
+    stamp = utc_iso(now)
     with project.db.write() as conn:  # read and change under one write lock: concurrent runs queue
         known = {r[0] for r in conn.execute("SELECT key FROM findings_seen")}
         new = [f for k, f in current.items() if k not in known]
@@ -263,7 +264,7 @@ def take_snapshot(
         figures.new_selections = figures.selections - ref.selections
         figures.new_crops = figures.crops - ref.crops
         figures.new_embeddings = figures.embedding_files - ref.embedding_files
-    cutoff = iso(now - DAY)
+    cutoff = utc_iso(now - DAY)
     recent = project.db.query(
         "SELECT severity, count(*) AS n FROM findings_seen WHERE first_seen > ? GROUP BY severity", (cutoff,)
     )

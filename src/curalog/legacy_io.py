@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curalog.audit import iso, now_local
+from curalog.audit import local_iso, now_local
 from curalog.codes import LEAVE_OUT
 from curalog.csvlines import physical_lines
 from curalog.embeddings.npy import read_vector_file
@@ -89,7 +89,7 @@ class _Importer:
                 "INSERT INTO quarantine(source, line, sha, kind, codes, message, raw, quarantined_at) "
                 "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(source, line, sha) DO UPDATE SET "
                 "codes=excluded.codes, message=excluded.message, quarantined_at=excluded.quarantined_at",
-                (fs.source, line, sha, kind, codes, message, raw, iso(now_local())),
+                (fs.source, line, sha, kind, codes, message, raw, local_iso(now_local())),
             )
         fs.quarantined += 1
         self.summary.quarantine.append((fs.source, line, codes, message))
@@ -157,6 +157,7 @@ class _Importer:
             # (replacing a row an earlier legacy line put there), as validate counts it.
             counts = self.p.paths.line_counts(canonical, item.hash)  # type: ignore[attr-defined]
             with self.p.db.write() as conn:
+                now = local_iso(now_local())
                 if counts is not False:
                     conn.execute(
                         "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
@@ -164,12 +165,12 @@ class _Importer:
                         "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
                         "created_at=excluded.created_at WHERE embedding_index.path IN "
                         "(SELECT index_path FROM legacy_lines WHERE kind='index')",
-                        (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, iso(now_local())),  # type: ignore[attr-defined]
+                        (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, now),  # type: ignore[attr-defined]
                     )
                 conn.execute(
                     "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, index_path, imported_at) "
                     "VALUES (?,?,?,?,?,?)",
-                    (fs.source, line, sha, "index", canonical, iso(now_local())),
+                    (fs.source, line, sha, "index", canonical, local_iso(now_local())),
                 )
                 conn.execute(
                     "DELETE FROM quarantine WHERE source=? AND line=? AND sha=?", (fs.source, line, sha)

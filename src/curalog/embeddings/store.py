@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from curalog.audit import AuditLog, iso, now_local
+from curalog.audit import AuditLog, local_iso, now_local
 from curalog.embeddings.npy import read_vector_file, value_problem
 from curalog.progress import Progress
 
@@ -306,7 +306,7 @@ class EmbeddingStore:
                 notes=f"embedding vectors ({model})",
             )  # fmt: skip
         if ready:
-            now = iso(now_local())
+            now = local_iso(now_local())
             rows = [(p, h, dim, model, size, now) for h, paths, dim, size in ready for p in paths]
             with self.db.write() as conn:
                 conn.executemany(
@@ -320,7 +320,7 @@ class EmbeddingStore:
         return results
 
     def record_failures(self, failures: Iterable[tuple[str, str]], model: str) -> None:
-        now = iso(now_local())
+        now = local_iso(now_local())
         with self.db.write() as conn:
             conn.executemany(
                 "INSERT INTO embed_failures(path, model, reason, failed_at) VALUES (?,?,?,?) "

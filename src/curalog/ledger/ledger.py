@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from curalog.audit import iso, now_local
+from curalog.audit import local_iso, now_local
 from curalog.config import Policy
 from curalog.embeddings.store import EmbeddingStore
 from curalog.errors import (
@@ -83,7 +83,7 @@ def _record_legacy(
     conn.execute(
         "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, decision_id, imported_at) "
         "VALUES (?,?,?,?,?,?)",
-        (source, line, sha, kind, decision_id, iso(now_local())),
+        (source, line, sha, kind, decision_id, local_iso(now_local())),
     )
     conn.execute("DELETE FROM quarantine WHERE source = ? AND line = ? AND sha = ?", (source, line, sha))
 
@@ -107,7 +107,7 @@ def _record_repair(conn: sqlite3.Connection, repair: Repair, decision_id: int,
         "INSERT INTO repairs(decision_id, source, line, sha, what, old_value, new_value, method, evidence,"
         " confidence, applied_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (decision_id, source, line, sha, repair.what, json.dumps(repair.old), json.dumps(repair.new),
-         repair.method, repair.evidence, repair.confidence, iso(now_local())),
+         repair.method, repair.evidence, repair.confidence, local_iso(now_local())),
     )  # fmt: skip
 
 
@@ -146,13 +146,14 @@ class Ledger:
             conn.execute(
                 "INSERT INTO sessions(id, tool, started_at, host, pid) VALUES (?,?,?,?,?) "
                 "ON CONFLICT(id) DO NOTHING",
-                (sid, tool, iso(now_local()), socket.gethostname(), os.getpid()),
+                (sid, tool, local_iso(now_local()), socket.gethostname(), os.getpid()),
             )
         return Session(self, sid, tool)
 
     def end_session(self, session_id: str) -> None:
         with self.db.write() as conn:
-            conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (iso(now_local()), session_id))
+            ended = local_iso(now_local())
+            conn.execute("UPDATE sessions SET ended_at = ? WHERE id = ?", (ended, session_id))
 
     # -- checks -----------------------------------------------------------------------------
     def _candidates(
@@ -397,7 +398,7 @@ class Ledger:
                 (
                     session_id, kind, set_id, directory, project_of(chosen.path), len(cands),
                     chosen.idx, chosen.path, chosen.hash, chosen.width, chosen.height,
-                    *b, *nb, created_at or iso(now_local()),
+                    *b, *nb, created_at or local_iso(now_local()),
                 ),
             )  # fmt: skip
             decision_id = int(cur.lastrowid or 0)
@@ -429,7 +430,7 @@ class Ledger:
                 raise ValueError(f"decision {decision_id} is already retracted")
             conn.execute(
                 "INSERT INTO retractions(decision_id, session_id, reason, retracted_at) VALUES (?,?,?,?)",
-                (decision_id, session_id, reason, iso(now_local())),
+                (decision_id, session_id, reason, local_iso(now_local())),
             )
 
     # -- reads ------------------------------------------------------------------------------
