@@ -29,3 +29,20 @@ def test_each_table_is_derived_from_the_registry() -> None:
     assert set(RED_FLAGS) <= set(CODES) and set(RECOMMEND) <= set(CODES)
     assert DROP_ORDER[0] == "row.malformed" and len(set(DROP_ORDER)) == len(DROP_ORDER)
     assert all(CODES[c].drop_rank == i for i, c in enumerate(DROP_ORDER))
+
+
+def test_validate_and_verify_give_one_fix_for_a_temp_file(tmp_path: Path) -> None:
+    import curalog
+    from curalog.codes import TEMP_FILE_FIX
+    from curalog.embeddings.store import TEMP_PREFIX
+    from curalog.validate import validate
+    from tests.legacy_project import EMB
+    from tests.legacy_project import build as build_legacy
+
+    root = tmp_path / "p"
+    build_legacy(root)
+    (root / EMB / f"{TEMP_PREFIX}999999999-abcd-{'a' * 64}.npy").write_bytes(b"half a vector")
+    found = [f for f in validate(root, use_cache=False).findings if TEMP_PREFIX in f.path]
+    with curalog.open_project(root) as p:
+        told = [x for x in p.verify().problems if TEMP_PREFIX in x.subject]
+    assert [f.fix for f in found] == [x.fix for x in told] == [TEMP_FILE_FIX]

@@ -66,6 +66,10 @@ CODES: dict[str, Code] = {c.name: c for c in (
     Code("image.unreadable", "error", "chosen images in {name} that cannot be read", leave_out=True),
 )}  # fmt: skip
 
+# an orphan that is a temp file of an interrupted write: removed by the next embed, never adopted
+TEMP_FILE_STATE = "a temp file left by an interrupted write"
+TEMP_FILE_FIX = "curalog embed (removes the temp files of runs that have ended)"
+
 SEVERITY = {name: c.severity for name, c in CODES.items()}
 PHRASES = {name: c.phrase for name, c in CODES.items()}
 # embedding.model_mixture is the store's (curalog verify), not a validator recommendation
@@ -80,5 +84,5 @@ LEAVE_OUT = frozenset(n for n, c in CODES.items() if c.leave_out)
 
 __all__ = [
     "BAD_SIZE_CODES", "CODES", "DROP_ORDER", "LEAVE_OUT", "NO_VECTOR_CODES", "PHRASES", "RECOMMEND",
-    "RED_FLAGS", "SEVERITY", "Code",
+    "RED_FLAGS", "SEVERITY", "TEMP_FILE_FIX", "TEMP_FILE_STATE", "Code",
 ]  # fmt: skip

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from curalog.audit import AuditLog, local_iso, now_local
+from curalog.codes import TEMP_FILE_FIX, TEMP_FILE_STATE
 from curalog.embeddings.npy import read_vector_file, value_problem
 from curalog.progress import Progress
 
@@ -454,8 +455,8 @@ class EmbeddingStore:
             report.problems.append(
                 StoreProblem(
                     "embedding.orphan_file", "warning", f"{rel}/{name}",
-                    f"{rel}/{name} is a temp file left by an interrupted write",
-                    "curalog embed (removes temp files of finished processes)",
+                    f"{rel}/{name} is {TEMP_FILE_STATE}",
+                    TEMP_FILE_FIX,
                 )
             )  # fmt: skip
         return report

@@ -22,7 +22,7 @@ import numpy as np
 
 from curalog import __version__
 from curalog.audit import check_since
-from curalog.codes import RECOMMEND
+from curalog.codes import RECOMMEND, TEMP_FILE_STATE
 from curalog.config import Config, find_root, load_config
 from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
@@ -757,9 +757,7 @@ class Validation:
                     self.findings.append(rules.embedding_stale(where, ref.hash, actual))
         for name in sorted(self.temp_files):
             where = Where(rel, None, "", f"{rel}/{name}")
-            self.findings.append(
-                rules.embedding_orphan_file(where, "a temp file left by an interrupted write")
-            )
+            self.findings.append(rules.embedding_orphan_file(where, TEMP_FILE_STATE))
 
     def _vector_file_findings(self) -> None:
         """Vector files that are unnamed, unsound, or of a length no index line expects."""

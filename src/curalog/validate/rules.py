@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from curalog.codes import TEMP_FILE_FIX, TEMP_FILE_STATE
 from curalog.errors import listing
 from curalog.validate.model import SEVERITY, Finding
 
@@ -217,7 +218,7 @@ def embedding_file_missing(where: Where, vector: str) -> Finding:
 def embedding_orphan_file(where: Where, state: str) -> Finding:
     return _finding(
         "embedding.orphan_file", where, f"named by no index line ({state})",
-        "curalog verify --adopt-orphans",
+        TEMP_FILE_FIX if state == TEMP_FILE_STATE else "curalog verify --adopt-orphans",
     )  # fmt: skip
 
 
