@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from curalog.errors import ConfigError, shown
-from curalog.files import append_record
+from curalog.files import append_record, is_stream
 
 OPERATIONS = ("move", "copy", "delete", "crop", "create", "send_to_trash")
 
@@ -93,6 +93,12 @@ class AuditLog:
                 "file), and curalog writes no file it cannot record; print to the terminal instead, or "
                 "make the project writable"
             )
+
+    def require_for(self, output: os.PathLike[str] | str, doing: str) -> None:
+        """``require`` when writing ``output`` makes a file; a terminal, a pipe or a device makes
+        none, so it needs no audit line (and works on a read-only project)."""
+        if not is_stream(output):
+            self.require(doing)
 
     def record(
         self,

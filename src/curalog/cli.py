@@ -32,7 +32,7 @@ from curalog.audit import query
 from curalog.config import find_root
 from curalog.embeddings.store import VerifyReport
 from curalog.errors import ConfigError, CuralogError, shown
-from curalog.files import check_output, is_stream
+from curalog.files import check_output
 from curalog.progress import Progress as ProgressFn
 from curalog.project import Project, init_project, open_project
 
@@ -366,11 +366,11 @@ def dashboard(
         what = "--output" if output is not None else "the dashboard's default file"
         check_output(target, protected=project.config.owned_paths(), force=force or output is None,
                      new_folders=output is None, own=output is None, what=what)  # fmt: skip
-        if not is_stream(target):  # a file is created or replaced: it must be recorded
-            project.audit.require("write the dashboard")
+        project.audit.require_for(target, "write the dashboard")  # before the run, not after
         with rich_progress("validate", transient=True) as progress:
             result = take_snapshot(project, record=not no_record, progress=progress)
-        target.parent.mkdir(parents=True, exist_ok=True) if output is None else None
+        if output is None:
+            target.parent.mkdir(parents=True, exist_ok=True)
         write_dashboard(project, target, result)
     err.print(f"dashboard written to {target}", markup=False, highlight=False)  # stdout may be the page
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from curalog.files import is_stream, write_file
+from curalog.files import write_file
 from curalog.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
 from curalog.project import Project
 from curalog.validate.model import SEVERITY
@@ -184,8 +184,7 @@ def render_dashboard(
 
 def write_dashboard(project: Project, output: Path, result: HealthResult | None = None) -> Path:
     """Write the dashboard to ``output`` (atomically; audited when the file is new)."""
-    if not is_stream(output):
-        project.audit.require("write the dashboard")
+    project.audit.require_for(output, "write the dashboard")
     html = render_dashboard(project, result)
     created = not output.exists()
     write_file(output, html)

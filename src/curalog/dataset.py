@@ -393,14 +393,21 @@ def _write(target: Path, ex: _Examples, mat: np.ndarray, outcomes: list[RowOutco
 def _remove_replaced(old: Path, target: Path, audit: AuditLog) -> None:
     """Delete the set that was replaced, checked again now: a file saved into it while the build
     ran (it was checked before) is kept, with the folder, and said so in the audit log."""
-    entries = sorted(os.listdir(old))
-    if all(name in FILES and (old / name).is_file() and not (old / name).is_symlink() for name in entries):
+    if not _not_dataset_files(old, os.listdir(old)):
         shutil.rmtree(old)
         return
     kept = target.with_name(f"{target.name}.replaced-{datetime.now(UTC):%Y%m%dT%H%M%SZ}")
     os.rename(old, kept)
     why = "the replaced dataset held files added during the build: kept, not deleted"
     audit.record("move", [old.name], source_dir=str(old.parent), dest_dir=str(kept), notes=why)
+
+
+def _not_dataset_files(folder: Path, names: list[str]) -> list[str]:
+    """The entries of ``folder`` that are not one of a dataset's files as a build writes them (a
+    regular file, not a link): what ``--force`` must never delete."""
+    return [
+        n for n in sorted(names) if n not in FILES or not (folder / n).is_file() or (folder / n).is_symlink()
+    ]
 
 
 def is_dataset(folder: Path) -> bool:
@@ -438,8 +445,7 @@ def dataset_target(config: Config, out: str | os.PathLike[str] | None, *, force:
     if not is_dataset(real):
         raise ConfigError(f"{named} is not empty and holds no curalog dataset (manifest.json); curalog "
                           "replaces only a dataset it built: choose a new or empty folder")  # fmt: skip
-    foreign = [name for name in present if name not in FILES or not (real / name).is_file()
-               or (real / name).is_symlink()]  # fmt: skip
+    foreign = _not_dataset_files(real, present)
     if foreign:
         raise ConfigError(f"{named} holds a dataset and other files: {listing(foreign)}; move them out first")
     if not force:

@@ -134,12 +134,9 @@ def is_stream(path: os.PathLike[str] | str) -> bool:
     """True when writing ``path`` creates or replaces no file: a descriptor this process was
     given, a device, a named pipe (nothing to record in the audit log)."""
     try:
-        if _inherited_fd(path) is not None:
-            return True
-        st = os.stat(path)
-    except (OSError, ConfigError):
+        return _inherited_fd(path) is not None or _is_direct(path, target_of(path))
+    except ConfigError:  # a folder, a loop, a descriptor not given: no stream (and refused elsewhere)
         return False
-    return not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode)
 
 
 def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
@@ -246,10 +243,10 @@ def _renameat2(a: Path, b: Path, flags: int) -> bool:
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), flags) == 0:
         return True
-    errno = ctypes.get_errno()
-    if errno in (38, 22, 95):  # ENOSYS, EINVAL (the file system cannot), EOPNOTSUPP
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):  # EINVAL: the file system cannot
         return False
-    raise OSError(errno, os.strerror(errno), os.fspath(b))
+    raise OSError(err, os.strerror(err), os.fspath(b))
 
 
 def swap_folder(new: Path, target: Path, *, replace: bool = True) -> Path | None:
@@ -354,11 +351,14 @@ def check_output(
 
 __all__ = [
     "NotRegularFile",
+    "append_record",
     "check_output",
+    "is_stream",
     "open_regular",
     "read_regular",
     "same_file",
     "swap_folder",
     "target_of",
+    "where_is",
     "write_file",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 
 from curalog.csvlines import CsvColumns, read_columns
 from curalog.errors import ConfigError, shown
+from curalog.files import read_regular
 from curalog.paths import utf8
 
 MAX_IMAGES = 4
@@ -123,8 +124,7 @@ def log_problem(path: Path) -> str | None:
     if not stat.S_ISREG(st.st_mode):
         return "is not a regular file (a named pipe or a device)"
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4096)
+        head = read_regular(path, 4096)
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     # UTF-16 text (half its bytes NUL), with or without its byte-order mark; a stray NUL on one

@@ -43,8 +43,6 @@ from curalog.legacy import (
 from curalog.progress import Progress
 from curalog.project import Project
 
-# Problems of a non-chosen image that let the decision in without that image.
-
 
 @dataclass
 class FileSummary:
@@ -170,7 +168,7 @@ class _Importer:
                 conn.execute(
                     "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, index_path, imported_at) "
                     "VALUES (?,?,?,?,?,?)",
-                    (fs.source, line, sha, "index", canonical, local_iso(now_local())),
+                    (fs.source, line, sha, "index", canonical, now),
                 )
                 conn.execute(
                     "DELETE FROM quarantine WHERE source=? AND line=? AND sha=?", (fs.source, line, sha)

@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from stat import S_ISREG
 
 from curalog.audit import AuditLog
 from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_config
@@ -61,9 +60,7 @@ class Project:
     def _hash_of(self, canonical: str) -> str | None:
         """An image's sha256 through the image-facts cache (asked by the path rule only for
         images that share a file name); None for what is not a readable regular file."""
-        try:
-            if not S_ISREG(os.stat(self.root / canonical).st_mode):
-                return None  # never open a FIFO or a device named like an image
+        try:  # a FIFO or a device named like an image is refused by the readers (files.open_regular)
             return self.facts.get(canonical, defer=True).sha256
         except (OSError, ImageError):
             return None

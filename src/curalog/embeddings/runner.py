@@ -18,8 +18,6 @@ from curalog.ledger.facts import FactCache
 from curalog.paths import NOT_UTF8, utf8
 from curalog.progress import Progress
 
-# progress(done, total, description)
-
 
 @dataclass
 class EmbedResult:

@@ -33,11 +33,11 @@ from curalog.ledger.facts import FactCache
 from curalog.ledger.validation import Box, check_box, check_box_shape, check_size
 from curalog.paths import NOT_UTF8, PathResolver, project_of, utf8
 
-# SQL condition: decision ``{d}`` is not retracted (undone).
 #: the longest set id (and other text fields) and path a decision may carry: a set id of megabytes
 #: is a bug in the caller, never a set
 MAX_TEXT = 1024
 MAX_PATH_TEXT = 4096
+# SQL condition: decision ``{d}`` is not retracted (undone).
 LIVE = "{d}.id NOT IN (SELECT decision_id FROM retractions)"
 
 

@@ -89,13 +89,13 @@ class ValidateCache:
                 checked = Checked(
                     z["vec_len"].astype(np.int64), z["vec_key"].astype(np.int64).reshape(-1, 3),
                     dict(zip(at, text, strict=True)),
-                )  # fmt: skip
+        )  # fmt: skip
                 if not len(names) == len(checked.lengths) == len(checked.keys):
                     raise ValueError("vector arrays of different lengths")
                 ikeys = zip(
                     z["img_size"].tolist(), z["img_mtime"].tolist(), z["img_ino"].tolist(),
                     z["img_ctime"].tolist(), strict=True,
-                )  # fmt: skip
+        )  # fmt: skip
                 self.images = {
                     p: (k, w, h)
                     for p, k, w, h in zip(
@@ -133,25 +133,25 @@ class ValidateCache:
         ikeys = np.array([k for k, _, _ in i.values()], dtype=np.int64).reshape(-1, 4)
         buf = io.BytesIO()
         np.savez(
-                    buf,
-                    vec_name=np.array(names, dtype=bytes),
-                    vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
-                    vec_problem_at=np.array(list(problems), dtype=np.int64),
-                    vec_problem=np.array(list(problems.values()), dtype=str),
-                    img_path=_encode(list(i)),
-                    img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
-                    img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),
-                    img_h=np.array([h for _, _, h in i.values()], dtype=np.int64),
-                    hash_path=_encode(list(self.hashes)),
-                    hash_key=np.array([k for k, _ in self.hashes.values()], dtype=np.int64).reshape(-1, 4),
-                    hash_sha=np.array([d for _, d in self.hashes.values()], dtype="S64"),
-                    memo_signature=np.array(self.memo_signature),
-                    # UTF-8, compressed: as a NumPy string the report took 4 bytes a character
-                    # (300k findings made a 354 MB cache)
-                    memo_report_z=np.frombuffer(zlib.compress(self.memo_report.encode("utf-8"), 1), np.uint8),
-                    memo_folders=np.array(self.memo_folders, dtype=str),
-                    memo_images=np.array(self.memo_images, dtype=str),
-                )  # fmt: skip
+            buf,
+            vec_name=np.array(names, dtype=bytes),
+            vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
+            vec_problem_at=np.array(list(problems), dtype=np.int64),
+            vec_problem=np.array(list(problems.values()), dtype=str),
+            img_path=_encode(list(i)),
+            img_size=ikeys[:, 0], img_mtime=ikeys[:, 1], img_ino=ikeys[:, 2], img_ctime=ikeys[:, 3],
+            img_w=np.array([w for _, w, _ in i.values()], dtype=np.int64),
+            img_h=np.array([h for _, _, h in i.values()], dtype=np.int64),
+            hash_path=_encode(list(self.hashes)),
+            hash_key=np.array([k for k, _ in self.hashes.values()], dtype=np.int64).reshape(-1, 4),
+            hash_sha=np.array([d for _, d in self.hashes.values()], dtype="S64"),
+            memo_signature=np.array(self.memo_signature),
+            # UTF-8, compressed: as a NumPy string the report took 4 bytes a character
+            # (300k findings made a 354 MB cache)
+            memo_report_z=np.frombuffer(zlib.compress(self.memo_report.encode("utf-8"), 1), np.uint8),
+            memo_folders=np.array(self.memo_folders, dtype=str),
+            memo_images=np.array(self.memo_images, dtype=str),
+        )  # fmt: skip
         try:  # a cache: a read-only project or a full disk just means no cache next time
             self.path.parent.mkdir(parents=True, exist_ok=True)
             write_file(self.path, buf.getvalue(), durable=False, own=True)

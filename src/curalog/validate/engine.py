@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from stat import S_ISREG
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -232,9 +231,7 @@ class Validation:
             st = os.stat(full)
         except OSError:
             return None
-        if not S_ISREG(st.st_mode):
-            return None  # never open a FIFO or a device named like an image
-        key = stat_key(st)
+        key = stat_key(st)  # a FIFO or device named like an image: refused by sha256_file, never opened
         self.measured.setdefault(canonical, key[:3])
         hit = self.cache.hashes.get(canonical)
         if hit is not None and hit[0] == key:
@@ -410,8 +407,6 @@ class Validation:
             return None
         key = stat_key(st)
         self.measured[canonical] = key[:3]
-        if not S_ISREG(st.st_mode):
-            return None  # a FIFO or device named like an image is never opened (it would block)
         hit = self.cache.images.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]

@@ -41,8 +41,7 @@ def check_report_output(root: str | os.PathLike[str] | None, output: str | os.Pa
     cannot record it."""
     config = load_config(root if root is not None else find_root())
     check_output(output, protected=config.owned_paths(), force=force)
-    if not is_stream(output):  # a file is created or replaced: it must be recorded
-        AuditLog(config.path("audit_dir")).require("write the report")
+    AuditLog(config.path("audit_dir")).require_for(output, "write the report")
 
 
 def save_report(report: Report, text: str, output: str | os.PathLike[str]) -> Path:
