@@ -8,6 +8,7 @@ from validation, and raw tracebacks where a person needs one line.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,12 +44,14 @@ OWN = (
 )
 
 
-def cli(*args: str | Path, timeout: float = 180, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``curalog ARGS``; never a traceback, whatever the exit status. COLUMNS=80, not a tty:
-    what cron mail and a log file get."""
+def cli(
+    *args: str | Path, timeout: float = 180, cwd: Path | None = None, prefix: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``curalog ARGS`` (after ``prefix``: ``read_only``'s); never a traceback, whatever the exit
+    status. COLUMNS=80, not a tty: what cron mail and a log file get."""
     env = dict(os.environ, PYTHONPATH=str(SRC), COLUMNS="80")
     out = subprocess.run(
-        [sys.executable, "-m", "curalog", *map(str, args)],
+        [*(prefix or []), sys.executable, "-m", "curalog", *map(str, args)],
         capture_output=True, text=True, errors="backslashreplace", timeout=timeout, env=env, cwd=cwd,
     )  # fmt: skip
     assert "Traceback" not in out.stderr + out.stdout, out.stderr[-3000:]
@@ -307,49 +311,48 @@ def test_a_backtracking_set_pattern_cannot_hang_serve(proj: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code, str(proj)], capture_output=True, text=True, timeout=30,
                          env=dict(os.environ, PYTHONPATH=str(SRC)))  # fmt: skip
     assert out.stdout.split() == ["0", "1"], out.stderr
-    with open(proj / "curalog.toml", "a") as fh:
-        fh.write("")
-    text = (
-        (proj / "curalog.toml")
-        .read_text()
-        .replace("set_pattern = '^(?P<set>.+)_stage(?P<stage>\\d+)$'", "set_pattern = '(?<=x)(?P<set>a)'")
+    edit_config(
+        proj, "set_pattern = '^(?P<set>.+)_stage(?P<stage>\\d+)$'", "set_pattern = '(?<=x)(?P<set>a)'"
     )
-    (proj / "curalog.toml").write_text(text)
     one_line_error(cli("validate", "--root", proj), "set_pattern", "RE2")
 
 
 # -- one clear line instead of a traceback ----------------------------------------------------------
-def _drop_privileges() -> list[str]:
-    """A prefix that runs a command without root's power to ignore file permissions (CI runs as
-    root, for whom chmod means nothing), or [] when not root."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("root without setpriv: a read-only project cannot be simulated")
-    caps = "-dac_override,-dac_read_search,-fowner"
-    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[list[str]]:
+    """``folder`` made read-only for the block; yields the prefix that runs a command without
+    root's power to ignore file permissions (CI runs as root, for whom chmod means nothing)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root without setpriv: a read-only project cannot be simulated")
+        caps = "-dac_override,-dac_read_search,-fowner"
+        prefix = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", "--"]
+    subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+    try:
+        yield prefix
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+
+
+def edit_config(root: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must be there) with ``new`` in ``root``'s curalog.toml."""
+    text = (root / "curalog.toml").read_text()
+    assert old in text, old
+    (root / "curalog.toml").write_text(text.replace(old, new))
 
 
 def test_a_read_only_project_is_read_and_never_written(proj: Path) -> None:
     assert cli("validate", "--root", proj).returncode == 1  # the cache, the journal: settled first
-    prefix = _drop_privileges()
     before = files(proj)
-    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
-    try:
-        env = dict(os.environ, PYTHONPATH=str(SRC))
+    with read_only(proj) as prefix:
         cases = ((["validate"], 1), (["doctor"], 1), (["health", "--no-record"], 0), (["verify"], 1),
                  (["import-legacy", "--dry-run"], 0), (["check"], 2), (["health"], 2))  # fmt: skip
         for args, status in cases:
-            out = subprocess.run(
-                [*prefix, sys.executable, "-m", "curalog", *args, "--root", str(proj)],
-                capture_output=True, text=True, timeout=120, env=env,
-            )  # fmt: skip
-            assert "Traceback" not in out.stderr, (args, out.stderr[-2000:])
+            out = cli(*args, "--root", proj, timeout=120, prefix=prefix)
             assert out.returncode == status or (status != 2 and out.returncode in (0, 1)), (args, out.stderr)
             if status == 2:  # the commands that write say so in one line
                 assert out.stderr.strip().startswith("curalog: cannot write the ledger"), out.stderr
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
     untouched(proj, before)
 
 
@@ -431,12 +434,7 @@ def test_arguments_that_name_the_wrong_thing(proj: Path, tmp_path: Path) -> None
     one_line_error(cli("init", mine), "is a file")
     one_line_error(cli("extract-history", tmp_path / "nonexistent", "--root", proj), "is not a folder")
     assert mine.read_text() == "root:x:0:0\n"
-    text = (
-        (proj / "curalog.toml")
-        .read_text()
-        .replace('database = "data/curalog.db"', 'database = "data/\\u0000.db"')
-    )
-    (proj / "curalog.toml").write_text(text)
+    edit_config(proj, 'database = "data/curalog.db"', 'database = "data/\\u0000.db"')
     one_line_error(cli("validate", "--root", proj), "[layout] database", "control characters")
 
 
@@ -659,23 +657,15 @@ def test_the_nightly_check_fails_every_night_a_log_is_not_read(proj: Path) -> No
 def test_writes_that_cannot_be_audited_are_refused_before_anything_is_written(
     proj: Path, tmp_path: Path
 ) -> None:
-    prefix = _drop_privileges()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
-    try:
-        env = dict(os.environ, PYTHONPATH=str(SRC))
+    with read_only(proj) as prefix:
         cases = (["export-legacy", str(elsewhere / "exp")],
                  ["dataset", "build", "--out", str(elsewhere / "ds")],
                  ["dashboard", "--no-record", "--output", str(elsewhere / "d.html")],
                  ["validate", "--output", str(elsewhere / "r.txt")], ["dataset", "build"])  # fmt: skip
         for args in cases:
-            out = subprocess.run([*prefix, sys.executable, "-m", "curalog", *args, "--root", str(proj)],
-                                 capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
-            assert out.returncode == 2 and "Traceback" not in out.stderr, (args, out.stderr)
-            assert len(out.stderr.strip().splitlines()) == 1, out.stderr
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
+            one_line_error(cli(*args, "--root", proj, timeout=120, prefix=prefix))
     assert list(elsewhere.iterdir()) == []
 
 
@@ -698,15 +688,8 @@ def test_a_read_only_wal_ledger_without_its_shm_still_shows_every_decision(
     holder.close()
     expected = cli("validate", "--root", proj, "--format", "json").stdout  # with the 3 retracted
     (copy / "data" / "curalog.db-shm").unlink(missing_ok=True)
-    prefix = _drop_privileges()
-    subprocess.run(["chmod", "-R", "a-w", str(copy)], check=True)
-    try:
-        args = [*prefix, sys.executable, "-m", "curalog", "validate", "--root", str(copy), "--format", "json"]
-        out = subprocess.run(
-            args, capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(SRC))
-        )
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(copy)], check=True)
+    with read_only(copy) as prefix:
+        out = cli("validate", "--root", copy, "--format", "json", timeout=120, prefix=prefix)
     import json
 
     got, want = json.loads(out.stdout), json.loads(expected)
@@ -768,26 +751,22 @@ def test_fewer_decisions_than_at_the_last_snapshot_fail_the_nightly_check(proj: 
 
 @older_code_breaks_the_machine
 def test_terminal_outputs_work_on_a_read_only_project(proj: Path, tmp_path: Path) -> None:
-    prefix = _drop_privileges()
     link = tmp_path / "to-stdout"
     link.symlink_to("/dev/stdout")
     out_file = tmp_path / "appended.txt"
     out_file.write_text("OLD\n")
-    subprocess.run(["chmod", "-R", "a-w", str(proj)], check=True)
-    try:
-        env = dict(os.environ, PYTHONPATH=str(SRC))
-        base = [*prefix, sys.executable, "-m", "curalog"]
-        out = subprocess.run([*base, "validate", "--root", str(proj), "--output", "/dev/stdout"],
-                             capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    with read_only(proj) as prefix:
+        out = cli("validate", "--root", proj, "--output", "/dev/stdout", timeout=120, prefix=prefix)
         assert out.returncode == 1 and "VALIDATION REPORT" in out.stdout, out.stderr
-        args = [*base, "dashboard", "--root", str(proj), "--no-record", "--output", "/dev/stdout"]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+        out = cli(
+            "dashboard", "--root", proj, "--no-record", "--output", "/dev/stdout", timeout=120, prefix=prefix
+        )
         assert out.returncode == 0 and "<html" in out.stdout, out.stderr
+        env = dict(os.environ, PYTHONPATH=str(SRC))
         with open(out_file, "ab") as fh:  # a link to /dev/stdout is /dev/stdout: appended, not replaced
-            subprocess.run([*base, "validate", "--root", str(proj), "--output", str(link), "--force"],
-                           stdout=fh, stderr=subprocess.PIPE, timeout=120, env=env)  # fmt: skip
-    finally:
-        subprocess.run(["chmod", "-R", "u+w", str(proj)], check=True)
+            args = [*prefix, sys.executable, "-m", "curalog", "validate", "--root", str(proj)]
+            subprocess.run([*args, "--output", str(link), "--force"], stdout=fh, stderr=subprocess.PIPE,
+                           timeout=120, env=env)  # fmt: skip
     assert out_file.read_text().startswith("OLD\n") and "VALIDATION REPORT" in out_file.read_text()
 
 
