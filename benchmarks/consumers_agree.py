@@ -20,7 +20,7 @@ from pathlib import Path
 
 import curalog
 from curalog import dataset
-from curalog.legacy_io import import_legacy
+from curalog.legacy.importer import import_legacy
 from curalog.validate import validate
 
 

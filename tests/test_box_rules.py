@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from curalog.errors import Problem
-from curalog.ledger.validation import check_box
+from curalog.ledger.checks import check_box
 from curalog.validate.rules import BOX_RULES, BoxColumns
 
 values = st.one_of(

@@ -129,7 +129,7 @@ def test_demo_builds_a_verified_project(tmp_path: Path) -> None:
     assert (target / "data" / "health-dashboard.html").is_file()
     assert f"{target / 'data' / 'health-dashboard.html'}" in out.stdout.replace("\n", "")
     import curalog as lib
-    from curalog.health import history
+    from curalog.monitor.health import history
 
     with lib.open_project(target) as p:
         assert p.ledger.count("crop") == 6 and p.ledger.count("selection") == 3

@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curalog.csvlines import _arrow_lines, parse_line, physical_lines, read_columns
+from curalog.legacy.csvlines import _arrow_lines, parse_line, physical_lines, read_columns
 
 _SCRATCH = tempfile.TemporaryDirectory(prefix="curalog-test-csvlines-")  # removed at exit
 # characters on which a naive bulk parser would go wrong: quotes, commas, spaces of every kind,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from curalog.dashboard import cards, write_dashboard
-from curalog.health import take_snapshot
+from curalog.monitor.dashboard import cards, write_dashboard
+from curalog.monitor.health import take_snapshot
 from curalog.project import Project
 from tests.conftest import ARGS, CHROMIUM, SET0, SET1
 

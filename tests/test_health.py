@@ -13,11 +13,11 @@ from typing import ClassVar
 import pytest
 
 import curalog
-from curalog.alerts import send_alerts, send_test_alert
-from curalog.check import check
 from curalog.config import load_config
 from curalog.errors import ConfigError
-from curalog.health import history, take_snapshot
+from curalog.monitor.alerts import send_alerts, send_test_alert
+from curalog.monitor.health import history, take_snapshot
+from curalog.monitor.nightly import check
 from curalog.project import Project
 from curalog.validate import validate
 from tests.conftest import SET0, SET1, make_image

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 import curalog
-from curalog.legacy_io import export_legacy, import_legacy
+from curalog.legacy.exporter import export_legacy
+from curalog.legacy.importer import import_legacy
 from curalog.validate import validate
 from tests.conftest import make_image
 from tests.legacy_project import CROP, INDEX, SEL, build

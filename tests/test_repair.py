@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import curalog
-from curalog.legacy_io import import_legacy
+from curalog.legacy.importer import import_legacy
 from curalog.repair import apply_sizes, plan_sizes
 from curalog.validate import validate
 from tests.legacy_project import CROP, Builder, selection

@@ -20,8 +20,7 @@ from curalog.errors import (
     Problem,
 )
 from curalog.project import Project, init_project, log_select_crop_entry, open_project
-
-__version__ = "0.1.0"
+from curalog.version import __version__
 
 __all__ = [
     "Config",

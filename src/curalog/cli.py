@@ -27,7 +27,6 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from curalog import __version__
 from curalog.audit import query
 from curalog.config import find_root
 from curalog.embeddings.store import VerifyReport
@@ -35,6 +34,7 @@ from curalog.errors import ConfigError, CuralogError, shown
 from curalog.files import check_output
 from curalog.progress import Progress as ProgressFn
 from curalog.project import Project, init_project, open_project
+from curalog.version import __version__
 
 app = typer.Typer(
     name="curalog",
@@ -331,7 +331,7 @@ def health(
     no_record: Annotated[bool, typer.Option("--no-record", help="Do not store this snapshot.")] = False,
 ) -> None:
     """Today's health figures (the post-mortem's daily dashboard); each run stores a snapshot."""
-    from curalog.health import render_text, take_snapshot
+    from curalog.monitor.health import render_text, take_snapshot
 
     with _open(root, "health") as project, rich_progress("validate", transient=True) as progress:
         result = take_snapshot(project, record=not no_record, progress=progress)
@@ -356,8 +356,8 @@ def dashboard(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --output file.")] = False,
 ) -> None:
     """Write the health dashboard: one self-contained HTML page with cards, trends and fixes."""
-    from curalog.dashboard import write_dashboard
-    from curalog.health import take_snapshot
+    from curalog.monitor.dashboard import write_dashboard
+    from curalog.monitor.health import take_snapshot
 
     with _open(root, "dashboard") as project:
         # the default page is curalog's own and rewritten each time: only a regular file (or none)
@@ -622,7 +622,7 @@ app.add_typer(alerts_app, name="alerts")
 @alerts_app.command("test")
 def alerts_test(root: RootOpt = None) -> None:
     """Send a test alert to every configured sink and say which worked."""
-    from curalog.alerts import send_test_alert
+    from curalog.monitor.alerts import send_test_alert
 
     with _open(root, "alerts test") as project:
         if not project.config.alerts.sinks:
@@ -643,7 +643,7 @@ def check(
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when all is well.")] = False,
 ) -> None:
     """The nightly job: validate + snapshot + alerts. Exit 0 when nothing new went wrong."""
-    from curalog.check import check as run_check
+    from curalog.monitor.nightly import check as run_check
 
     result = run_check(root)
     summary = result.summary()
@@ -683,7 +683,7 @@ def import_legacy_cmd(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; keep nothing.")] = False,
 ) -> None:
     """Take the legacy CSV/JSONL logs into the ledger: every line imported or quarantined."""
-    from curalog.legacy_io import import_legacy
+    from curalog.legacy.importer import import_legacy
 
     with _open(root, "import-legacy") as proj, rich_progress("import", transient=True) as progress:
         summary = import_legacy(proj, dry_run=dry_run, progress=progress)
@@ -714,7 +714,7 @@ def export_legacy_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace files already in DIRECTORY.")] = False,
 ) -> None:
     """Write the ledger as legacy CSV/JSONL (same columns), for scripts that still read them."""
-    from curalog.legacy_io import export_legacy
+    from curalog.legacy.exporter import export_legacy
 
     with _open(root, "export-legacy") as proj:
         summary = export_legacy(proj, directory, force=force)

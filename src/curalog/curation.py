@@ -36,8 +36,8 @@ from pathlib import Path
 from curalog.config import compile_pattern
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size, preview_jpeg, stat_key
+from curalog.ledger.checks import finite
 from curalog.ledger.ledger import LIVE
-from curalog.ledger.validation import finite
 from curalog.paths import list_images, project_of, served_image, utf8
 from curalog.project import Project
 

@@ -32,16 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from curalog import __version__
 from curalog.audit import AuditLog
 from curalog.codes import DROP_ORDER
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
 from curalog.files import swap_folder, target_of, where_is
-from curalog.legacy import require_logs
+from curalog.legacy.logs import require_logs
 from curalog.progress import Progress
 from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
+from curalog.version import __version__
 
 CROP_COLUMNS = ("decision", "set_id", "project", "chosen_path", "chosen_hash", "x1", "y1", "x2", "y2", "row",
                 "split")  # fmt: skip

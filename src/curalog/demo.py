@@ -146,9 +146,9 @@ def run_demo(
     say: Callable[[str], None] = print,
     progress: Progress | None = None,
 ) -> DemoSummary:
-    from curalog.check import check
-    from curalog.dashboard import write_dashboard
-    from curalog.health import take_snapshot
+    from curalog.monitor.dashboard import write_dashboard
+    from curalog.monitor.health import take_snapshot
+    from curalog.monitor.nightly import check
     from curalog.project import init_project, open_project
 
     root = Path(root).expanduser().resolve()

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from curalog.audit import AuditLog
 from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_config
+from curalog.db.connection import Database
+from curalog.db.facts import FactCache
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
 from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
 from curalog.ledger import Ledger, Session
-from curalog.ledger.db import Database
-from curalog.ledger.facts import FactCache
-from curalog.legacy import read_index
+from curalog.legacy.logs import read_index
 from curalog.paths import PathResolver, Resolution, list_images
 from curalog.progress import Progress
 

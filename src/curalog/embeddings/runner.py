@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from curalog.db.facts import FactCache
 from curalog.embeddings.embedders import Embedder, StagedEmbedder
 from curalog.embeddings.pipeline import DecodePool
 from curalog.embeddings.store import EmbeddingStore, VerifyReport
 from curalog.errors import ImageError
 from curalog.images import load_image
-from curalog.ledger.facts import FactCache
 from curalog.paths import NOT_UTF8, utf8
 from curalog.progress import Progress
 

@@ -28,7 +28,7 @@ from curalog.embeddings.npy import read_vector_file, value_problem
 from curalog.progress import Progress
 
 if TYPE_CHECKING:
-    from curalog.ledger.db import Database
+    from curalog.db.connection import Database
 
 TEMP_PREFIX = ".curalog-tmp-"
 _HEX = "0123456789abcdef"

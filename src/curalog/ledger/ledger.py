@@ -19,6 +19,8 @@ from datetime import datetime
 
 from curalog.audit import local_iso, now_local
 from curalog.config import Policy
+from curalog.db.connection import Database
+from curalog.db.facts import FactCache
 from curalog.embeddings.store import EmbeddingStore
 from curalog.errors import (
     DecisionRejected,
@@ -28,9 +30,7 @@ from curalog.errors import (
     Problem,
     shown,
 )
-from curalog.ledger.db import Database
-from curalog.ledger.facts import FactCache
-from curalog.ledger.validation import Box, check_box, check_box_shape, check_size
+from curalog.ledger.checks import Box, check_box, check_box_shape, check_size
 from curalog.paths import NOT_UTF8, PathResolver, project_of, utf8
 
 #: the longest set id (and other text fields) and path a decision may carry: a set id of megabytes

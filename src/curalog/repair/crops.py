@@ -17,10 +17,10 @@ from pathlib import Path
 from curalog.errors import ImageError, PathError
 from curalog.images import IMAGE_EXTENSIONS
 from curalog.ledger.ledger import Repair
-from curalog.legacy import CropRow
+from curalog.legacy.logs import CropRow
 from curalog.progress import Progress
 from curalog.project import Project
-from curalog.repair.ledger_write import Fix, Plan, apply_plan, rows_to_repair, store_repaired
+from curalog.repair.framework import Fix, Plan, apply_plan, rows_to_repair, store_repaired
 from curalog.repair.matcher import locate_crop
 from curalog.validate.rules import BoxColumns, invalid_box_mask, placeholder_mask
 

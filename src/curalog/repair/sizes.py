@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from curalog.errors import ImageError, PathError
 from curalog.images import image_size
 from curalog.ledger.ledger import Repair
-from curalog.legacy import CropRow
+from curalog.legacy.logs import CropRow
 from curalog.project import Project
-from curalog.repair.ledger_write import Fix, Plan, apply_plan, rows_to_repair, store_repaired
+from curalog.repair.framework import Fix, Plan, apply_plan, rows_to_repair, store_repaired
 
 Size = tuple[float, float]
 

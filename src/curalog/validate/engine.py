@@ -19,16 +19,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from curalog import __version__
 from curalog.audit import check_since
 from curalog.codes import RECOMMEND, TEMP_FILE_STATE
 from curalog.config import Config, find_root, load_config
-from curalog.csvlines import physical_lines
 from curalog.embeddings.store import list_vector_files
 from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.ledger.ledger import LIVE
-from curalog.legacy import (
+from curalog.legacy.csvlines import physical_lines
+from curalog.legacy.logs import (
     CropRow,
     IndexLine,
     LogRead,
@@ -48,6 +47,7 @@ from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.model import Finding, Report
 from curalog.validate.rules import Where
 from curalog.validate.vectors import check_files_in_background
+from curalog.version import __version__
 
 PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
 MEMO_VERSION = 3  # bump when a rule changes what it reports

@@ -195,8 +195,8 @@ def create_app(
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard_page() -> HTMLResponse:
-        from curalog.dashboard import render_dashboard
-        from curalog.health import take_snapshot
+        from curalog.monitor.dashboard import render_dashboard
+        from curalog.monitor.health import take_snapshot
 
         with curator.lock:
             result = take_snapshot(project, record=False)

@@ -18,9 +18,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from curalog.csvlines import CsvColumns, read_columns
 from curalog.errors import ConfigError, shown
 from curalog.files import read_regular
+from curalog.legacy.csvlines import CsvColumns, read_columns
 from curalog.paths import utf8
 
 MAX_IMAGES = 4

@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from curalog.audit import AuditLog
+from curalog.db.schema import SCHEMA, SCHEMA_VERSION
 from curalog.errors import ConfigError
-from curalog.ledger.schema import SCHEMA, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 60_000
 

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from curalog.db.connection import Database
 from curalog.errors import ImageError
 from curalog.images import image_size, sha256_file, stat_key
-from curalog.ledger.db import Database
 
 _UPSERT = (
     "INSERT INTO file_facts(path, size, mtime_ns, inode, ctime_ns, sha256, width, height) "

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from curalog.alerts import AlertRun, send_alerts
-from curalog.health import HealthResult, not_read_lines, take_snapshot
+from curalog.monitor.alerts import AlertRun, send_alerts
+from curalog.monitor.health import HealthResult, not_read_lines, take_snapshot
 from curalog.project import open_project
 
 

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from curalog.csvlines import physical_lines
 from curalog.errors import DecisionRejected
 from curalog.ledger.ledger import DecisionWarning, Repair
-from curalog.legacy import CropRow, line_sha, read_crop_log, require_logs
+from curalog.legacy.csvlines import physical_lines
+from curalog.legacy.logs import CropRow, line_sha, read_crop_log, require_logs
 from curalog.project import Project
 
 

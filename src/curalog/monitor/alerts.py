@@ -28,7 +28,7 @@ from curalog.codes import RECOMMEND, RED_FLAGS
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
 from curalog.files import append_record
-from curalog.health import HealthResult, utc_iso
+from curalog.monitor.health import HealthResult, utc_iso
 from curalog.project import Project
 
 EXAMPLES = 5  # problems shown in an alert's text

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from curalog.files import write_file
-from curalog.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
+from curalog.monitor.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
 from curalog.project import Project
 from curalog.validate.model import SEVERITY
 
