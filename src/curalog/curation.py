@@ -346,9 +346,7 @@ class Curator:
                 width, height = image_size(self.project.root / s.paths[chosen])
             except ImageError as exc:
                 # the ledger names every problem of the set's images (this one included)
-                self.project.ledger.log(
-                    self.session.id, "selection", s.name, s.directory, list(s.paths), chosen, dry_run=True
-                )
+                self.project.ledger.admission.admit("selection", s.name, s.directory, list(s.paths), chosen)
                 raise DecisionRejected([Problem("image.unreadable", str(exc))]) from exc
             pixels = box_to_pixels(box, width, height)
         embedded, failed = self._embed_missing(s)

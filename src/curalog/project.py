@@ -36,7 +36,7 @@ class Project:
             config.path("embeddings_dir"),
             self.db,
             self.audit,
-            legacy_index=config.path("embedding_index"),
+            legacy_hashes=lambda: {r.hash for r in read_index(config.path("embedding_index"), "").rows},
         )
         self.facts = FactCache(self.root, self.db)
         self._legacy_index_lines: list[int] = []  # line numbers of the legacy index, as last read

@@ -89,7 +89,7 @@ def embed_paths(
     items = []
     for digest, group in todo.items():
         # One already-stored vector of this model serves every path with the same bytes.
-        if store.vector_problem(digest) is None and _model_of(store, digest) == embedder.fingerprint:
+        if store.vector_problem(digest) is None and store.model_of(digest) == embedder.fingerprint:
             store.put_many([(digest, group, store.load(digest))], embedder.fingerprint)
             result.reused += len(group)
         else:
@@ -180,8 +180,3 @@ def _embed_staged(items: list[tuple[str, list[str]]], store: EmbeddingStore, emb
         flush()
     if progress and items:
         progress(len(items), len(items), "embedding")
-
-
-def _model_of(store: EmbeddingStore, digest: str) -> str | None:
-    rows = store.db.query("SELECT model FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
-    return rows[0]["model"] if rows else None

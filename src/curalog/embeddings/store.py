@@ -11,7 +11,6 @@ Files that curalog did not write (a legacy vector of the same image, say) are ne
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -28,6 +27,8 @@ from curalog.embeddings.npy import read_vector_file, value_problem
 from curalog.progress import Progress
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from curalog.db.connection import Database
 
 TEMP_PREFIX = ".curalog-tmp-"
@@ -142,13 +143,14 @@ class EmbeddingStore:
         directory: Path,
         db: Database,
         audit: AuditLog,
-        legacy_index: Path | None = None,
+        legacy_hashes: Callable[[], set[str]] = set,
     ) -> None:
         self.root = root
         self.directory = directory
         self.db = db
         self.audit = audit
-        self.legacy_index = legacy_index
+        #: the hashes the legacy index names (read by the legacy package; the store reads no format)
+        self.legacy_hashes = legacy_hashes
 
     @property
     def rel_dir(self) -> str:
@@ -179,6 +181,11 @@ class EmbeddingStore:
     def index_pairs(self) -> list[tuple[str, str | None]]:
         """(path, hash) of every index row."""
         return [(r["path"], r["hash"]) for r in self.db.query("SELECT path, hash FROM embedding_index")]
+
+    def model_of(self, digest: str) -> str | None:
+        """The model of the vector stored for content ``digest``, or None when none is indexed."""
+        rows = self.db.query("SELECT model FROM embedding_index WHERE hash = ? LIMIT 1", (digest,))
+        return rows[0]["model"] if rows else None
 
     def vector_problem(self, digest: str) -> str | None:
         """Why the image with content ``digest`` has no usable vector, or None if it has one.
@@ -352,22 +359,25 @@ class EmbeddingStore:
             )  # fmt: skip
         return removed
 
-    # -- verification -----------------------------------------------------------------------
-    def legacy_hashes(self) -> set[str]:
-        """Hashes named by the legacy index (processed_images.jsonl), read-only."""
-        out: set[str] = set()
-        if self.legacy_index is None or not self.legacy_index.is_file():
-            return out
-        with open(self.legacy_index, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    h = json.loads(line.lstrip("\ufeff")).get("hash")
-                except (json.JSONDecodeError, AttributeError, RecursionError):
-                    continue
-                if isinstance(h, str):
-                    out.add(h)
-        return out
+    def index_legacy_line(self, path: str, digest: str, dim: int, model: str, *, replace: bool,
+                          record: Callable[[sqlite3.Connection], None]) -> None:  # fmt: skip
+        """Adopt a legacy vector file in place: the index row for ``path`` (an existing row is
+        replaced only when an earlier legacy line put it there; none at all when ``replace`` is
+        False), and ``record`` (the line's provenance) in the same transaction."""
+        size = self.vector_path(digest).stat().st_size
+        with self.db.write() as conn:
+            if replace:
+                conn.execute(
+                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
+                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
+                    "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
+                    "created_at=excluded.created_at WHERE embedding_index.path IN "
+                    "(SELECT index_path FROM legacy_lines WHERE kind='index')",
+                    (path, digest, dim, model, size, local_iso(now_local())),
+                )
+            record(conn)
 
+    # -- verification -----------------------------------------------------------------------
     def verify(self, progress: Progress | None = None) -> VerifyReport:
         """Check index and files in both directions; every problem itemized.
 

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curalog.audit import local_iso, now_local
 from curalog.codes import LEAVE_OUT
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
+from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine, record_notes
 from curalog.legacy.csvlines import physical_lines
 from curalog.legacy.logs import (
     CropRow,
@@ -69,20 +69,13 @@ class _Importer:
         self.summary = summary
         self.progress = progress
         self.sessions: set[str] = set()
-        done = project.db.query("SELECT source, line, sha FROM legacy_lines")
-        self.done = {(r["source"], r["line"], r["sha"]) for r in done}
+        self.done = imported_lines(project.db)
 
     def _quarantine(self, fs: FileSummary, line: int, sha: str, kind: str, problems: list[Problem],
                     raw: str) -> None:  # fmt: skip
         codes = ",".join(sorted({p.code for p in problems}))
         message = "; ".join(f"{p.code}: {p.message}" for p in problems)
-        with self.p.db.write() as conn:
-            conn.execute(
-                "INSERT INTO quarantine(source, line, sha, kind, codes, message, raw, quarantined_at) "
-                "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(source, line, sha) DO UPDATE SET "
-                "codes=excluded.codes, message=excluded.message, quarantined_at=excluded.quarantined_at",
-                (fs.source, line, sha, kind, codes, message, raw, local_iso(now_local())),
-            )
+        quarantine(self.p.db, LegacyLine(fs.source, line, sha), kind, codes, message, raw)
         fs.quarantined += 1
         self.summary.quarantine.append((fs.source, line, codes, message))
 
@@ -148,25 +141,11 @@ class _Importer:
             # disk (its lines disagree) is no row of that image; otherwise the last sound line is
             # (replacing a row an earlier legacy line put there), as validate counts it.
             counts = self.p.paths.line_counts(canonical, item.hash)  # type: ignore[attr-defined]
-            with self.p.db.write() as conn:
-                now = local_iso(now_local())
-                if counts is not False:
-                    conn.execute(
-                        "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
-                        "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
-                        "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
-                        "created_at=excluded.created_at WHERE embedding_index.path IN "
-                        "(SELECT index_path FROM legacy_lines WHERE kind='index')",
-                        (canonical, item.hash, arr.shape[0], model, vector.stat().st_size, now),  # type: ignore[attr-defined]
-                    )
-                conn.execute(
-                    "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, index_path, imported_at) "
-                    "VALUES (?,?,?,?,?,?)",
-                    (fs.source, line, sha, "index", canonical, now),
-                )
-                conn.execute(
-                    "DELETE FROM quarantine WHERE source=? AND line=? AND sha=?", (fs.source, line, sha)
-                )
+            here = LegacyLine(fs.source, line, sha)
+            store.index_legacy_line(
+                canonical, item.hash, arr.shape[0], model, replace=counts is not False,  # type: ignore[attr-defined]
+                record=lambda conn, at=here, path=canonical: at.record(conn, "index", index_path=path),
+            )  # fmt: skip
             fs.imported += 1
         self.p.paths.forget()
 
@@ -187,11 +166,20 @@ class _Importer:
         notes: list[str] = []
         while True:
             try:
-                self.p.ledger.log(
-                    session, kind, row.set_id, row.directory, images, idx, crop_coords=box,
-                    image_stages=stages, image_sizes=sizes, created_at=row.timestamp or None,
-                    legacy=(fs.source, line, sha),
-                )  # fmt: skip
+                admitted = self.p.ledger.admission.admit(
+                    kind,
+                    row.set_id,
+                    row.directory,
+                    images,
+                    idx,
+                    crop_coords=box,
+                    image_stages=stages,
+                    image_sizes=sizes,
+                )
+                provenance = Provenance(LegacyLine(fs.source, line, sha))
+                self.p.ledger.store(
+                    session, admitted, created_at=row.timestamp or None, provenance=provenance
+                )
                 return notes
             except DecisionRejected as exc:
                 drop = {
@@ -219,11 +207,7 @@ class _Importer:
                     continue
                 fs.imported += 1
                 if notes:
-                    with self.p.db.write() as conn:
-                        conn.executemany(
-                            "INSERT OR IGNORE INTO import_notes(source, line, sha, note) VALUES (?,?,?,?)",
-                            [(fs.source, line, sha, n) for n in notes],
-                        )
+                    record_notes(self.p.db, LegacyLine(fs.source, line, sha), notes)
                     self.summary.notes += [(fs.source, line, n) for n in notes]
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from curalog.errors import ImageError, PathError
 from curalog.images import IMAGE_EXTENSIONS
-from curalog.ledger.ledger import Repair
+from curalog.ledger.provenance import Repair
 from curalog.legacy.logs import CropRow
 from curalog.progress import Progress
 from curalog.project import Project
-from curalog.repair.framework import Fix, Plan, apply_plan, rows_to_repair, store_repaired
+from curalog.repair.framework import Fix, Plan, apply_plan, check_repaired, rows_to_repair, store_repaired
 from curalog.repair.matcher import locate_crop
 from curalog.validate.rules import BoxColumns, invalid_box_mask, placeholder_mask
 
@@ -101,17 +101,24 @@ def plan_crops(project: Project, outputs: str | os.PathLike[str], min_confidence
             fix.why_not = f"best match has confidence {confidence:.3f} < {min_confidence} (not applied)"
             continue
         fix.box = (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
-        _store(project, fix, None)  # would the ledger take it?
+        why = check_repaired(
+            project, fix.row, box=fix.box, sizes=_sizes(fix.row)
+        )  # would the ledger take it?
+        if why:
+            fix.why_not = f"the recovered row is still refused: {why}"
     return plan
 
 
-def _store(project: Project, fix: BoxFix, sessions: set[str] | None) -> None:
+def _sizes(row: CropRow) -> list[tuple[float, float]] | None:
+    """The logged sizes when every one is known, else None (the ledger measures the files)."""
+    return list(row.sizes) if all(w > 0 and h > 0 for w, h in row.sizes) else None
+
+
+def _store(project: Project, fix: BoxFix, sessions: set[str]) -> None:
     assert fix.box is not None
-    row = fix.row
-    sizes_known = all(w > 0 and h > 0 for w, h in row.sizes)
-    evidence = fix.output + ("" if sizes_known else "; sizes measured from the files")
+    row, sizes = fix.row, _sizes(fix.row)
+    evidence = fix.output + ("" if sizes is not None else "; sizes measured from the files")
     repair = Repair("box", list(fix.old), list(fix.box), "locate_crop", evidence, fix.confidence)
-    sizes = list(row.sizes) if sizes_known else None
     decision, why = store_repaired(project, row, fix.sha, repair, box=fix.box, sizes=sizes, sessions=sessions)
     if why:
         fix.why_not = f"the recovered row is still refused: {why}"

@@ -1,5 +1,6 @@
 """What every repair of legacy crop rows shares: the plan (fixes, what is left), choosing the
-rows not repaired before, and storing a repaired row as a ledger decision (one write path)."""
+rows not repaired before, checking a repaired row (the dry run) and storing it as a ledger decision
+with its provenance (the ledger's one write path)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from curalog.errors import DecisionRejected
-from curalog.ledger.ledger import DecisionWarning, Repair
+from curalog.errors import DecisionRejected, DecisionWarning
+from curalog.ledger.admission import Admitted
+from curalog.ledger.provenance import LegacyLine, Provenance, Repair, repaired_lines
 from curalog.legacy.csvlines import physical_lines
 from curalog.legacy.logs import CropRow, line_sha, read_crop_log, require_logs
 from curalog.project import Project
@@ -70,10 +72,7 @@ def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]]
     if not read.exists:
         return [], []
     raw = physical_lines(path)
-    repaired = {
-        (r["source"], r["line"], r["sha"])
-        for r in project.db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))
-    }
+    repaired = repaired_lines(project.db, what)
     todo = []
     for row, want in zip(read.rows, wanted(read.rows), strict=True):
         if not want:
@@ -86,9 +85,7 @@ def rows_to_repair(project: Project, what: str, wanted: Callable[[list[CropRow]]
     return read.rows, todo
 
 
-def apply_plan(
-    project: Project, plan: Plan[F], store: Callable[[Project, F, set[str] | None], None]
-) -> Plan[F]:
+def apply_plan(project: Project, plan: Plan[F], store: Callable[[Project, F, set[str]], None]) -> Plan[F]:
     """Store every fixable row of ``plan`` with ``store`` (a refusal lands in its ``why_not``)."""
     sessions: set[str] = set()
     for fix in plan.fixable:
@@ -96,28 +93,52 @@ def apply_plan(
     return plan
 
 
+def _admit(project: Project, row: CropRow, box: Sequence[float],
+           sizes: Sequence[tuple[float, float]] | None) -> Admitted:  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecisionWarning)
+        return project.ledger.admission.admit(
+            "crop", row.set_id, row.directory, list(row.image_paths), row.chosen_index,
+            crop_coords=list(box), image_stages=[s or None for s in row.image_stages],
+            image_sizes=list(sizes) if sizes is not None else None,
+        )  # fmt: skip
+
+
+def _refusal(exc: DecisionRejected) -> str:
+    why = "; ".join(f"{p.code}: {p.message}" for p in exc.problems)
+    if any("no index entry names it" in p.message for p in exc.problems):
+        why += " (run `curalog import-legacy` first: it takes the legacy index into the ledger)"
+    return why
+
+
+def check_repaired(project: Project, row: CropRow, *, box: Sequence[float],
+                   sizes: Sequence[tuple[float, float]] | None) -> str:  # fmt: skip
+    """Would the ledger take ``row`` with the repaired ``box`` / ``sizes`` (None: measured from the
+    files)? "" or why not. Nothing is stored: this is what a plan (a dry run) reports."""
+    try:
+        _admit(project, row, box, sizes)
+    except DecisionRejected as exc:
+        return _refusal(exc)
+    return ""
+
+
 def store_repaired(project: Project, row: CropRow, sha: str, repair: Repair, *,
                    box: Sequence[float], sizes: Sequence[tuple[float, float]] | None,
-                   sessions: set[str] | None) -> tuple[int | None, str]:  # fmt: skip
-    """Log ``row`` with the repaired ``box`` / ``sizes`` (None: measured from the files) and
-    its provenance. ``sessions`` None validates only (a dry run). Returns (decision id or None,
-    why the ledger refused it or "")."""
+                   sessions: set[str]) -> tuple[int | None, str]:  # fmt: skip
+    """Store ``row`` with the repaired ``box`` / ``sizes`` and its provenance (the legacy line and
+    the repair) as one ledger decision. Returns (decision id or None, why the ledger refused it or
+    ""). ``sessions``: the legacy sessions this run has opened so far."""
     sid = row.session_id or f"legacy:{row.source}"  # as import-legacy names it
-    if sessions is not None and sid not in sessions:
+    if sid not in sessions:
         project.ledger.start_session(f"legacy import ({row.source}), repaired", sid)
         sessions.add(sid)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DecisionWarning)
-            decision = project.ledger.log(
-                sid, "crop", row.set_id, row.directory, list(row.image_paths), row.chosen_index,
-                crop_coords=list(box), image_stages=[s or None for s in row.image_stages],
-                image_sizes=list(sizes) if sizes is not None else None, created_at=row.timestamp or None,
-                legacy=(row.source, row.line, sha), repair=repair, dry_run=sessions is None,
-            )  # fmt: skip
+        admitted = _admit(project, row, box, sizes)
     except DecisionRejected as exc:
-        why = "; ".join(f"{p.code}: {p.message}" for p in exc.problems)
-        if any("no index entry names it" in p.message for p in exc.problems):
-            why += " (run `curalog import-legacy` first: it takes the legacy index into the ledger)"
-        return None, why
-    return (decision if sessions is not None else None), ""
+        return None, _refusal(exc)
+    provenance = Provenance(LegacyLine(row.source, row.line, sha), repair)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DecisionWarning)
+        return project.ledger.store(
+            sid, admitted, created_at=row.timestamp or None, provenance=provenance
+        ), ""

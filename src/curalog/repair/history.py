@@ -18,9 +18,9 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from curalog.errors import ConfigError, DecisionRejected, ImageError, shown
+from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, ImageError, shown
 from curalog.images import IMAGE_EXTENSIONS, sha256_file
-from curalog.ledger.ledger import DecisionWarning, Repair
+from curalog.ledger.provenance import Provenance, Repair
 from curalog.progress import Progress
 from curalog.project import Project
 from curalog.repair.matcher import difference, locate_crop
@@ -153,10 +153,10 @@ def apply_history(project: Project, history: History) -> History:
                                               "box": list(rec.box) if rec.box else None},
                             rec.method, rec.output, round(rec.confidence, 4))  # fmt: skip
             try:
-                rec.applied = project.ledger.log(
-                    session.id, rec.kind, rec.set_id, directory, rec.variants, rec.chosen,
-                    crop_coords=rec.box, repair=repair,
-                )  # fmt: skip
+                admitted = project.ledger.admission.admit(
+                    rec.kind, rec.set_id, directory, rec.variants, rec.chosen, crop_coords=rec.box
+                )
+                rec.applied = project.ledger.store(session.id, admitted, provenance=Provenance(repair=repair))
             except DecisionRejected as exc:
                 rec.why_not = "the ledger refuses it: " + "; ".join(
                     f"{p.code}: {p.message}" for p in exc.problems

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 from curalog.errors import ImageError, PathError
 from curalog.images import image_size
-from curalog.ledger.ledger import Repair
+from curalog.ledger.provenance import Repair
 from curalog.legacy.logs import CropRow
 from curalog.project import Project
-from curalog.repair.framework import Fix, Plan, apply_plan, rows_to_repair, store_repaired
+from curalog.repair.framework import Fix, Plan, apply_plan, check_repaired, rows_to_repair, store_repaired
 
 Size = tuple[float, float]
 
@@ -102,13 +102,20 @@ def plan_sizes(project: Project) -> SizePlan:
             break
         if not fix.why_not:
             fix.sizes = new
-            _store(project, fix, None)  # would the ledger take it? (validation only)
+            why = check_repaired(
+                project, fix.row, box=fix.row.box, sizes=fix.sizes
+            )  # would the ledger take it?
+            if why:
+                fix.why_not = STILL_REFUSED + why
         plan.fixes.append(fix)
     return plan
 
 
-def _store(project: Project, fix: SizeFix, sessions: set[str] | None) -> None:
-    """Log the row with its measured sizes (``sessions`` None: validate only, a dry run)."""
+STILL_REFUSED = "with its real size the row is still refused: "
+
+
+def _store(project: Project, fix: SizeFix, sessions: set[str]) -> None:
+    """Store the row with its measured sizes and the repair's provenance."""
     assert fix.sizes is not None
     method = "+".join(sorted(set(fix.methods) - {"logged"}))
     evidence = "; ".join(e for e in fix.evidence if e)
@@ -117,7 +124,7 @@ def _store(project: Project, fix: SizeFix, sessions: set[str] | None) -> None:
         project, fix.row, fix.sha, repair, box=fix.row.box, sizes=fix.sizes, sessions=sessions
     )
     if why:
-        fix.why_not = f"with its real size the row is still refused: {why}"
+        fix.why_not = STILL_REFUSED + why
     fix.applied = decision
 
 
