@@ -37,7 +37,6 @@ from curalog.config import compile_pattern
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size, preview_jpeg, stat_key
 from curalog.ledger.checks import finite
-from curalog.ledger.ledger import LIVE
 from curalog.paths import list_images, project_of, served_image, utf8
 from curalog.project import Project
 
@@ -242,11 +241,10 @@ class Curator:
         with self.lock:
             self.sets, self.unmatched = find_sets(self.project.root, self.settings.set_pattern)
             self.by_key = {s.key: s for s in self.sets}
-            rows = self.project.db.query(
-                "SELECT c.path, d.id FROM candidates c JOIN decisions d ON d.id = c.decision_id "
-                f"WHERE {LIVE.format(d='d')}"
-            )
-            decided = {(project_of(r["path"]), r["path"].rpartition("/")[2]): r["id"] for r in rows}
+            decided = {
+                (project_of(path), path.rpartition("/")[2]): id_
+                for path, id_ in self.project.ledger.candidate_paths()
+            }
             self.done: dict[str, int] = {}
             for s in self.sets:
                 for p in s.paths + s.hidden:

@@ -7,6 +7,7 @@ transaction with its candidate rows, so nothing partial is ever stored.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -226,6 +227,30 @@ class Ledger:
         """Canonical paths of every image a decision names (chosen or not), sorted."""
         rows = self.db.query("SELECT DISTINCT path FROM candidates ORDER BY path")
         return [r["path"] for r in rows]
+
+    def kinds(self, ids: set[int]) -> dict[int, str]:
+        """{decision id: kind} of the given ids (retracted or not; unknown ids are left out)."""
+        if not ids:
+            return {}
+        rows = self.db.query(
+            "SELECT id, kind FROM decisions WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(ids)),),
+        )
+        return {r["id"]: r["kind"] for r in rows}
+
+    def candidate_paths(self) -> list[tuple[str, int]]:
+        """(canonical path, decision id) of every image named by a live decision."""
+        rows = self.db.query(
+            "SELECT c.path, d.id FROM candidates c JOIN decisions d ON d.id = c.decision_id "
+            f"WHERE {LIVE.format(d='d')}"
+        )
+        return [(r["path"], r["id"]) for r in rows]
+
+    def candidate_sizes(self) -> list[tuple[str, int, int, int]]:
+        """(canonical path, width, height, decision id) of every image any decision (retracted
+        too) recorded, in table order."""
+        rows = self.db.query("SELECT path, width, height, decision_id FROM candidates")
+        return [(r["path"], r["width"], r["height"], r["decision_id"]) for r in rows]
 
     def count(self, kind: str | None = None) -> int:
         live = LIVE.format(d="decisions")

@@ -104,23 +104,13 @@ class HealthResult:
     recorded: bool
 
 
-def _kinds_of_ledger_rows(project: Project, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = project.db.query(
-        "SELECT id, kind FROM decisions WHERE id IN (SELECT value FROM json_each(?))",
-        (json.dumps(sorted(ids)),),
-    )
-    return {r["id"]: r["kind"] for r in rows}
-
-
 def figures_of(report: Report, project: Project, now: datetime) -> Figures:
     """The dashboard figures of one validation report (the 24-hour part is filled in later)."""
     lay = project.config.layout
     rows_of: dict[str, set[tuple[str, int | None]]] = {"selection": set(), "crop": set()}
     size_bad: set[tuple[str, int | None]] = set()
     ledger_ids = {f.line for f in report.findings if f.source == lay.database and f.line is not None}
-    ledger_kind = _kinds_of_ledger_rows(project, ledger_ids)
+    ledger_kind = project.ledger.kinds(ledger_ids)
     not_read: dict[str, str] = {}
     logs = (lay.selection_log, lay.crop_log)
     for f in report.findings:

@@ -51,10 +51,8 @@ def _known_sizes(project: Project, rows: list[CropRow]) -> dict[str, tuple[Size,
                 except PathError:
                     continue
                 known.setdefault(canonical, ((w, h), f"{r.source}:{r.line}"))
-    for c in project.db.query("SELECT path, width, height, decision_id FROM candidates"):
-        known.setdefault(
-            c["path"], ((float(c["width"]), float(c["height"])), f"ledger decision {c['decision_id']}")
-        )
+    for path, width, height, decision_id in project.ledger.candidate_sizes():
+        known.setdefault(path, ((float(width), float(height)), f"ledger decision {decision_id}"))
     return known
 
 
