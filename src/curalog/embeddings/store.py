@@ -359,21 +359,24 @@ class EmbeddingStore:
             )  # fmt: skip
         return removed
 
-    def index_legacy_line(self, path: str, digest: str, dim: int, model: str, *, replace: bool,
+    def index_legacy_line(self, path: str, digest: str, dim: int, model: str, *, add: bool,
+                          may_replace: Callable[[sqlite3.Connection, str], bool],
                           record: Callable[[sqlite3.Connection], None]) -> None:  # fmt: skip
-        """Adopt a legacy vector file in place: the index row for ``path`` (an existing row is
-        replaced only when an earlier legacy line put it there; none at all when ``replace`` is
-        False), and ``record`` (the line's provenance) in the same transaction."""
+        """Adopt a legacy vector file in place: the index row for ``path`` (none when ``add`` is
+        False; an existing row is replaced only when ``may_replace(conn, path)``: an earlier legacy
+        line put it there), and ``record`` (the line's provenance), in one transaction."""
         size = self.vector_path(digest).stat().st_size
         with self.db.write() as conn:
-            if replace:
+            if add:
+                values = (path, digest, dim, model, size, local_iso(now_local()))
+                upsert = (
+                    "ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, dim=excluded.dim, "
+                    "model=excluded.model, file_size=excluded.file_size, created_at=excluded.created_at"
+                )
                 conn.execute(
-                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
-                    "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
-                    "created_at=excluded.created_at WHERE embedding_index.path IN "
-                    "(SELECT index_path FROM legacy_lines WHERE kind='index')",
-                    (path, digest, dim, model, size, local_iso(now_local())),
+                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) VALUES "
+                    f"(?,?,?,?,?,?) {upsert if may_replace(conn, path) else 'ON CONFLICT(path) DO NOTHING'}",
+                    values,
                 )
             record(conn)
 

@@ -73,6 +73,14 @@ class Provenance:
             self.repair.record(conn, decision_id, self.line)
 
 
+def indexed_by_legacy(conn: sqlite3.Connection, path: str) -> bool:
+    """Whether a legacy index line put (or would have put) the index row of ``path``."""
+    found = conn.execute(
+        "SELECT 1 FROM legacy_lines WHERE kind = 'index' AND index_path = ? LIMIT 1", (path,)
+    )
+    return found.fetchone() is not None
+
+
 def imported_lines(db: Database) -> set[tuple[str, int, str]]:
     """(source, line, sha) of every legacy line already taken into the ledger."""
     return {

@@ -21,7 +21,14 @@ from pathlib import Path
 from curalog.codes import LEAVE_OUT
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
-from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine, record_notes
+from curalog.ledger.provenance import (
+    LegacyLine,
+    Provenance,
+    imported_lines,
+    indexed_by_legacy,
+    quarantine,
+    record_notes,
+)
 from curalog.legacy.csvlines import physical_lines
 from curalog.legacy.logs import (
     CropRow,
@@ -143,7 +150,8 @@ class _Importer:
             counts = self.p.paths.line_counts(canonical, item.hash)  # type: ignore[attr-defined]
             here = LegacyLine(fs.source, line, sha)
             store.index_legacy_line(
-                canonical, item.hash, arr.shape[0], model, replace=counts is not False,  # type: ignore[attr-defined]
+                canonical, item.hash, arr.shape[0], model, add=counts is not False,  # type: ignore[attr-defined]
+                may_replace=indexed_by_legacy,
                 record=lambda conn, at=here, path=canonical: at.record(conn, "index", index_path=path),
             )  # fmt: skip
             fs.imported += 1

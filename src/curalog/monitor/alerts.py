@@ -28,7 +28,7 @@ from curalog.codes import RECOMMEND, RED_FLAGS
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
 from curalog.files import append_record
-from curalog.monitor.health import HealthResult, utc_iso
+from curalog.monitor.health import HealthResult, claim_unannounced, utc_iso
 from curalog.project import Project
 
 EXAMPLES = 5  # problems shown in an alert's text
@@ -111,20 +111,10 @@ def claim_alerts(project: Project, result: HealthResult, now: datetime | None = 
     reported by the run instead)."""
     now = now or datetime.now(UTC)
     root = str(project.root)
-    marks = ",".join("?" * len(RED_FLAGS))
-    with project.db.write() as conn:
-        rows = conn.execute(
-            f"SELECT * FROM findings_seen WHERE announced_at IS NULL AND code IN ({marks})"
-            " ORDER BY code, source, line, path",
-            tuple(RED_FLAGS),
-        ).fetchall()
-        conn.execute(
-            f"UPDATE findings_seen SET announced_at = ? WHERE announced_at IS NULL AND code IN ({marks})",
-            (utc_iso(now), *RED_FLAGS),
-        )
+    rows = claim_unannounced(project, RED_FLAGS, now)
     by_code: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_code.setdefault(r["code"], []).append(dict(r))
+        by_code.setdefault(r["code"], []).append(r)
     alerts = []
     for code, found in by_code.items():
         projects = dict(Counter(p["project"] for p in found))

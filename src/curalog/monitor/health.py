@@ -203,6 +203,25 @@ def sync_findings(project: Project, findings: list[Finding], now: datetime) -> l
     return new
 
 
+def claim_unannounced(
+    project: Project, codes: frozenset[str] | set[str], now: datetime
+) -> list[dict[str, Any]]:
+    """The seen findings of ``codes`` not announced yet, marked announced at ``now`` in the same
+    transaction (so two runs never announce one finding twice)."""
+    marks = ",".join("?" * len(codes))
+    with project.db.write() as conn:
+        rows = conn.execute(
+            f"SELECT * FROM findings_seen WHERE announced_at IS NULL AND code IN ({marks})"
+            " ORDER BY code, source, line, path",
+            tuple(codes),
+        ).fetchall()
+        conn.execute(
+            f"UPDATE findings_seen SET announced_at = ? WHERE announced_at IS NULL AND code IN ({marks})",
+            (utc_iso(now), *codes),
+        )
+    return [dict(r) for r in rows]
+
+
 def newest_findings(project: Project, codes: int = 12, examples: int = 3) -> list[dict[str, Any]]:
     """The findings first seen most recently, grouped by code (newest group first): per code its
     severity, how many, when the newest was first seen, and the first few of the newest batch."""
