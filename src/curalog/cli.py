@@ -29,7 +29,7 @@ from rich.text import Text
 
 from curalog.audit import query
 from curalog.config import find_root
-from curalog.embeddings.store import VerifyReport
+from curalog.embeddings.verify import VerifyReport
 from curalog.errors import ConfigError, CuralogError, shown
 from curalog.files import check_output
 from curalog.progress import Progress as ProgressFn

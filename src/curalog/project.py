@@ -13,7 +13,8 @@ from curalog.db.connection import Database
 from curalog.db.facts import FactCache
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, embed_paths
-from curalog.embeddings.store import EmbeddingStore, PutResult, VerifyReport
+from curalog.embeddings.store import EmbeddingStore, PutResult
+from curalog.embeddings.verify import VerifyReport, adopt_orphans, verify_store
 from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
 from curalog.ledger import Ledger, Session
@@ -142,7 +143,7 @@ class Project:
         return result
 
     def verify(self, progress: Progress | None = None) -> VerifyReport:
-        return self.embeddings.verify(progress)
+        return verify_store(self.embeddings, progress)
 
     def adopt_orphans(
         self, embedder: Embedder | None = None, progress: Progress | None = None
@@ -163,7 +164,7 @@ class Project:
                 out.setdefault(f.sha256, []).append(f.path)
             return out
 
-        return self.embeddings.adopt_orphans(paths_by_hash, emb.fingerprint, emb.dim, progress)
+        return adopt_orphans(self.embeddings, paths_by_hash, emb.fingerprint, emb.dim, progress)
 
 
 def open_project(root: str | os.PathLike[str] | None = None, tool: str = "curalog") -> Project:

@@ -6,7 +6,8 @@ from curalog.embeddings.embedders import (
     get_embedder,
     register_embedder,
 )
-from curalog.embeddings.store import EmbeddingStore, IndexEntry, StoreProblem, VerifyReport
+from curalog.embeddings.store import EmbeddingStore, IndexEntry
+from curalog.embeddings.verify import StoreProblem, VerifyReport
 
 __all__ = [
     "Embedder",

@@ -12,7 +12,8 @@ import numpy as np
 from curalog.db.facts import FactCache
 from curalog.embeddings.embedders import Embedder, StagedEmbedder
 from curalog.embeddings.pipeline import DecodePool
-from curalog.embeddings.store import EmbeddingStore, VerifyReport
+from curalog.embeddings.store import EmbeddingStore
+from curalog.embeddings.verify import VerifyReport, verify_store
 from curalog.errors import ImageError
 from curalog.images import load_image
 from curalog.paths import NOT_UTF8, utf8
@@ -101,7 +102,7 @@ def embed_paths(
     if result.failed:
         store.record_failures([f for f in result.failed if f[1] != NOT_UTF8], embedder.fingerprint)
     if verify:
-        result.verify = store.verify(progress)
+        result.verify = verify_store(store, progress)
     return result
 
 

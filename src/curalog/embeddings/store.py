@@ -15,16 +15,14 @@ import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from curalog.audit import AuditLog, local_iso, now_local
-from curalog.codes import TEMP_FILE_FIX, TEMP_FILE_STATE
 from curalog.embeddings.npy import read_vector_file, value_problem
-from curalog.progress import Progress
 
 if TYPE_CHECKING:
     import sqlite3
@@ -66,37 +64,6 @@ class IndexEntry:
     model: str
     file_size: int
     created_at: str
-
-
-@dataclass(frozen=True)
-class StoreProblem:
-    code: str
-    severity: str  # "error" | "warning"
-    subject: str  # the image path (index problems) or the vector file (file problems)
-    message: str
-    fix: str
-    hash: str = ""
-
-
-@dataclass
-class VerifyReport:
-    problems: list[StoreProblem] = field(default_factory=list)
-    index_entries: int = 0
-    vector_files: int = 0
-    legacy_files: int = 0
-    models: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def errors(self) -> list[StoreProblem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[StoreProblem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
 
 
 @dataclass(frozen=True)
@@ -379,129 +346,3 @@ class EmbeddingStore:
                     values,
                 )
             record(conn)
-
-    # -- verification -----------------------------------------------------------------------
-    def verify(self, progress: Progress | None = None) -> VerifyReport:
-        """Check index and files in both directions; every problem itemized.
-
-        ``progress(done, total, "verifying")`` is called as vector files are read.
-        """
-        report = VerifyReport()
-        entries = self.entries()
-        report.index_entries = len(entries)
-        by_hash: dict[str, list[IndexEntry]] = {}
-        for e in entries:
-            by_hash.setdefault(e.hash, []).append(e)
-            report.models[e.model] = report.models.get(e.model, 0) + 1
-        files, temps = list_vector_files(self.directory)
-        report.vector_files = len(files)
-        rel = self.rel_dir
-        done, total = 0, len(files)
-
-        def tick() -> None:
-            nonlocal done
-            done += 1
-            if progress and (done % 256 == 0 or done == total):
-                progress(done, total, "verifying")
-
-        if len(report.models) > 1:
-            mix = ", ".join(f"{m} ({n})" for m, n in sorted(report.models.items()))
-            report.problems.append(
-                StoreProblem(
-                    "embedding.model_mixture", "error", rel,
-                    f"the index mixes {len(report.models)} models: {mix}",
-                    "curalog embed (re-embeds every image with the configured model)",
-                )
-            )  # fmt: skip
-        for digest, group in sorted(by_hash.items()):
-            if digest not in files:
-                for e in group:
-                    report.problems.append(
-                        StoreProblem(
-                            "embedding.file_missing", "error", e.path,
-                            f"the index names {rel}/{digest}.npy for {e.path}, but it is not on disk",
-                            f"curalog embed {e.path}", digest,
-                        )
-                    )  # fmt: skip
-                continue
-            path = self.directory / files[digest]
-            tick()
-            _arr, problem = read_vector_file(path, group[0].dim)
-            if problem is None and path.stat().st_size != group[0].file_size:
-                problem = f"size {path.stat().st_size} differs from the {group[0].file_size} written"
-            if problem:
-                report.problems.append(
-                    StoreProblem(
-                        "embedding.corrupt", "error", f"{rel}/{files[digest]}",
-                        f"{rel}/{files[digest]} ({group[0].path}): {problem}",
-                        f"curalog embed {group[0].path}", digest,
-                    )
-                )  # fmt: skip
-        legacy = self.legacy_hashes()
-        for digest, name in sorted(files.items()):
-            if digest in by_hash:
-                continue
-            tick()
-            _arr, problem = read_vector_file(self.directory / name)
-            if digest in legacy:  # named by the legacy index: not an orphan, but it must be sound too
-                report.legacy_files += 1
-                if problem:
-                    report.problems.append(
-                        StoreProblem(
-                            "embedding.corrupt", "error", f"{rel}/{name}",
-                            f"{rel}/{name} (named by the legacy index): {problem}",
-                            "curalog validate (names the image it belongs to), then curalog embed that image",
-                            digest,
-                        )
-                    )  # fmt: skip
-                continue
-            state = f"unreadable: {problem}" if problem else "sound"
-            report.problems.append(
-                StoreProblem(
-                    "embedding.orphan_file", "warning", f"{rel}/{name}",
-                    f"{rel}/{name} is named by no index entry ({state})",
-                    "curalog verify --adopt-orphans" if not problem else f"inspect {rel}/{name}",
-                    digest,
-                )
-            )  # fmt: skip
-        for name in sorted(temps):
-            report.problems.append(
-                StoreProblem(
-                    "embedding.orphan_file", "warning", f"{rel}/{name}",
-                    f"{rel}/{name} is {TEMP_FILE_STATE}",
-                    TEMP_FILE_FIX,
-                )
-            )  # fmt: skip
-        return report
-
-    def adopt_orphans(
-        self,
-        paths_by_hash: Callable[[], dict[str, list[str]]],
-        model: str,
-        dim: int,
-        progress: Progress | None = None,
-    ) -> tuple[list[PutResult], list[tuple[str, str]]]:
-        """Index sound orphan files whose hash is the content hash of an image under the root.
-
-        Returns (adopted, skipped with reasons). Orphans are vectors curalog wrote before a crash
-        stopped it from indexing them, so they are recorded under ``model`` when their length is
-        ``dim``; any other orphan is skipped and said why.
-        """
-        report = self.verify(progress)
-        orphans = [p for p in report.problems if p.code == "embedding.orphan_file" and p.hash]
-        if not orphans:
-            return [], []
-        images = paths_by_hash()
-        adopted: list[PutResult] = []
-        skipped: list[tuple[str, str]] = []
-        for o in orphans:
-            arr, problem = read_vector_file(self.vector_path(o.hash))
-            if arr is None:
-                skipped.append((o.subject, f"unreadable: {problem}"))
-            elif arr.shape[0] != dim:
-                skipped.append((o.subject, f"length {arr.shape[0]} is not {model}'s {dim}"))
-            elif o.hash not in images:
-                skipped.append((o.subject, "no image under the root has this content hash"))
-            else:
-                adopted.extend(self.put_many([(o.hash, images[o.hash], arr)], model))
-        return adopted, skipped
