@@ -1,9 +1,9 @@
-"""A seed-scale synthetic legacy project (legacy-formats.md) with known planted defects.
+"""A seed-scale synthetic legacy project (docs/legacy-formats.md) with known planted defects.
 
 ~21k selections, ~7k crops, ~77k index lines and vector files, ~77k images, and a known number
 of each defect, so a validator run can be checked against exactly what was planted.
 
-Every path convention of legacy-formats.md and the seed is planted, in the index and the logs:
+Every path convention of docs/legacy-formats.md and the seed is planted, in the index and the logs:
 root-relative, absolute from two different machines, Windows separators, directory-relative
 bare names, and the seed's own drift: the index writes ``mojo2/img.png`` (project + file name,
 without the subfolder) for an image at ``mojo2/selected/img.png``, absolute or not; bare file

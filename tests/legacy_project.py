@@ -1,4 +1,4 @@
-"""A small legacy project (legacy-formats.md) with one planted defect of each finding code.
+"""A small legacy project (docs/legacy-formats.md) with one planted defect of each finding code.
 
 ``build(root)`` writes images, both CSV logs, the JSONL index and the vector files, and returns
 the findings it planted as ``(code, source, line)`` plus the usable counts.
@@ -182,7 +182,7 @@ def build(root: Path) -> Planted:
     row = b.crop("mojo1/crop/clean_px.png", (4, 5, 60, 40), set_id="k11")
     b.crop_rows[-1][7] = "abc"  # text where a number belongs
     add(("row.malformed", CROP, row))
-    # --- the seed's path drift, each convention of legacy-formats.md in the index too -----------
+    # --- the seed's path drift, each convention of docs/legacy-formats.md in the index too ------
     # index path = project folder + file name, without the subfolder the image lives in
     b.embedded("mojo2/selected/img_0049_stage0.png", index_as="mojo2/img_0049_stage0.png")
     b.sel(selection(f"{OTHER_MACHINE}/mojo2/selected/img_0049_stage0.png", set_id="d1"))

@@ -1,4 +1,4 @@
-"""Small random legacy projects with every path convention of legacy-formats.md and the seed,
+"""Small random legacy projects with every path convention of docs/legacy-formats.md and the seed,
 mixed with every defect, for property tests against the reference validator.
 
 ``generate(root, rng)`` writes images, both CSV logs, the JSONL index and the vector files under

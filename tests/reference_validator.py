@@ -1,7 +1,7 @@
 """Reference validator: an independent, plain reading of the validation specification.
 
 This module is the *second opinion* a property test holds the real validator against. It is
-written from the written rules alone (the specs findings.md and legacy-formats.md,
+written from the written rules alone (the specs, now docs/findings.md and docs/legacy-formats.md,
 the project's NOTES.md and the path rule of the validator issue) and must share no code with
 ``src/curalog/validate`` (nor with ``paths.py``, ``legacy.py``, ``csvlines.py``, ``images.py``):
 it imports nothing from ``curalog``. It is deliberately slow: one loop per line, no caches, no

@@ -37,7 +37,7 @@ def test_reconciliation_accounts_for_every_decision(legacy, tmp_path: Path) -> N
     assert rec["selections"]["used"] == report.usable_selections == planted.usable_selections
     for r in rec.values():
         assert r["logged"] == r["used"] + sum(r["dropped"].values())
-    # one reason per dropped decision, by findings.md's precedence
+    # one reason per dropped decision, by docs/findings.md's precedence
     assert rec["crops"]["dropped"] == {
         "crop.zero_dimensions": 2, "crop.placeholder": 1, "crop.invalid_box": 1, "crop.out_of_bounds": 1,
         "decision.no_embedding": 3, "row.malformed": 1,

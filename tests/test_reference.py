@@ -1,7 +1,7 @@
 """The real validator against the reference validator (tests/reference_validator.py: a plain,
-loop-per-row reading of the specs that shares no code with ``curalog.validate``), on generated
-projects with random mixes of every path convention and every defect (tests/project_gen.py).
-When the two disagree, the spec decides which one is wrong."""
+loop-per-row reading of docs/findings.md and docs/legacy-formats.md that shares no code with
+``curalog.validate``), on generated projects with random mixes of every path convention and every
+defect (tests/project_gen.py). When the two disagree, the docs decide which one is wrong."""
 
 from __future__ import annotations
 
