@@ -15,7 +15,8 @@ import pytest
 import curalog
 from curalog import dataset
 from curalog.legacy.importer import LEAVE_OUT, import_legacy
-from curalog.legacy.logs import read_crop_log, read_index, read_selection_log
+from curalog.legacy.index import read_index
+from curalog.legacy.logs import read_crop_log, read_selection_log
 from curalog.monitor.health import take_snapshot
 from curalog.validate import validate
 from tests.legacy_project import CROP, INDEX, SEL, build

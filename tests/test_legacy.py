@@ -11,7 +11,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curalog.legacy.logs import read_crop_log, read_index, read_selection_log
+from curalog.legacy.index import read_index
+from curalog.legacy.logs import read_crop_log, read_selection_log
 from tests.legacy_project import CROP_HEADER, SEL_HEADER
 
 GOOD_CROP = [

@@ -1,6 +1,6 @@
 """The file-operation audit log: one JSON line per operation curalog performs on a file.
 
-Format and location follow legacy-formats.md (``file_operations_YYYYMMDD.log``), so the logs
+Format and location follow docs/legacy-formats.md (``file_operations_YYYYMMDD.log``), so the logs
 users already keep and the ones curalog writes can be read together.
 """
 

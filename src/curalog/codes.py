@@ -1,6 +1,6 @@
 """Every finding code, once: what it means to each part of curalog.
 
-The codes are findings.md's (plus two write-time codes, ``image.unreadable`` and the store's
+The codes are docs/findings.md's (plus two write-time codes, ``image.unreadable`` and the store's
 ``embedding.model_mixture``). Each part that needs a table of codes reads it from here, derived
 below (``SEVERITY``, ``PHRASES``, ...), so a code cannot be known to the validator and unknown to
 the alerts, the dataset builder or the health figures. ``tests/test_codes.py`` fails when a code

@@ -1,6 +1,6 @@
 """Project root discovery and ``curalog.toml``.
 
-The layout defaults are those of legacy-formats.md, so a project that only has legacy files
+The layout defaults are those of docs/legacy-formats.md, so a project that only has legacy files
 (no ``curalog.toml``) is read where its files already are.
 """
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.config import LEGACY_FILES, Config
-from curalog.legacy.logs import CropRow, log_problem, read_crop_log, read_index, read_selection_log
+from curalog.legacy.index import read_index
+from curalog.legacy.logs import CropRow, log_problem, read_crop_log, read_selection_log
 from curalog.paths import convention_of
 from curalog.project import Project
 

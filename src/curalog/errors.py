@@ -1,7 +1,7 @@
 """Exceptions shared across curalog.
 
 Every error names what is wrong and where; `DecisionRejected` carries *every* problem of a
-decision at once, as ``(code, message)`` pairs using the finding codes of findings.md.
+decision at once, as ``(code, message)`` pairs using the finding codes of docs/findings.md.
 """
 
 from __future__ import annotations

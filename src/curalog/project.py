@@ -18,7 +18,7 @@ from curalog.embeddings.verify import VerifyReport, adopt_orphans, verify_store
 from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
 from curalog.ledger import Ledger, Session
-from curalog.legacy.logs import read_index
+from curalog.legacy.index import read_index
 from curalog.paths import PathResolver, Resolution, list_images
 from curalog.progress import Progress
 

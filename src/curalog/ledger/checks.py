@@ -1,6 +1,6 @@
 """Write-time checks of a decision's crop box and sizes. Pure functions, no I/O.
 
-Codes and precedence follow findings.md: at most one box finding per row, first match wins:
+Codes and precedence follow docs/findings.md: at most one box finding per row, first match wins:
 ``crop.placeholder``, ``crop.invalid_box``, ``crop.out_of_bounds``.
 """
 

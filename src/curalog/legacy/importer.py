@@ -30,6 +30,7 @@ from curalog.ledger.provenance import (
     record_notes,
 )
 from curalog.legacy.csvlines import physical_lines
+from curalog.legacy.index import read_index
 from curalog.legacy.logs import (
     CropRow,
     LogRead,
@@ -37,7 +38,6 @@ from curalog.legacy.logs import (
     SelectionRow,
     line_sha,
     read_crop_log,
-    read_index,
     read_selection_log,
     require_logs,
 )

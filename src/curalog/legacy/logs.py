@@ -1,4 +1,4 @@
-"""Reading the legacy logs (legacy-formats.md), read-only and line-exact.
+"""Reading the legacy logs (docs/legacy-formats.md), read-only and line-exact.
 
 Every data line of a log becomes either a parsed row or a ``Malformed`` record naming its line
 (1-based; the CSV header is line 1) and what is wrong. Nothing is dropped silently.
@@ -10,7 +10,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +23,6 @@ from curalog.legacy.csvlines import CsvColumns, read_columns
 from curalog.paths import utf8
 
 MAX_IMAGES = 4
-_HASH = re.compile(r"^[0-9a-f]{64}$")
-# The shape the legacy tools wrote, with plain strings only: a line that matches is valid JSON
-# with exactly these values, so it is read without the JSON parser (any other line is parsed).
-_INDEX_LINE = re.compile(
-    r'^\{"image_path": "([^"\\\x00-\x1f]+)", "hash": "([0-9a-f]{64})", "embedding_dim": ([1-9][0-9]*)'
-    r'(?:, "model": "([^"\\\x00-\x1f]*)")?(?:, "timestamp": "[^"\\\x00-\x1f]*")?\}\s*$'
-)
 CROP_COORDS = ("crop_x1", "crop_y1", "crop_x2", "crop_y2")
 SELECTION_REQUIRED = ("set_id", "chosen_path")
 CROP_REQUIRED = ("set_id", "chosen_path", "image_count", "chosen_index", *CROP_COORDS)
@@ -71,15 +63,6 @@ class CropRow(NamedTuple):
     @property
     def chosen_size(self) -> tuple[float, float]:
         return self.sizes[self.chosen_index]
-
-
-class IndexLine(NamedTuple):
-    source: str
-    line: int
-    image_path: str
-    hash: str
-    dim: int | None
-    model: str
 
 
 @dataclass
@@ -146,7 +129,7 @@ def _utf16_like(head: bytes) -> bool:
     return False
 
 
-def _log_read(path: Path, source: str) -> LogRead:
+def log_read(path: Path, source: str) -> LogRead:
     """A LogRead that says whether the log is there to read (``exists``) or why it cannot be."""
     problem = log_problem(path)
     return LogRead(source, exists=problem is None and path.is_file(), problem=problem)
@@ -278,7 +261,7 @@ def read_selection_columns(path: Path, source: str) -> tuple[LogRead, SelectionC
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    read = _log_read(path, source)
+    read = log_read(path, source)
     if not read.exists:
         return read, None
     t = read_columns(path, SELECTION_REQUIRED)
@@ -322,7 +305,7 @@ def _numbers(values: list[str]) -> list[float | None]:
 
 
 def read_crop_log(path: Path, source: str) -> LogRead:
-    read = _log_read(path, source)
+    read = log_read(path, source)
     if not read.exists:
         return read
     t = read_columns(path, CROP_REQUIRED)
@@ -380,54 +363,3 @@ def read_crop_log(path: Path, source: str) -> LogRead:
             )
         )  # fmt: skip
     return _sorted_malformed(read)
-
-
-def read_index(path: Path, source: str) -> LogRead:
-    """The legacy embedding index (processed_images.jsonl), one ``IndexLine`` per good line."""
-    read = _log_read(path, source)
-    if not read.exists:
-        return read
-    with open(path, encoding="utf-8", errors="replace") as fh:  # lines as iterating the file gives
-        lines = fh.read().removeprefix("\ufeff").split("\n")  # a byte-order mark is not JSON
-    if lines[-1] == "":
-        lines.pop()
-    rows = read.rows
-    for n, (text, fast) in enumerate(zip(lines, map(_INDEX_LINE.match, lines), strict=True), start=1):
-        if fast is not None:
-            image_path, digest, dim, model = fast.groups()
-            image_path = image_path.strip()
-            if image_path:
-                read.data_lines += 1
-                rows.append(IndexLine(source, n, image_path, digest, int(dim), model or ""))
-                continue
-        if not text.strip():
-            continue
-        read.data_lines += 1
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            read.malformed.append(Malformed(source, n, f"invalid JSON ({exc.msg})"))
-            continue
-        except RecursionError:
-            read.malformed.append(Malformed(source, n, "JSON nested too deeply to be an index line"))
-            continue
-        if not isinstance(obj, dict):
-            read.malformed.append(Malformed(source, n, "not a JSON object"))
-            continue
-        image_path, digest, dim = obj.get("image_path"), obj.get("hash"), obj.get("embedding_dim")
-        problems = []
-        if not isinstance(image_path, str) or not image_path.strip():
-            problems.append("image_path missing")
-        elif not utf8(image_path):
-            problems.append("image_path holds an unpaired surrogate escape (\\ud800...): not a file name")
-        if not isinstance(digest, str) or not _HASH.match(digest):
-            problems.append("hash is not 64 lowercase hex digits")
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim <= 0):
-            problems.append(f"embedding_dim {dim!r} is not a positive whole number")
-        if problems:
-            read.malformed.append(Malformed(source, n, "; ".join(problems)))
-            continue
-        read.rows.append(
-            IndexLine(source, n, str(image_path).strip(), str(digest), dim, str(obj.get("model", "")))
-        )
-    return read

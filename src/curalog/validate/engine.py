@@ -27,16 +27,15 @@ from curalog.errors import ImageError, PathAmbiguous, PathError
 from curalog.images import image_size, sha256_file, stat_key
 from curalog.ledger.ledger import LIVE
 from curalog.legacy.csvlines import physical_lines
+from curalog.legacy.index import IndexLine, read_index
 from curalog.legacy.logs import (
     CropRow,
-    IndexLine,
     LogRead,
     SelectionColumns,
     SelectionRow,
     line_sha,
     log_problem,
     read_crop_log,
-    read_index,
     read_selection_columns,
 )  # fmt: skip
 from curalog.paths import METHOD_TEXT, PathResolver, Resolution, _split, list_images
