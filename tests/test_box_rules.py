@@ -1,6 +1,8 @@
-"""The crop-box rules exist in two forms: the scalar check the ledger runs when a decision is
-written (``ledger.validation.check_box``) and the column masks the validator runs over a whole
-log (``validate.rules.BOX_RULES``). They must give the same verdict on every box."""
+"""The crop-box rule is defined once (``curalog.boxes``) and runs in two forms: the scalar check
+the ledger runs when a decision is written (``ledger.checks.check_box``, through
+``boxes.box_code``) and the column masks the validator runs over a whole log (``BOX_RULES``).
+Both must give the verdict of the plain reference written from docs/findings.md
+(``tests/reference_validator.box_finding``, which shares no code with either) on every box."""
 
 from __future__ import annotations
 
@@ -8,9 +10,10 @@ import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from curalog.boxes import BOX_RULES, BoxColumns
 from curalog.errors import Problem
 from curalog.ledger.checks import check_box
-from curalog.validate.rules import BOX_RULES, BoxColumns
+from tests.reference_validator import box_finding
 
 values = st.one_of(
     st.floats(min_value=-5, max_value=5000),
@@ -44,4 +47,9 @@ def scalar_verdict(box: tuple[float, ...], width: int, height: int) -> str | Non
 @example((float("nan"), 0, 1, 1), 64, 48)
 @example((0.5, 0.5, 0.5, 0.9), 64, 48)
 def test_the_scalar_and_the_column_box_rules_agree(box: tuple[float, ...], width: int, height: int) -> None:
-    assert scalar_verdict(box, width, height) == column_verdict(box, width, height), (box, width, height)
+    reference = box_finding(box, float(width), float(height), zero=False)  # type: ignore[arg-type]
+    assert scalar_verdict(box, width, height) == column_verdict(box, width, height) == reference, (
+        box,
+        width,
+        height,
+    )

@@ -1,7 +1,7 @@
 """Write-time checks of a decision's crop box and sizes. Pure functions, no I/O.
 
-Codes and precedence follow docs/findings.md: at most one box finding per row, first match wins:
-``crop.placeholder``, ``crop.invalid_box``, ``crop.out_of_bounds``.
+Which box finding a box earns (docs/findings.md: at most one per row, first match wins) is the
+one rule of ``curalog.boxes``; this module turns it into the ledger's messages.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from numbers import Real
 
+from curalog.boxes import box_code
 from curalog.errors import Problem
 
 Box = tuple[float, float, float, float]
@@ -66,40 +67,37 @@ def check_box(coords: object, width: int | None, height: int | None) -> tuple[Bo
     ``coords`` are pixels of the chosen image; four values all within [0, 1] on an image larger
     than 1x1 are read as normalized (the legacy rule) and converted. With no size, only what
     the four values show by themselves is checked (the placeholder is then the literal 0,0,1,1).
+    Which finding a box earns is ``boxes.box_code``: the validator's rule, not a copy of it.
     """
     nums = _numbers(coords, 4)
     if nums is None:
         return Problem("crop.invalid_box", f"crop_coords {coords!r} must be four numbers (x1, y1, x2, y2)")
+    known = width is not None and height is not None
+    code = box_code((nums[0], nums[1], nums[2], nums[3]), width, height)
     if not all(math.isfinite(v) for v in nums):
         return Problem("crop.invalid_box", f"crop box {tuple(nums)} holds NaN or Inf")
-    known = width is not None and height is not None
     if known and is_normalized(nums, width, height):  # type: ignore[arg-type]
         px = (nums[0] * width, nums[1] * height, nums[2] * width, nums[3] * height)  # type: ignore[operator]
     else:
         px = (nums[0], nums[1], nums[2], nums[3])
     x1, y1, x2, y2 = px
-    full = (0.0, 0.0, float(width), float(height)) if known else (0.0, 0.0, 1.0, 1.0)
-    if px == full:
+    norm = (x1 / width, y1 / height, x2 / width, y2 / height) if known else px  # type: ignore[operator]
+    if code is None:
+        return px, norm
+    if code == "crop.placeholder":
         where = f"the whole {width}x{height} image" if known else "the whole image"
         return Problem(
             "crop.placeholder",
             f"crop box {tuple(nums)} covers {where} (the 0,0,1,1 placeholder): it carries no "
             "information; log a selection if nothing was cropped",
         )
+    if code == "crop.out_of_bounds":
+        return Problem(
+            "crop.out_of_bounds", f"crop box {tuple(nums)} reaches outside the {width}x{height} image"
+        )
     if min(px) < 0 or x2 <= x1 or y2 <= y1:
         return Problem(
             "crop.invalid_box",
             f"crop box {tuple(nums)} is inverted, empty or negative (need 0 <= x1 < x2, 0 <= y1 < y2)",
         )
-    if not known:
-        return px, px
-    assert width is not None and height is not None
-    norm = (x1 / width, y1 / height, x2 / width, y2 / height)
-    if norm[2] <= norm[0] or norm[3] <= norm[1]:  # an empty box comes before one outside (precedence)
-        return Problem("crop.invalid_box", f"crop box {tuple(nums)} is empty once normalized: {norm}")
-    if x2 > width or y2 > height:
-        return Problem(
-            "crop.out_of_bounds",
-            f"crop box {tuple(nums)} reaches outside the {width}x{height} image",
-        )
-    return px, norm
+    return Problem("crop.invalid_box", f"crop box {tuple(nums)} is empty once normalized: {norm}")
