@@ -151,6 +151,15 @@ def create_app(
     app.add_middleware(BodyLimit)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    require_token = _token_check(token)
+    _add_pages(app, curator, env)
+    _add_api(app, curator, previews, require_token)
+    return app
+
+
+def _token_check(token: str) -> Any:
+    """The dependency every /api route has: the run's token in the ``X-Curalog-Token`` header."""
+
     def require_token(x_curalog_token: str | None = Header(None)) -> None:
         if not x_curalog_token:
             raise HTTPException(
@@ -159,21 +168,29 @@ def create_app(
         if not secrets.compare_digest(x_curalog_token.encode(), token.encode()):
             raise HTTPException(403, "wrong token: open the URL `curalog serve` printed for this run")
 
+    return require_token
+
+
+def set_json(curator: Curator, s: ImageSet) -> dict[str, Any]:
+    """A set as the review page reads it: its variants with sizes and preview URLs, its status."""
+    variants = []
+    for i, (p, stage, size) in enumerate(zip(s.paths, s.stages, curator.sizes(s), strict=True)):
+        variants.append({
+            "idx": i, "path": p, "stage": stage, "width": size[0] if size else None,
+            "height": size[1] if size else None, "preview": f"/preview?path={quote(p)}",
+            "error": None if size else "cannot be read",
+        })  # fmt: skip
+    return {
+        "key": s.key, "name": s.name, "directory": s.directory, "project": s.project,
+        "status": curator.status(s.key), "variants": variants, "hidden": len(s.hidden),
+    }  # fmt: skip
+
+
+def _add_pages(app: FastAPI, curator: Curator, env: Environment) -> None:
+    project = curator.project
+
     def page(name: str, **context: Any) -> HTMLResponse:
         return html_page(env.get_template(name).render(root=str(project.root), **context))
-
-    def set_json(s: ImageSet) -> dict[str, Any]:
-        variants = []
-        for i, (p, stage, size) in enumerate(zip(s.paths, s.stages, curator.sizes(s), strict=True)):
-            variants.append({
-                "idx": i, "path": p, "stage": stage, "width": size[0] if size else None,
-                "height": size[1] if size else None, "preview": f"/preview?path={quote(p)}",
-                "error": None if size else "cannot be read",
-            })  # fmt: skip
-        return {
-            "key": s.key, "name": s.name, "directory": s.directory, "project": s.project,
-            "status": curator.status(s.key), "variants": variants, "hidden": len(s.hidden),
-        }  # fmt: skip
 
     # -- pages ------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse)
@@ -205,6 +222,8 @@ def create_app(
             )
         return html_page(html)
 
+
+def _add_api(app: FastAPI, curator: Curator, previews: PreviewCache, require_token: Any) -> None:
     # -- reads ------------------------------------------------------------------------------
     @app.get("/api/queue", dependencies=[Depends(require_token)])
     def api_queue(
@@ -227,7 +246,7 @@ def create_app(
         except KeyError as exc:
             raise HTTPException(404, str(exc)) from exc
         curator.prepare(key)  # embeds it in the background while the person looks
-        return set_json(found)
+        return set_json(curator, found)
 
     @app.get("/api/summary", dependencies=[Depends(require_token)])
     def api_summary() -> dict[str, Any]:
@@ -274,8 +293,6 @@ def create_app(
     def api_rescan() -> dict[str, Any]:
         curator.rescan()
         return {"sets": len(curator.sets), "left": len(curator.queue())}
-
-    return app
 
 
 def url_for(host: str, port: int, token: str) -> str:

@@ -1,140 +1,22 @@
-"""Curation: the queue of image sets waiting for a decision, and the decisions made on them.
-
-This is the library under ``curalog serve``; a script can drive it the same way::
-
-    with curalog.open_project(root) as project:
-        curator = Curator(project)
-        s = curator.next_set()
-        curator.decide(s.key, chosen=1, box=(0.1, 0.1, 0.9, 0.8))   # box in [0, 1] of the image
-
-A *set* is the images of one folder whose file names share the part matched by the group
-``set`` of ``[curate] set_pattern`` (default: everything before ``_stage<N>``). A set is *done*
-when a live (not undone) ledger decision names one of its images, matched by project and file
-name, so a set stays done after its files were moved.
-
-The server owns the truth: a box arrives normalized to the image as the person saw it, and is
-turned into pixels of the image's real size, read from its file with EXIF orientation applied.
-Before a decision is logged, images of its set without an embedding are embedded; a crop whose
-chosen image cannot be embedded is refused with the reason.
-
-A Curator serializes its own calls (one lock), so a web server may call it from many threads.
-"""
+"""The Curator: one person's curation run over a project: the queue, decisions, skips, undo and
+the optional moves of chosen and rejected files (see the package docstring)."""
 
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from curalog.config import compile_pattern
+from curalog.curation.sets import TRASH, ImageSet, find_sets
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
-from curalog.images import image_size, preview_jpeg, stat_key
+from curalog.images import image_size
 from curalog.ledger.checks import finite
-from curalog.paths import list_images, project_of, served_image, utf8
+from curalog.paths import project_of
 from curalog.project import Project
-
-MAX_VARIANTS = 4  # shown side by side, picked with keys 1-4
-# Folders that hold curation outputs, never sets to review.
-OUTPUT_FOLDERS = frozenset({"crop", "trash"})
-TRASH = "trash"
-
-
-@dataclass(frozen=True)
-class ImageSet:
-    key: str  # "<directory>/<name>": unique in the project
-    name: str  # logged as the decision's set_id
-    directory: str
-    project: str
-    paths: tuple[str, ...]  # canonical, in stage order; at most MAX_VARIANTS
-    stages: tuple[str | None, ...]
-    hidden: tuple[str, ...] = ()  # variants past the fourth: not shown, not logged
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text))
-
-
-def find_sets(root: Path, pattern: str, images: Sequence[str] | None = None) -> tuple[list[ImageSet], int]:
-    """Every set under ``root`` in natural order, and how many images matched no set.
-
-    Output folders (``crop``, ``trash``), hidden folders and ``data/`` are not scanned.
-    """
-    rx = compile_pattern(pattern)
-    groups: dict[tuple[str, str], list[tuple[tuple, str, str | None]]] = {}
-    unmatched = 0
-    for path in images if images is not None else list_images(root):
-        directory, _, file = path.rpartition("/")
-        if OUTPUT_FOLDERS.intersection(directory.split("/")):
-            continue
-        if not utf8(path):  # a name copied from a Samba share: cannot be logged or served
-            unmatched += 1
-            continue
-        stem = file.rsplit(".", 1)[0]
-        m = rx.search(stem)
-        if m is None or not m.group("set"):
-            unmatched += 1
-            continue
-        stage = m.groupdict().get("stage")
-        order = (_natural(stage) if stage else (), file)
-        label = f"stage{stage}" if stage and stage.isdigit() else stage
-        groups.setdefault((directory, m.group("set")), []).append((order, path, label))
-    out = []
-    for (directory, name), members in sorted(
-        groups.items(), key=lambda kv: (_natural(kv[0][0]), _natural(kv[0][1]))
-    ):
-        members.sort()
-        shown, hidden = members[:MAX_VARIANTS], members[MAX_VARIANTS:]
-        out.append(
-            ImageSet(
-                key=f"{directory}/{name}" if directory else name,
-                name=name,
-                directory=directory,
-                project=project_of(directory) if directory else "",
-                paths=tuple(p for _, p, _ in shown),
-                stages=tuple(s for _, _, s in shown),
-                hidden=tuple(p for _, p, _ in hidden),
-            )
-        )
-    return out, unmatched
-
-
-class PreviewCache:
-    """Downscaled JPEG previews kept in memory (least recently used dropped past ``budget``
-    bytes), keyed by the file's stat identity so a changed file is never served stale."""
-
-    def __init__(self, root: Path, max_side: int = 1024, budget: int = 256 << 20) -> None:
-        self.root = root
-        self.max_side = max_side
-        self.budget = budget
-        self._items: OrderedDict[tuple, bytes] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, rel: str) -> bytes:
-        """The preview of the image at canonical ``rel``; PathError or ImageError if refused."""
-        full = served_image(self.root, rel)
-        key = (rel, stat_key(os.stat(full)))
-        with self._lock:
-            data = self._items.get(key)
-            if data is not None:
-                self._items.move_to_end(key)
-                return data
-        data = preview_jpeg(full, self.max_side)
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = data
-                self._bytes += len(data)
-            while self._bytes > self.budget and len(self._items) > 1:
-                _, dropped = self._items.popitem(last=False)
-                self._bytes -= len(dropped)
-        return data
 
 
 @dataclass
