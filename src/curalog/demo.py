@@ -13,12 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from curalog.errors import ConfigError, DecisionRejected
 from curalog.progress import Progress
+
+if TYPE_CHECKING:
+    from curalog.ledger import Session
+    from curalog.monitor.nightly import CheckResult
+    from curalog.project import Project
 
 MARKER = ".curalog-demo"
 DAYS = 6  # decisions are spread over this many simulated days, one health snapshot each
@@ -147,11 +153,35 @@ def run_demo(
     progress: Progress | None = None,
 ) -> DemoSummary:
     from curalog.monitor.dashboard import write_dashboard
-    from curalog.monitor.health import take_snapshot
-    from curalog.monitor.nightly import check
     from curalog.project import init_project, open_project
 
-    root = Path(root).expanduser().resolve()
+    root = _demo_folder(Path(root).expanduser().resolve(), fresh)
+    summary = DemoSummary(root)
+    say(f"[bold]1.[/] Generating {n_sets} image sets (3 stages each) in {root}, and {n_waiting} more for you")
+    sets = make_images(root, n_sets, seed)
+    summary.sets = len(sets)
+    waiting = make_images(root, n_waiting, seed + 2, first=n_sets, where=WAITING) if n_waiting else []
+    summary.waiting = len(waiting)
+    summary.images = sum(len(names) for _, names in sets + waiting)
+    init_project(root)
+    say("[bold]2.[/] Wrote curalog.toml (layout defaults, crops require embeddings)")
+    today = datetime.now(UTC)
+    with open_project(root, tool="demo") as proj:
+        _audit_images(proj, sets + waiting)
+        with proj.session(tool="demo") as session:
+            _embed_and_decide(proj, session, sets, summary, random.Random(seed + 1), today, say, progress)
+        _verify_and_lose_a_vector(proj, summary, say)
+    again = _nightly_checks(root, summary, today, say)
+    with open_project(root, tool="demo") as proj:
+        summary.dashboard = write_dashboard(proj, root / "data" / "health-dashboard.html", again.health)
+    say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
+    if summary.waiting:
+        say(f"[bold]9.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`")
+    return summary
+
+
+def _demo_folder(root: Path, fresh: bool) -> Path:
+    """An empty folder for the demo: a folder that holds anything but an earlier demo is refused."""
     if root.exists() and not root.is_dir():
         raise ConfigError(f"{root} is a file, not a folder; choose another place for the demo")
     if root.exists() and any(root.iterdir()):
@@ -162,79 +192,85 @@ def run_demo(
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / MARKER).write_text("made by `curalog demo`; safe to delete\n")
-    summary = DemoSummary(root)
+    return root
 
-    say(f"[bold]1.[/] Generating {n_sets} image sets (3 stages each) in {root}, and {n_waiting} more for you")
-    sets = make_images(root, n_sets, seed)
-    summary.sets = len(sets)
-    waiting = make_images(root, n_waiting, seed + 2, first=n_sets, where=WAITING) if n_waiting else []
-    summary.waiting = len(waiting)
-    summary.images = sum(len(names) for _, names in sets + waiting)
-    init_project(root)
-    say("[bold]2.[/] Wrote curalog.toml (layout defaults, crops require embeddings)")
 
-    rng = random.Random(seed + 1)
-    with open_project(root, tool="demo") as proj:
-        by_folder: dict[str, list[str]] = {}
-        for _, names in sets + waiting:
-            for name in names:
-                folder, _, file = name.rpartition("/")
-                by_folder.setdefault(folder, []).append(file)
-        for folder, files in sorted(by_folder.items()):
-            proj.audit.record("create", files, dest_dir=folder, notes="demo images")
-        with proj.session(tool="demo") as session:
-            say("[bold]3.[/] Embedding every image (built-in `thumbnail` embedder)")
-            all_paths = [p for _, names in sets for p in names]
-            result = proj.embed(all_paths, progress=progress, session_id=session.id)
-            say(f"   {result.embedded} vectors written and verified, {len(result.failed)} failures")
-            say(f"[bold]4.[/] Logging decisions through the ledger API, over {DAYS} simulated days")
-            say("   (each day ends with the nightly `curalog check`: a health snapshot)")
-            today = datetime.now(UTC)
-            per_day = -(-len(sets) // DAYS)
-            for i, (set_id, names) in enumerate(sets):
-                if i and i % per_day == 0:
-                    take_snapshot(proj, now=today - timedelta(days=DAYS - i // per_day))
-                chosen = rng.randrange(len(names))
-                directory = names[0].rsplit("/", 1)[0]
-                if i % 3 == 2:
-                    session.log_selection(set_id, directory, names, chosen, list(STAGES))
-                    summary.selections += 1
-                    continue
-                facts = proj.facts.get(names[chosen])
-                w, h = facts.width, facts.height
-                x1, y1 = rng.randint(0, w // 3), rng.randint(0, h // 3)
-                x2, y2 = rng.randint(x1 + w // 3, w), rng.randint(y1 + h // 3, h)
-                session.log_crop(set_id, directory, names, chosen, (x1, y1, x2, y2), list(STAGES))
-                summary.crops += 1
-            take_snapshot(proj, now=today - timedelta(minutes=5))
-            say(f"   {summary.selections} selections and {summary.crops} crops stored")
+def _audit_images(proj: Project, sets: list[tuple[str, list[str]]]) -> None:
+    by_folder: dict[str, list[str]] = {}
+    for _, names in sets:
+        for name in names:
+            folder, _, file = name.rpartition("/")
+            by_folder.setdefault(folder, []).append(file)
+    for folder, files in sorted(by_folder.items()):
+        proj.audit.record("create", files, dest_dir=folder, notes="demo images")
 
-            say("[bold]5.[/] Trying the post-mortem's bad row (0x0 sizes, placeholder box):")
-            set_id, names = sets[0]
-            try:
-                session.log_crop(
-                    set_id, names[0].rsplit("/", 1)[0], names, 1, (0.0, 0.0, 1.0, 1.0),
-                    list(STAGES), [(0, 0)] * len(names),
-                )  # fmt: skip
-            except DecisionRejected as exc:
-                for p in exc.problems:
-                    summary.rejected.append(f"{p.code}: {p.message}")
-                    say(f"   [red]refused[/] {p.code}: {p.message}")
-        report = proj.verify()
-        summary.verify_ok = report.ok
-        say(
-            f"[bold]6.[/] Store verified: {report.index_entries} index entries, "
-            f"{report.vector_files} vector files, "
-            + ("[green]no problems[/]" if report.ok else f"[red]{len(report.errors)} errors[/]")
-        )
-        # The post-mortem's silent loss: a vector file deleted while the index still lists it.
-        lost = next(d.chosen for d in proj.ledger.decisions() if d.kind == "crop")
-        vector = proj.embeddings.directory / f"{lost.hash}.npy"
-        vector.unlink()
-        rel = vector.relative_to(root).as_posix()
-        proj.audit.record("delete", [vector.name], source_dir=rel.rpartition("/")[0],
-                          notes="demo: simulates the post-mortem's lost embedding file")  # fmt: skip
-        say(f"[bold]7.[/] Deleting the vector of {lost.path} (as in the post-mortem); the nightly check:")
+
+def _embed_and_decide(
+    proj: Project, session: Session, sets: list[tuple[str, list[str]]], summary: DemoSummary,
+    rng: random.Random, today: datetime, say: Callable[[str], None], progress: Progress | None,
+) -> None:  # fmt: skip
+    from curalog.monitor.health import take_snapshot
+
+    say("[bold]3.[/] Embedding every image (built-in `thumbnail` embedder)")
+    all_paths = [p for _, names in sets for p in names]
+    result = proj.embed(all_paths, progress=progress, session_id=session.id)
+    say(f"   {result.embedded} vectors written and verified, {len(result.failed)} failures")
+    say(f"[bold]4.[/] Logging decisions through the ledger API, over {DAYS} simulated days")
+    say("   (each day ends with the nightly `curalog check`: a health snapshot)")
+    per_day = -(-len(sets) // DAYS)
+    for i, (set_id, names) in enumerate(sets):
+        if i and i % per_day == 0:
+            take_snapshot(proj, now=today - timedelta(days=DAYS - i // per_day))
+        chosen = rng.randrange(len(names))
+        directory = names[0].rsplit("/", 1)[0]
+        if i % 3 == 2:
+            session.log_selection(set_id, directory, names, chosen, list(STAGES))
+            summary.selections += 1
+            continue
+        facts = proj.facts.get(names[chosen])
+        w, h = facts.width, facts.height
+        x1, y1 = rng.randint(0, w // 3), rng.randint(0, h // 3)
+        x2, y2 = rng.randint(x1 + w // 3, w), rng.randint(y1 + h // 3, h)
+        session.log_crop(set_id, directory, names, chosen, (x1, y1, x2, y2), list(STAGES))
+        summary.crops += 1
+    take_snapshot(proj, now=today - timedelta(minutes=5))
+    say(f"   {summary.selections} selections and {summary.crops} crops stored")
+    say("[bold]5.[/] Trying the post-mortem's bad row (0x0 sizes, placeholder box):")
+    set_id, names = sets[0]
+    try:
+        session.log_crop(
+            set_id, names[0].rsplit("/", 1)[0], names, 1, (0.0, 0.0, 1.0, 1.0),
+            list(STAGES), [(0, 0)] * len(names),
+        )  # fmt: skip
+    except DecisionRejected as exc:
+        for p in exc.problems:
+            summary.rejected.append(f"{p.code}: {p.message}")
+            say(f"   [red]refused[/] {p.code}: {p.message}")
+
+
+def _verify_and_lose_a_vector(proj: Project, summary: DemoSummary, say: Callable[[str], None]) -> None:
+    report = proj.verify()
+    summary.verify_ok = report.ok
+    say(
+        f"[bold]6.[/] Store verified: {report.index_entries} index entries, "
+        f"{report.vector_files} vector files, "
+        + ("[green]no problems[/]" if report.ok else f"[red]{len(report.errors)} errors[/]")
+    )
+    # The post-mortem's silent loss: a vector file deleted while the index still lists it.
+    lost = next(d.chosen for d in proj.ledger.decisions() if d.kind == "crop")
+    vector = proj.embeddings.directory / f"{lost.hash}.npy"
+    vector.unlink()
+    rel = vector.relative_to(proj.root).as_posix()
+    proj.audit.record("delete", [vector.name], source_dir=rel.rpartition("/")[0],
+                      notes="demo: simulates the post-mortem's lost embedding file")  # fmt: skip
+    say(f"[bold]7.[/] Deleting the vector of {lost.path} (as in the post-mortem); the nightly check:")
+
+
+def _nightly_checks(
+    root: Path, summary: DemoSummary, today: datetime, say: Callable[[str], None]
+) -> CheckResult:
+    from curalog.monitor.nightly import check
+
     first = check(root, now=today)
     for alert in first.alerts.alerts:
         summary.alerts.append(alert.title)
@@ -247,9 +283,4 @@ def run_demo(
         else f"[red]{len(again.alerts.alerts)} alerts again[/]"
     )
     say(f"   run again: {rerun}")
-    with open_project(root, tool="demo") as proj:
-        summary.dashboard = write_dashboard(proj, root / "data" / "health-dashboard.html", again.health)
-    say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
-    if summary.waiting:
-        say(f"[bold]9.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`")
-    return summary
+    return again
