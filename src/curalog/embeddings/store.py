@@ -227,19 +227,7 @@ class EmbeddingStore:
         results: list[PutResult] = []
         ready: list[tuple[str, list[str], int, int]] = []  # hash, paths, dim, file size
         written: list[str] = []
-        # Hashes indexed under another model or length: drop their rows first (committed), so a
-        # crash while the file is replaced leaves an orphan, never a row naming the wrong vector.
-        stale: dict[str, list[str]] = {}
-        for digest, _paths, vec in items:
-            rows = self.db.query(
-                "SELECT path FROM embedding_index WHERE hash = ? AND (model <> ? OR dim <> ?)",
-                (digest, model, int(np.asarray(vec).reshape(-1).shape[0])),
-            )
-            if rows:
-                stale[digest] = [r["path"] for r in rows]
-        if stale:
-            with self.db.write() as conn:
-                conn.executemany("DELETE FROM embedding_index WHERE hash = ?", [(h,) for h in stale])
+        stale = self._drop_stale(items, model)
         for digest, paths, vec in items:
             paths = sorted({*paths, *stale.get(digest, ())})
             arr = np.asarray(vec)
@@ -281,18 +269,41 @@ class EmbeddingStore:
                 notes=f"embedding vectors ({model})",
             )  # fmt: skip
         if ready:
-            now = local_iso(now_local())
-            rows = [(p, h, dim, model, size, now) for h, paths, dim, size in ready for p in paths]
-            with self.db.write() as conn:
-                conn.executemany(
-                    "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
-                    "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
-                    "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
-                    "created_at=excluded.created_at",
-                    rows,
-                )
-                conn.executemany("DELETE FROM embed_failures WHERE path = ?", [(r[0],) for r in rows])
+            self._index(ready, model)
         return results
+
+    def _drop_stale(
+        self, items: Sequence[tuple[str, Sequence[str], np.ndarray]], model: str
+    ) -> dict[str, list[str]]:
+        """{hash: its paths} of the items indexed under another model or length; their rows are
+        deleted first (committed), so a crash while the file is replaced leaves an orphan, never a
+        row naming the wrong vector."""
+        stale: dict[str, list[str]] = {}
+        for digest, _paths, vec in items:
+            rows = self.db.query(
+                "SELECT path FROM embedding_index WHERE hash = ? AND (model <> ? OR dim <> ?)",
+                (digest, model, int(np.asarray(vec).reshape(-1).shape[0])),
+            )
+            if rows:
+                stale[digest] = [r["path"] for r in rows]
+        if stale:
+            with self.db.write() as conn:
+                conn.executemany("DELETE FROM embedding_index WHERE hash = ?", [(h,) for h in stale])
+        return stale
+
+    def _index(self, ready: list[tuple[str, list[str], int, int]], model: str) -> None:
+        """The index rows of vectors now on disk (hash, paths, dim, file size), in one transaction."""
+        now = local_iso(now_local())
+        rows = [(p, h, dim, model, size, now) for h, paths, dim, size in ready for p in paths]
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT INTO embedding_index(path, hash, dim, model, file_size, created_at) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET hash=excluded.hash, "
+                "dim=excluded.dim, model=excluded.model, file_size=excluded.file_size, "
+                "created_at=excluded.created_at",
+                rows,
+            )
+            conn.executemany("DELETE FROM embed_failures WHERE path = ?", [(r[0],) for r in rows])
 
     def record_failures(self, failures: Iterable[tuple[str, str]], model: str) -> None:
         now = local_iso(now_local())
