@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from curalog.boxes import BoxColumns, invalid_box_mask, placeholder_mask
 from curalog.errors import ImageError, PathError
 from curalog.images import IMAGE_EXTENSIONS
 from curalog.ledger.provenance import Repair
@@ -22,7 +23,6 @@ from curalog.progress import Progress
 from curalog.project import Project
 from curalog.repair.framework import Fix, Plan, apply_plan, check_repaired, rows_to_repair, store_repaired
 from curalog.repair.matcher import locate_crop
-from curalog.validate.rules import BoxColumns, invalid_box_mask, placeholder_mask
 
 DEFAULT_CONFIDENCE = 0.9
 
