@@ -95,3 +95,11 @@ def get_embedder(name: str, settings: EmbedSettings | None = None) -> Embedder:
         known = ", ".join(sorted(_REGISTRY))
         raise ConfigError(f"unknown embedder {name!r} (known: {known})") from None
     return factory(settings or EmbedSettings())
+
+
+def choose_embedder(name: str | None, model: str | None) -> str | None:
+    """The embedder a run asks for: ``name`` when given; else ``"clip"`` when a ``model`` is named
+    (only CLIP takes a model, so naming one implies it); else None, the project's configured one."""
+    if name is None and model is not None:
+        return "clip"
+    return name
