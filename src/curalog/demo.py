@@ -152,6 +152,7 @@ def run_demo(
     say: Callable[[str], None] = print,
     progress: Progress | None = None,
 ) -> DemoSummary:
+    from curalog.monitor import DASHBOARD
     from curalog.monitor.dashboard import write_dashboard
     from curalog.project import init_project, open_project
 
@@ -173,7 +174,7 @@ def run_demo(
         _verify_and_lose_a_vector(proj, summary, say)
     again = _nightly_checks(root, summary, today, say)
     with open_project(root, tool="demo") as proj:
-        summary.dashboard = write_dashboard(proj, root / "data" / "health-dashboard.html", again.health)
+        summary.dashboard = write_dashboard(proj, root / DASHBOARD, again.health)
     say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
     if summary.waiting:
         say(f"[bold]9.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`")

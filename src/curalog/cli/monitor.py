@@ -25,9 +25,7 @@ from curalog.cli.options import (
     rich_progress,
     since_option,
 )
-from curalog.files import check_output
-
-DASHBOARD = "data/health-dashboard.html"
+from curalog.monitor import DASHBOARD
 
 
 def health(root: RootOpt = None, fmt: FormatOpt = Format.text, no_record: NoRecordOpt = False) -> None:
@@ -42,7 +40,7 @@ def health(root: RootOpt = None, fmt: FormatOpt = Format.text, no_record: NoReco
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         console.print(render_text(result), markup=False, highlight=False)
-    if result.figures.not_read or result.figures.shrank:  # a whole log missing is never a healthy day
+    if result.incomplete:  # a whole log missing is never a healthy day
         raise typer.Exit(1)
 
 
@@ -50,27 +48,19 @@ def dashboard(
     root: RootOpt = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="Where to write the page (default: data/health-dashboard.html)."),
+        typer.Option("--output", help=f"Where to write the page (default: {DASHBOARD})."),
     ] = None,
     no_record: NoRecordOpt = False,
     force: ForceOutputOpt = False,
 ) -> None:
     """Write the health dashboard: one self-contained HTML page with cards, trends and fixes."""
-    from curalog.monitor.dashboard import write_dashboard
+    from curalog.monitor.dashboard import dashboard_target, write_dashboard
     from curalog.monitor.health import take_snapshot
 
     with open_for(root, "dashboard") as project:
-        # the default page is curalog's own and rewritten each time: only a regular file (or none)
-        # is accepted there
-        target = output if output is not None else project.root / DASHBOARD
-        what = "--output" if output is not None else "the dashboard's default file"
-        check_output(target, protected=project.config.owned_paths(), force=force or output is None,
-                     new_folders=output is None, own=output is None, what=what)  # fmt: skip
-        project.audit.require_for(target, "write the dashboard")  # before the run, not after
+        target = dashboard_target(project, output, force=force)
         with rich_progress("validate", transient=True) as progress:
             result = take_snapshot(project, record=not no_record, progress=progress)
-        if output is None:
-            target.parent.mkdir(parents=True, exist_ok=True)
         write_dashboard(project, target, result)
     err.print(f"dashboard written to {target}", markup=False, highlight=False)  # stdout may be the page
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from curalog.files import write_file
+from curalog.files import check_output, write_file
+from curalog.monitor import DASHBOARD
 from curalog.monitor.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
 from curalog.project import Project
 from curalog.validate.model import SEVERITY
@@ -180,6 +181,21 @@ def render_dashboard(
         session=session,
         nav=nav,
     )
+
+
+def dashboard_target(project: Project, output: Path | None, *, force: bool = False) -> Path:
+    """Where the dashboard goes, checked before any work: ``output`` (refused over a file that is
+    not curalog's own output unless ``force``, never over the project's own files), or the default
+    ``data/health-dashboard.html``: curalog's own page, rewritten each time, so only a regular file
+    (or none) is accepted there. The audit log must be writable too."""
+    target = output if output is not None else project.root / DASHBOARD
+    what = "--output" if output is not None else "the dashboard's default file"
+    check_output(target, protected=project.config.owned_paths(), force=force or output is None,
+                 new_folders=output is None, own=output is None, what=what)  # fmt: skip
+    project.audit.require_for(target, "write the dashboard")  # before the run, not after
+    if output is None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def write_dashboard(project: Project, output: Path, result: HealthResult | None = None) -> Path:

@@ -103,6 +103,12 @@ class HealthResult:
     new_findings: list[Finding]  # first seen in this run
     recorded: bool
 
+    @property
+    def incomplete(self) -> bool:
+        """A log could not be read or the ledger holds fewer decisions than at the last snapshot:
+        never a healthy day, whatever the findings say (``health`` and ``check`` exit 1)."""
+        return bool(self.figures.not_read or self.figures.shrank)
+
 
 def figures_of(report: Report, project: Project, now: datetime) -> Figures:
     """The dashboard figures of one validation report (the 24-hour part is filled in later)."""

@@ -25,8 +25,7 @@ class CheckResult:
         """0: nothing new to announce and every sink worked; 1: an alert fired, a sink failed, or a
         log could not be read (every night until it can: a whole log missing is never "nothing new"),
         or there are fewer decisions than at the last snapshot (a log deleted, emptied, cut short)."""
-        f = self.health.figures
-        return 1 if self.alerts.alerts or self.alerts.failed or f.not_read or f.shrank else 0
+        return 1 if self.alerts.alerts or self.alerts.failed or self.health.incomplete else 0
 
     def summary(self) -> str:
         lines = not_read_lines(self.health.figures)
