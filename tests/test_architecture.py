@@ -53,10 +53,9 @@ TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "repairs": ("curalog.ledger",),
     "embedding_index": ("curalog.embeddings.store",),
     "embed_failures": ("curalog.embeddings.store",),
-    "image_facts": ("curalog.db.facts",),
+    "file_facts": ("curalog.db.facts",),
     "snapshots": ("curalog.monitor.health",),
     "findings_seen": ("curalog.monitor.health",),
-    "alerts": ("curalog.monitor.alerts",),
     "ledger_version": ("curalog.db",),
 }
 # The schema (tables, triggers) and the migrations name every table: they are the database's own.
@@ -212,6 +211,12 @@ def test_function_size() -> None:
 
 
 _SQL_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN|TABLE(?: IF NOT EXISTS)?)\s+(\w+)", re.IGNORECASE)
+
+
+def test_every_table_has_an_owner() -> None:
+    schema = MODULES["curalog.db.schema"].read_text()
+    tables = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", schema))
+    assert tables and tables == set(TABLE_OWNERS), sorted(tables ^ set(TABLE_OWNERS))
 
 
 def test_one_owner_per_table() -> None:

@@ -179,3 +179,20 @@ class Database:
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+
+
+def change_counter(path: Path) -> int | None:
+    """The ledger tables' change counter (``ledger_version``, bumped by triggers on the tables a
+    validation reads) of the database file at ``path``, read without opening it for writing when
+    it cannot be; None when the file has no counter or cannot be read."""
+    for mode in ("rw", "ro"):  # rw where it can: the last connection to close removes -wal and -shm
+        try:
+            conn = sqlite3.connect(f"{path.as_uri()}?mode={mode}", uri=True)
+            try:
+                row = conn.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()
+            finally:
+                conn.close()
+            return None if row is None else int(row[0])
+        except sqlite3.Error:
+            continue
+    return None

@@ -117,3 +117,14 @@ class FactCache:
             return
         with self.db.write() as conn:
             conn.executemany(_UPSERT, [(f.path, *k, f.sha256, f.width, f.height) for k, f in items])
+
+
+def stored_sha256(db: Database, canonical: str, key: tuple[int, int, int, int]) -> str | None:
+    """The sha256 cached for the image at ``canonical`` when its stat identity is still ``key``
+    (size, mtime_ns, inode, ctime_ns), else None. Read-only: the validator's use of the cache."""
+    for row in db.query(
+        "SELECT sha256, size, mtime_ns, inode, ctime_ns FROM file_facts WHERE path = ?", (canonical,)
+    ):
+        if (row["size"], row["mtime_ns"], row["inode"], row["ctime_ns"]) == key:
+            return row["sha256"]
+    return None

@@ -238,6 +238,15 @@ class Ledger:
         )
         return {r["id"]: r["kind"] for r in rows}
 
+    def imported_choices(self) -> dict[tuple[str, int], tuple[str, str]]:
+        """{(legacy source, line): (the line's sha, the chosen image)} of every live decision
+        import-legacy made from a legacy log line."""
+        rows = self.db.query(
+            "SELECT l.source, l.line, l.sha, d.chosen_path FROM legacy_lines l "
+            "JOIN decisions d ON d.id = l.decision_id WHERE " + LIVE.format(d="d")
+        )
+        return {(r["source"], r["line"]): (r["sha"], r["chosen_path"]) for r in rows}
+
     def candidate_paths(self) -> list[tuple[str, int]]:
         """(canonical path, decision id) of every image named by a live decision."""
         rows = self.db.query(

@@ -88,6 +88,30 @@ def imported_lines(db: Database) -> set[tuple[str, int, str]]:
     }
 
 
+def imported_decision_ids(db: Database, sources: list[str]) -> set[int]:
+    """Ids of the decisions import-legacy made from lines of the legacy files ``sources``."""
+    if not sources:
+        return set()
+    marks = ",".join("?" * len(sources))
+    rows = db.query(
+        f"SELECT decision_id FROM legacy_lines WHERE decision_id IS NOT NULL AND source IN ({marks})",
+        tuple(sources),
+    )
+    return {r["decision_id"] for r in rows}
+
+
+def imported_index_paths(db: Database, source: str) -> set[str]:
+    """Canonical paths of the index rows import-legacy made from lines of the legacy index ``source``."""
+    rows = db.query("SELECT index_path FROM legacy_lines WHERE kind = 'index' AND source = ?", (source,))
+    return {r["index_path"] for r in rows}
+
+
+def repaired_decisions(db: Database) -> list[tuple[str, int, str, int]]:
+    """(source, line, sha, decision id) of every repair of a legacy line, once each."""
+    rows = db.query("SELECT DISTINCT source, line, sha, decision_id FROM repairs WHERE source IS NOT NULL")
+    return [(r["source"], r["line"], r["sha"], r["decision_id"]) for r in rows]
+
+
 def repaired_lines(db: Database, what: str) -> set[tuple[str, int, str]]:
     """(source, line, sha) of every legacy line a ``what`` repair was stored for."""
     rows = db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))
