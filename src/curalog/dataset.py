@@ -36,11 +36,14 @@ from curalog.audit import AuditLog
 from curalog.codes import DROP_ORDER
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.npy import read_vectors
-from curalog.errors import ConfigError, CuralogError, PathError, listing, shown
+from curalog.errors import ConfigError, CuralogError, listing, shown
 from curalog.files import swap_folder, target_of, where_is
 from curalog.legacy.logs import require_logs
 from curalog.progress import Progress
-from curalog.validate.engine import CleanSelections, RowOutcome, Validation, gc_paused
+from curalog.validate.decision_rules import canonical_codes
+from curalog.validate.engine import collect, gc_paused
+from curalog.validate.index import Embedded
+from curalog.validate.outcomes import CleanSelections, RowOutcome
 from curalog.version import __version__
 
 CROP_COLUMNS = ("decision", "set_id", "project", "chosen_path", "chosen_hash", "x1", "y1", "x2", "y2", "row",
@@ -124,7 +127,8 @@ class _Examples:
     split_counts: dict[str, int]
 
 
-def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_fraction: float) -> _Examples:
+def _examples(embedded: Embedded, outcomes: list[RowOutcome], clean: CleanSelections | None, seed: int,
+              val_fraction: float) -> _Examples:  # fmt: skip
     """The usable decisions as training tables, built column-wise (a million decisions are a
     few array operations, not a million Python objects per table)."""
     import pyarrow as pa
@@ -164,7 +168,7 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
             if other in cache:
                 digest = cache[other]
             else:
-                digest = cache[other] = _vector_hash(check, other, directory)
+                digest = cache[other] = embedded.usable_hash(other, directory)
             if digest is None:
                 left_out[NO_VECTOR] += 1
             elif digest == chosen:
@@ -212,10 +216,8 @@ def _examples(check: Validation, outcomes: list[RowOutcome], seed: int, val_frac
         "rejected_row": np.array(rejected_rows, dtype=np.int64),
         "split": columns["split"].take(take),
     })  # fmt: skip
-    if check.clean_selections is not None:
-        bulk_pairs, bulk_split = _bulk_pairs(
-            check, check.clean_selections, row_of, left_out, seed, val_fraction
-        )
+    if clean is not None:
+        bulk_pairs, bulk_split = _bulk_pairs(embedded, clean, row_of, left_out, seed, val_fraction)
         pairs = pa.concat_tables([pairs, bulk_pairs])
         for side, count in bulk_split.items():
             split_counts[f"selection_{side}"] = split_counts.get(f"selection_{side}", 0) + count
@@ -239,7 +241,7 @@ def _row_ids(row_of: dict[str, int], codes: np.ndarray, code_hash: list[str]) ->
     return ids[codes]
 
 
-def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int], left_out: Counter,
+def _bulk_pairs(embedded: Embedded, clean: CleanSelections, row_of: dict[str, int], left_out: Counter,
                 seed: int, val_fraction: float) -> tuple[Any, dict[str, int]]:  # fmt: skip
     """Ranker pairs of the selections validated in bulk, column-wise (see ``_examples``)."""
     import pyarrow as pa
@@ -250,8 +252,8 @@ def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int
     val = _split_keys(keys, seed, val_fraction)
     parents, paths = clean.columns.negatives(clean.at)
     dirs = clean.directory.take(pa.array(parents))
-    codes, canonical = check.canonical_codes(paths, dirs)
-    sound, index = check.sound, check.index
+    codes, canonical = canonical_codes(embedded.resolver, paths, dirs)
+    sound, index = embedded.sound, embedded.index
     digests: list[str | None] = [index[c].hash if c is not None and c in sound else None for c in canonical]
     unknown = [i for i, c in enumerate(canonical) if c is None]
     if unknown:  # paths quick cannot place: resolved one by one, as the per-row builder does
@@ -259,7 +261,7 @@ def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int
         raws, where = paths.take(pa.array(rows)).to_pylist(), dirs.take(pa.array(rows)).to_pylist()
         for j, raw, directory in zip(rows.tolist(), raws, where, strict=True):
             codes[j] = len(digests)
-            digests.append(_vector_hash(check, raw, directory))
+            digests.append(embedded.usable_hash(raw, directory))
     chosen = np.array(clean.code_hash, dtype=object)[clean.code[parents]]
     rejected = np.array(digests, dtype=object)[codes]
     missing = np.array([d is None for d in digests], dtype=bool)[codes]
@@ -290,17 +292,6 @@ def _bulk_pairs(check: Validation, clean: CleanSelections, row_of: dict[str, int
         "split": pa.array(np.where(val, "val", "train").astype(object), pa.string()).take(take),
     })  # fmt: skip
     return table, {"train": int((~val).sum()), "val": int(val.sum())}
-
-
-def _vector_hash(check: Validation, raw: str, directory: str) -> str | None:
-    """The content hash of the usable vector of a logged path, or None."""
-    try:
-        canonical = check.resolver.quick(raw, directory) or check.resolver.resolve(raw, directory).canonical
-    except PathError:
-        return None
-    if canonical not in check.index:
-        check.by_content(canonical)  # linked by content hash, as the ledger would
-    return check.index[canonical].hash if canonical in check.sound else None
 
 
 def build(
@@ -469,9 +460,9 @@ def _build(
     target = dataset_target(config, out, force=force)
     AuditLog(config.path("audit_dir")).require("build a dataset")
     require_logs(config.legacy_files(), "build a dataset (a training set without a whole log)")
-    check = Validation(config, deep=False, since=None, use_cache=True, progress=progress, collect=True)
-    report = check.run()
-    outcomes = check.outcomes
+    validated = collect(config, progress=progress)
+    report, embedded = validated.report, validated.inputs.embedded
+    outcomes, clean = validated.judged.rows, validated.judged.clean
 
     # -- reconciliation of decisions -------------------------------------------------------------
     logged = {"crop": report.crops, "selection": report.selections}
@@ -482,8 +473,8 @@ def _build(
             used[o.kind] += 1
         else:
             dropped[o.kind][drop_reason(o.codes)] += 1
-    if check.clean_selections is not None:  # validated in bulk: no finding, all usable
-        used["selection"] += len(check.clean_selections.lines)
+    if clean is not None:  # validated in bulk: no finding, all usable
+        used["selection"] += len(clean.lines)
     reconciliation = {
         name: {"logged": logged[kind], "used": used[kind], "dropped": dict(sorted(dropped[kind].items()))}
         for kind, name in (("crop", "crops"), ("selection", "selections"))
@@ -504,19 +495,17 @@ def _build(
         raise ReconciliationError("the dataset does not account for every decision: " + "; ".join(problems))
 
     # -- examples --------------------------------------------------------------------------------
-    decisions = len(outcomes) + (
-        len(check.clean_selections.lines) if check.clean_selections is not None else 0
-    )
+    decisions = len(outcomes) + (len(clean.lines) if clean is not None else 0)
     if progress:
         progress(0, decisions, "examples")
-    ex = _examples(check, outcomes, seed, val_fraction)
+    ex = _examples(embedded, outcomes, clean, seed, val_fraction)
     rows_of = ex.hashes
     if progress:
         progress(decisions, decisions, "examples")
 
     # -- the matrix ------------------------------------------------------------------------------
     emb_dir = config.path("embeddings_dir")
-    dims = {check.vector_length[d] for d in rows_of}
+    dims = {embedded.vectors.length[d] for d in rows_of}
     if len(dims) > 1:
         raise CuralogError(f"the vectors used have different lengths {sorted(dims)}: re-embed with one model")
     dim = dims.pop() if dims else 0
@@ -529,9 +518,9 @@ def _build(
     except (OSError, ValueError) as exc:
         raise CuralogError(f"a vector file changed while the dataset was built ({exc}); build again") from exc
     used_hashes = set(rows_of)
-    sound = check.sound
+    sound = embedded.sound
     models = Counter(
-        ref.model for path, ref in check.index.items() if path in sound and ref.hash in used_hashes
+        ref.model for path, ref in embedded.index.items() if path in sound and ref.hash in used_hashes
     )
 
     # -- write (into a temp folder, then swapped in: no half-written dataset) -------------------------
