@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from curalog import dataset
-from curalog.dataset import ReconciliationError, build, load, split_of
+from curalog.dataset import ReconciliationError, build, builder, load, split_of
 from curalog.errors import CuralogError
 from curalog.validate import validate
 from tests.legacy_project import CROP, EMB, SEL
@@ -105,14 +105,14 @@ def test_split_never_puts_a_set_on_both_sides(legacy, tmp_path: Path) -> None:
 
 def test_a_build_that_does_not_add_up_writes_nothing(legacy, tmp_path: Path, monkeypatch) -> None:
     root, _ = legacy
-    real_collect = dataset.collect
+    real_collect = builder.collect
 
     def losing_one(config, **kwargs):
         validated = real_collect(config, **kwargs)
         validated.judged.rows.pop()  # a decision the builder would silently lose
         return validated
 
-    monkeypatch.setattr(dataset, "collect", losing_one)
+    monkeypatch.setattr(builder, "collect", losing_one)
     with pytest.raises(ReconciliationError, match="does not account for every decision"):
         build(root, tmp_path / "ds")
     assert not (tmp_path / "ds").exists() and not (tmp_path / ".ds.building").exists()
