@@ -89,7 +89,10 @@ def _imports(name: str, path: Path) -> set[str]:
                 module = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 module = node.module or ""
-            targets = [module] + [f"{module}.{a.name}" for a in node.names]
+            # `from pkg import sub` needs the module pkg.sub; the package itself only when a name
+            # is not a module of its own (then it is something pkg/__init__ defines or re-exports)
+            subs = [f"{module}.{a.name}" for a in node.names]
+            targets = subs + ([module] if not all(t in MODULES for t in subs) else [])
         else:
             continue
         found |= {t for t in targets if t in MODULES and t != name}

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from curalog import dataset
-from curalog.dataset import ReconciliationError, build, load, split_of
+from curalog.dataset import ReconciliationError, build, builder, load, split_of
+from curalog.errors import CuralogError
 from curalog.validate import validate
-from curalog.validate.engine import Validation
 from tests.legacy_project import CROP, EMB, SEL
 from tests.legacy_project import build as build_legacy
 
@@ -105,14 +105,14 @@ def test_split_never_puts_a_set_on_both_sides(legacy, tmp_path: Path) -> None:
 
 def test_a_build_that_does_not_add_up_writes_nothing(legacy, tmp_path: Path, monkeypatch) -> None:
     root, _ = legacy
-    real_run = Validation.run
+    real_collect = builder.collect
 
-    def losing_one(self):
-        report = real_run(self)
-        self.outcomes.pop()  # a decision the builder would silently lose
-        return report
+    def losing_one(config, **kwargs):
+        validated = real_collect(config, **kwargs)
+        validated.judged.rows.pop()  # a decision the builder would silently lose
+        return validated
 
-    monkeypatch.setattr(Validation, "run", losing_one)
+    monkeypatch.setattr(builder, "collect", losing_one)
     with pytest.raises(ReconciliationError, match="does not account for every decision"):
         build(root, tmp_path / "ds")
     assert not (tmp_path / "ds").exists() and not (tmp_path / ".ds.building").exists()
@@ -122,7 +122,7 @@ def test_refuses_to_overwrite_without_force(legacy, tmp_path: Path) -> None:
     root, _ = legacy
     out = build(root, tmp_path / "ds").out
     before = json.loads((out / "manifest.json").read_text())["created_at"]
-    with pytest.raises(dataset.CuralogError, match="--force"):
+    with pytest.raises(CuralogError, match="--force"):
         build(root, out)
     assert json.loads((out / "manifest.json").read_text())["created_at"] == before
     build(root, out, force=True)

@@ -1,0 +1,193 @@
+"""The embedding index as the validator reads it, and which images it gives a usable vector.
+
+Every legacy index line and ledger embedding row, in order, placed by the one path rule
+(``PathResolver.index_line``); the vector files with their verdicts; and, per canonical image,
+the line that counts for it and whether that line names a sound vector of the length it says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+from curalog.errors import PathError
+from curalog.ledger.provenance import imported_index_paths
+from curalog.legacy.index import IndexLine
+from curalog.legacy.logs import LogRead
+from curalog.paths import PathResolver
+from curalog.project import Project
+
+
+class IndexRef(NamedTuple):
+    """A ledger embedding row, shaped like a legacy index line (``IndexLine``)."""
+
+    hash: str
+    dim: int | None
+    source: str
+    line: int | None
+    model: str = ""
+
+
+Ref = IndexLine | IndexRef
+
+
+class Vectors(NamedTuple):
+    """The vector folder: its files and the verdict on each."""
+
+    files: dict[str, str]  # content hash -> file name
+    temp_files: list[str]  # names of temp files left by interrupted writes
+    length: dict[str, int]  # content hash -> vector length (-1: not a vector)
+    problem: dict[str, str]  # content hash -> what is wrong, for the files that have a problem
+    rel: str  # the folder as the layout names it
+
+    def problem_of(self, ref: Ref) -> str | None:
+        """Why the vector an index line names is not usable, or None."""
+        if ref.hash not in self.files:
+            return f"its .npy ({self.rel}/{ref.hash}.npy) is gone"
+        problem = self.problem.get(ref.hash)
+        if problem:
+            return f"the file {ref.hash}.npy is corrupt ({problem})"
+        length = self.length[ref.hash]
+        if ref.dim is not None and length != ref.dim:
+            return f"the file {ref.hash}.npy is corrupt (length {length}, index says {ref.dim})"
+        return None
+
+    def sound(self, ref: Ref) -> bool:
+        """Whether an index line names a vector file on disk that is sound and of the length the
+        line says (``problem_of`` is None; this is its fast form, for whole-index passes)."""
+        n = self.length.get(ref.hash)
+        return n is not None and ref.hash not in self.problem and ref.dim in (None, n)
+
+
+class IndexLines(NamedTuple):
+    """Every index line in order: the legacy index's lines, then the ledger's rows that are not a
+    legacy line import-legacy adopted (those are counted and checked once, as the line)."""
+
+    paths: list[str]  # canonical where the path rule placed the line, else as written
+    refs: list[Ref]
+    legacy: int  # how many of them are legacy lines (the first ones)
+
+    @property
+    def ledger(self) -> int:
+        return len(self.refs) - self.legacy
+
+
+def place_index_lines(
+    project: Project,
+    legacy: LogRead,
+    listing: list[str],
+    content_hash: Callable[[str], str | None],
+) -> tuple[IndexLines, PathResolver]:
+    """The index lines, and the resolver that resolves the decisions' paths with what the index
+    says (legacy lines are their own references). Needs no vector verdicts."""
+    refs: list[Ref] = list(legacy.rows)
+    raws = [r.image_path for r in legacy.rows]
+    db_source = project.config.layout.database
+    adopted = imported_index_paths(project.db, legacy.source) if legacy.exists else set()
+    n_legacy = len(refs)
+    for e in project.embeddings.entries():
+        if e.path not in adopted:
+            raws.append(e.path)
+            refs.append(IndexRef(e.hash, e.dim, db_source, None, e.model))
+    resolver = PathResolver(
+        project.config.root,
+        index_lines=lambda: zip(raws, [ref.hash for ref in refs], strict=True),
+        listing=listing,
+        hash_of=content_hash,
+    )
+    placed = resolver.index_view().resolved
+    paths = [r.canonical if r is not None else raw for r, raw in zip(placed, raws, strict=True)]
+    return IndexLines(paths, refs, n_legacy), resolver
+
+
+def _counting_lines(lines: IndexLines, vectors: Vectors, contested: dict[str, str]) -> dict[str, Ref]:
+    """Canonical image path -> the index line that counts for it.
+
+    Several legacy lines for one image: when they disagree on the hash and the image is on disk
+    (``contested``: path -> its content), only the lines with its content are candidates (if
+    any); among the candidates the last with a sound vector counts, else the last (import-legacy
+    adopts the same). A ledger row counts over the legacy lines when it is sound."""
+    n = lines.legacy
+    paths, refs = lines.paths, lines.refs
+    unsound = vectors.problem_of
+    index: dict[str, Ref] = {}
+    for path, ref in zip(paths[:n], refs[:n], strict=True):
+        prev = index.setdefault(path, ref)
+        if prev is ref:
+            continue
+        content = contested.get(path)
+        if content is not None and (ref.hash == content) != (prev.hash == content):
+            if ref.hash == content:
+                index[path] = ref
+            continue
+        if unsound(ref) is None or unsound(prev) is not None:
+            index[path] = ref
+    for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
+        if unsound(ref) is None or path not in index:  # row if it is sound
+            index[path] = ref
+    return index
+
+
+class Embedded:
+    """Which images have a usable vector.
+
+    ``index``: canonical image path -> the index line that counts for it; ``sound``: the images
+    whose line names a sound vector of the length it says. Both grow only when ``by_content``
+    links an image no line names to a line with its content, as the ledger links by content
+    hash: a memo of what the files already say, asked by the rules and the dataset builder."""
+
+    def __init__(
+        self,
+        lines: IndexLines,
+        vectors: Vectors,
+        resolver: PathResolver,
+        content_hash: Callable[[str], str | None],
+    ) -> None:
+        self.lines = lines
+        self.vectors = vectors
+        self.resolver = resolver
+        self._content_hash = content_hash
+        self.index = _counting_lines(lines, vectors, resolver.index_view().contested)
+        sound = vectors.sound
+        self.sound = {path for path, ref in self.index.items() if sound(ref)}
+        self._content_checked: set[str] = set()  # images looked up by content (by_content)
+        self._sound_by_hash: dict[str, Ref] | None = None
+
+    def problem(self, canonical: str) -> str | None:
+        """Why a resolved image has no usable vector, or None."""
+        ref = self.index.get(canonical)
+        if ref is None and self.by_content(canonical) is None:
+            return "no index line names it"
+        return self.vectors.problem_of(self.index[canonical])
+
+    def by_content(self, canonical: str) -> Ref | None:
+        """For an image on disk that no index line names: an index line (any path) whose hash is
+        the image's content and whose vector is sound, as the ledger links by content hash (an
+        identical copy; a line whose drifted path names another file). Only asked about
+        decisions that would otherwise have no embedding, and not when a line names the image
+        (its vector deleted, as in the seed, would make every such image read in full); the
+        image is hashed once (cached). A link is recorded in ``index`` and ``sound``."""
+        if canonical in self._content_checked:
+            return self.index.get(canonical) if canonical in self.sound else None
+        self._content_checked.add(canonical)
+        if canonical not in self.resolver.listed or not self.lines.refs:
+            return None
+        if self._sound_by_hash is None:  # hash -> the last line naming a sound vector of its length
+            sound = self.vectors.sound
+            self._sound_by_hash = {ref.hash: ref for ref in self.lines.refs if sound(ref)}
+        digest = self._content_hash(canonical)
+        ref = self._sound_by_hash.get(digest) if digest else None
+        if ref is not None:
+            self.index[canonical] = ref
+            self.sound.add(canonical)
+        return ref
+
+    def usable_hash(self, raw: str, directory: str) -> str | None:
+        """The content hash of the usable vector of a logged path, or None."""
+        try:
+            canonical = self.resolver.quick(raw, directory) or self.resolver.resolve(raw, directory).canonical
+        except PathError:
+            return None
+        if canonical not in self.index:
+            self.by_content(canonical)  # linked by content hash, as the ledger would
+        return self.index[canonical].hash if canonical in self.sound else None

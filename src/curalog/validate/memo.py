@@ -1,0 +1,82 @@
+"""The memo's key: one digest of the stat identity of every input a validation report depends on.
+
+When nothing a report was computed from has changed (same digest), the last full report is reused
+instead of recomputed (``engine.run``). Only stats are taken here, never file contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from curalog.config import Config
+from curalog.db.connection import change_counter
+from curalog.legacy.logs import log_problem
+from curalog.version import __version__
+
+MEMO_VERSION = 3  # bump when a rule changes what it reports
+
+Ident = tuple[int, int, int]  # size, mtime_ns, inode
+
+
+def ident(path: str | Path) -> Ident | None:
+    """A file's (size, mtime_ns, inode), or None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def ledger_version(db: Path) -> tuple | None:
+    """What identifies the content of the ledger tables a validation reads: the database file's
+    inode and its change counter (bumped by triggers on those tables only, so a health snapshot
+    written since does not count). Databases without the counter fall back to their stat."""
+    try:
+        inode = os.stat(db).st_ino
+    except OSError:
+        return None
+    counter = change_counter(db)
+    return (inode, counter) if counter is not None else (ident(db), ident(f"{db}-wal"))
+
+
+def vector_idents(folder: Path) -> list[str]:
+    """ "name size mtime_ns inode" of every vector file, by stat."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for e in os.scandir(folder):
+        try:
+            st = e.stat()
+        except OSError:  # a dangling link: its own identity (its target may appear later)
+            st = e.stat(follow_symlinks=False)
+            out.append(f"{e.name} link {os.readlink(e.path)!r} {st.st_mtime_ns} {st.st_ino}")
+            continue
+        out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}")
+    return out
+
+
+def signature(
+    config: Config,
+    since: str | None,
+    folders: list[str],
+    images: dict[str, Ident | None],
+    vectors: list[str] | None,
+) -> str:
+    """A digest of the stat identity of every input a report depends on: the settings, the
+    logs, the index, the ledger, every vector file, the image folders (a file added, removed
+    or renamed changes its folder), and the images whose headers were measured (``images``:
+    path -> identity, taken when the header was read)."""
+    root = config.root
+    parts: list[object] = [MEMO_VERSION, __version__, since, config.policy]
+    for path in (root / "curalog.toml", *(path for _s, path in config.legacy_files())):
+        parts.append((str(path), ident(path), log_problem(path)))  # a dangling link vs a loop
+    parts.append(("ledger", ledger_version(config.path("database"))))
+    if vectors is not None:
+        parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
+    for f in folders:
+        parts.append((f, ident(root / f)))
+    for img in sorted(images):
+        parts.append((img, images[img]))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
