@@ -243,3 +243,19 @@ def test_one_owner_per_table() -> None:
                     strays.append(f"{module} names table {table} (owned by {', '.join(owners)})")
     strays = sorted(set(strays))
     assert not strays, "\n".join(strays)
+
+
+def test_the_map_names_every_module() -> None:
+    """docs/architecture.md names every module file (``name.py``, under its package's heading)
+    and no file that is gone."""
+    doc = (SRC.parents[0] / "docs" / "architecture.md").read_text()
+    missing = [
+        m for m, path in sorted(MODULES.items())
+        if path.name != "__init__.py" and m != "curalog.__main__"
+        and not re.search(rf"[`/]{re.escape(path.name)}`", doc)
+    ]  # fmt: skip
+    assert not missing, "not on the map: " + ", ".join(missing)
+    files = {path.name for path in MODULES.values()}
+    named = set(re.findall(r"[`/](\w+\.py)`", doc))
+    gone = sorted(n for n in named - files if not n.startswith("test_"))  # tests are named too
+    assert not gone, "the map names files that do not exist: " + ", ".join(gone)
