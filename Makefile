@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 DEMO_DIR ?= demo-project
 
-.PHONY: demo test lint bench clean browser
+.PHONY: demo test lint bench clean browser postgres
 # The browser tests drive Debian's Chromium through Playwright (no browser download).
 CHROMIUM_INSTALL := apt-get install -y -q --no-install-recommends chromium
 
@@ -28,7 +28,17 @@ browser:
 	  $$SUDO $(CHROMIUM_INSTALL) >/dev/null || ($$SUDO apt-get update -q >/dev/null && $$SUDO $(CHROMIUM_INSTALL) >/dev/null); \
 	fi
 
-test: $(VENV)/.dev browser
+# The PostgreSQL tests start a throwaway server from Debian's postgresql package (initdb, pg_ctl).
+POSTGRES_INSTALL := apt-get install -y -q --no-install-recommends postgresql
+
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing Debian's postgresql for the ledger tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO $(POSTGRES_INSTALL) >/dev/null || ($$SUDO apt-get update -q >/dev/null && $$SUDO $(POSTGRES_INSTALL) >/dev/null); \
+	fi
+
+test: $(VENV)/.dev browser postgres
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q

@@ -127,3 +127,23 @@ def make_curation_project(r: Path) -> Path:
 @pytest.fixture
 def croot(tmp_path: Path) -> Path:
     return make_curation_project(tmp_path / "proj")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server for the whole run (tests/pg_server.py); skipped only where it
+    cannot be started, which `make test` prevents by installing Debian's postgresql."""
+    from tests.pg_server import PgServer, available
+
+    why = available()
+    if why is not None:
+        pytest.skip(why)
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a fresh, empty database on the test server."""
+    return pg_server.new_database()
