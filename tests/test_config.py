@@ -69,3 +69,65 @@ def test_find_root_walks_up(tmp_path: Path) -> None:
     other.mkdir()
     with pytest.raises(curalog.ConfigError, match="no curalog project"):
         find_root(other)
+
+
+# -- [ledger] url: where the ledger lives ---------------------------------------------------------
+def _with_ledger(tmp_path, text: str):
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "curalog.toml").write_text(text)
+    return root
+
+
+def test_the_ledger_is_the_sqlite_file_by_default(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("CURALOG_DATABASE_URL", raising=False)
+    from curalog.config import load_config
+
+    assert load_config(_with_ledger(tmp_path, "")).ledger_url == ""
+    assert "[ledger]" in __import__("curalog.config").config.default_toml()
+
+
+def test_a_server_url_without_password_is_taken(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("CURALOG_DATABASE_URL", raising=False)
+    from curalog.config import load_config
+
+    url = "postgresql://curator@db.example.org/curation"
+    assert load_config(_with_ledger(tmp_path, f'[ledger]\nurl = "{url}"\n')).ledger_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://curator:s3cret@db/curation", "postgresql:///c?password=s3cret"]
+)
+def test_a_password_in_curalog_toml_is_refused_without_showing_it(tmp_path, monkeypatch, url: str) -> None:
+    monkeypatch.delenv("CURALOG_DATABASE_URL", raising=False)
+    from curalog.config import load_config
+    from curalog.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        load_config(_with_ledger(tmp_path, f'[ledger]\nurl = "{url}"\n'))
+    assert "holds a password" in str(exc.value) and "CURALOG_DATABASE_URL" in str(exc.value)
+    assert "s3cret" not in str(exc.value)
+
+
+def test_the_environment_wins_and_may_hold_a_password(tmp_path, monkeypatch) -> None:
+    from curalog.config import load_config
+
+    monkeypatch.setenv("CURALOG_DATABASE_URL", "postgresql://curator:s3cret@db/team")
+    cfg = load_config(_with_ledger(tmp_path, '[ledger]\nurl = "postgresql://other@db/mine"\n'))
+    assert cfg.ledger_url == "postgresql://curator:s3cret@db/team"
+
+
+def test_a_url_that_is_not_postgresql_is_refused_with_every_problem(tmp_path, monkeypatch) -> None:
+    from curalog.config import load_config
+    from curalog.errors import ConfigError
+    from curalog.ledger_url import redacted
+
+    monkeypatch.setenv("CURALOG_DATABASE_URL", "mysql://u:pw@h/db")
+    with pytest.raises(ConfigError) as exc:
+        load_config(_with_ledger(tmp_path, '[ledger]\nurl = "sqlite:///x.db"\nport = 5\n'))
+    text = str(exc.value)
+    assert "unknown setting 'port'" in text and "'sqlite:///x.db' must start with postgresql://" in text
+    assert "CURALOG_DATABASE_URL 'mysql://u:***@h/db'" in text and "pw@" not in text
+    assert redacted("postgresql://a:b@h:5432/d?password=x&sslmode=require") == (
+        "postgresql://a:***@h:5432/d?password=***&sslmode=require"
+    )

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from curalog.errors import ConfigError, shown
+from curalog.ledger_url import DATABASE_URL_ENV, url_problem
 
 CONFIG_NAME = "curalog.toml"
 #: the layout keys of the legacy files a project reads (the two logs and the embedding index)
@@ -66,6 +67,15 @@ class CurateSettings:
     move_files: bool = False
 
 
+@dataclass(frozen=True)
+class LedgerSettings:
+    """Where the ledger lives: empty (the default) is the SQLite file of ``[layout] database``; a
+    ``postgresql://`` URL is a PostgreSQL server shared by a team. ``CURALOG_DATABASE_URL`` in the
+    environment wins over this setting, so a password never has to sit in the file."""
+
+    url: str = ""
+
+
 SINK_TYPES = ("command", "webhook", "file")
 
 
@@ -102,6 +112,8 @@ class Config:
     from_file: bool
     alerts: AlertSettings = AlertSettings()
     curate: CurateSettings = CurateSettings()
+    #: the ledger's PostgreSQL server (CURALOG_DATABASE_URL, else [ledger] url); "" = the SQLite file
+    ledger_url: str = ""
 
     def path(self, layout_key: str) -> Path:
         """Absolute path of a layout entry, e.g. ``config.path("database")``."""
@@ -148,6 +160,12 @@ decode_timeout = {emb.decode_timeout:g}               # seconds before a hung im
 jpeg_draft = {emb.jpeg_draft}                     # JPEG draft decoding (>= 2x the model input); 0: exact
 precision = "{emb.precision}"              # auto: bf16/fp16 on GPU, bf16 on CPUs with native bf16
 
+[ledger]
+# Empty: the SQLite file of [layout] database (nothing to set up). A team shares one PostgreSQL
+# server: url = "postgresql://curator@db.example.org/curation" (no password here: use ~/.pgpass,
+# or set the whole URL in the CURALOG_DATABASE_URL environment variable, which wins).
+url = ""
+
 [curate]
 # `curalog serve`: the part of a file name (without extension) that names its set; variants of
 # one set share it. Default: everything before "_stage<N>".
@@ -166,6 +184,9 @@ move_files = false
 # type = "file"                       # appends one JSON line per alert
 # path = "data/alerts.jsonl"
 """
+
+
+SECTIONS = ("layout", "policy", "embed", "ledger", "alerts", "curate")
 
 
 def _section(data: dict, name: str, cls: type, problems: list[str]) -> object:
@@ -302,14 +323,15 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
             raise ConfigError(f"cannot read {cfg_file}: {exc}") from exc
     problems: list[str] = []
-    for key in sorted(set(data) - {"layout", "policy", "embed", "alerts", "curate"}):
-        problems.append(f"unknown section [{key}] (known: layout, policy, embed, alerts, curate)")
+    for key in sorted(set(data) - set(SECTIONS)):
+        problems.append(f"unknown section [{key}] (known: {', '.join(SECTIONS)})")
     layout = _section(data, "layout", Layout, problems)
     policy = _section(data, "policy", Policy, problems)
     embed = _section(data, "embed", EmbedSettings, problems)
     alerts = _sinks(data, problems)
     curate = _section(data, "curate", CurateSettings, problems)
     assert isinstance(curate, CurateSettings)
+    ledger_url = _ledger_url(data, problems)
     try:
         if "set" not in compile_pattern(curate.set_pattern).groupindex:
             problems.append(
@@ -339,7 +361,25 @@ def load_config(root: str | os.PathLike[str]) -> Config:
         problems.append(f"[embed] jpeg_draft must be 0 (off), 1, 2, 4 or 8, got {embed.jpeg_draft}")
     if problems:
         raise ConfigError(f"{cfg_file}: " + "; ".join(problems))
-    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts, curate=curate)
+    return Config(root_path, layout, policy, embed, from_file=cfg_file.exists(), alerts=alerts, curate=curate,
+                  ledger_url=ledger_url)  # fmt: skip
+
+
+def _ledger_url(data: dict, problems: list[str]) -> str:
+    """The ledger server's URL: the environment's, else ``[ledger] url`` (no password there)."""
+    ledger = _section(data, "ledger", LedgerSettings, problems)
+    assert isinstance(ledger, LedgerSettings)
+    if ledger.url:
+        why = url_problem(ledger.url, "[ledger] url", password_allowed=False)
+        if why:
+            problems.append(why)
+    env = os.environ.get(DATABASE_URL_ENV, "")
+    if env:
+        why = url_problem(env, DATABASE_URL_ENV, password_allowed=True)
+        if why:
+            problems.append(why)
+        return env
+    return ledger.url
 
 
 def find_root(start: str | os.PathLike[str] | None = None) -> Path:
