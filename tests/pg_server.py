@@ -8,6 +8,7 @@ itself. No mock: every PostgreSQL test talks to this real server.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -82,8 +83,6 @@ class PgServer:
         return self.url(name)
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.SubprocessError):
             self._run([_binary("pg_ctl") or "pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop"])
-        except subprocess.SubprocessError:
-            pass
         shutil.rmtree(self.folder, ignore_errors=True)

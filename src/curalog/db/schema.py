@@ -1,10 +1,19 @@
-"""The ledger's SQL schema. CHECK constraints and triggers make the worst defects of the legacy
-logs impossible to store even if the Python validation had a bug: 0x0 sizes, inverted or empty
-boxes, boxes outside the image, the 0,0,1,1 placeholder, chosen indexes out of range, and a
-chosen image that disagrees with its candidate row.
+"""The ledger's SQL schema, one text for both backends. CHECK constraints and triggers make the
+worst defects of the legacy logs impossible to store even if the Python validation had a bug (or
+another client writes the tables): 0x0 sizes, inverted or empty boxes, boxes outside the image,
+the 0,0,1,1 placeholder, chosen indexes out of range, and a chosen image that disagrees with its
+candidate row.
+
+The tables are written once (``_TABLES``); a ``Dialect`` fills in what SQLite and PostgreSQL
+spell differently: the identity column, the float type, the hash and JSON checks, and the
+triggers (``RAISE(ABORT)`` in SQLite, plpgsql functions in PostgreSQL). ``SCHEMA`` is SQLite's
+text, ``PG_SCHEMA`` PostgreSQL's; ``SCHEMA_VERSION`` numbers both.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 SCHEMA_VERSION = 5
 # Tables whose content the validator reads: any change to them bumps ledger_version.n, which the
@@ -12,8 +21,6 @@ SCHEMA_VERSION = 5
 # snapshot does not make the next validation recompute everything).
 VALIDATED_TABLES = ("decisions", "candidates", "embedding_index", "legacy_lines", "repairs", "retractions")
 
-_HASH = "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'"
-_REL = "length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
 
 _VERSION_TRIGGERS = "\n".join(
     f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_version AFTER {event} ON {table} "
@@ -22,7 +29,97 @@ _VERSION_TRIGGERS = "\n".join(
     for event in ("INSERT", "UPDATE", "DELETE")
 )
 
-SCHEMA = f"""
+_SQLITE_CANDIDATES_TRIGGER = """CREATE TRIGGER IF NOT EXISTS candidates_consistent BEFORE INSERT ON candidates
+BEGIN
+    SELECT RAISE(ABORT, 'candidate index out of range for its decision')
+    WHERE NEW.idx >= (SELECT n_candidates FROM decisions WHERE id = NEW.decision_id);
+    SELECT RAISE(ABORT, 'chosen candidate disagrees with its decision row')
+    WHERE EXISTS (SELECT 1 FROM decisions d WHERE d.id = NEW.decision_id
+                  AND d.chosen_idx = NEW.idx
+                  AND (d.chosen_path <> NEW.path OR d.chosen_hash <> NEW.hash
+                       OR d.chosen_width <> NEW.width OR d.chosen_height <> NEW.height));
+END;
+
+"""
+
+_PG_CANDIDATES_TRIGGER = """CREATE OR REPLACE FUNCTION curalog_candidates_consistent() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.idx >= (SELECT n_candidates FROM decisions WHERE id = NEW.decision_id) THEN
+        RAISE EXCEPTION 'candidate index out of range for its decision' USING ERRCODE = 'check_violation';
+    END IF;
+    IF EXISTS (SELECT 1 FROM decisions d WHERE d.id = NEW.decision_id
+               AND d.chosen_idx = NEW.idx
+               AND (d.chosen_path <> NEW.path OR d.chosen_hash <> NEW.hash
+                    OR d.chosen_width <> NEW.width OR d.chosen_height <> NEW.height)) THEN
+        RAISE EXCEPTION 'chosen candidate disagrees with its decision row' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE OR REPLACE TRIGGER candidates_consistent BEFORE INSERT ON candidates
+    FOR EACH ROW EXECUTE FUNCTION curalog_candidates_consistent();
+
+"""
+
+_PG_VERSION_TRIGGERS = """CREATE OR REPLACE FUNCTION curalog_bump_version() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE ledger_version SET n = n + 1 WHERE id = 1;
+    RETURN NULL;
+END $$;
+""" + "\n".join(
+    f"CREATE OR REPLACE TRIGGER {table}_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION curalog_bump_version();"
+    for table in VALIDATED_TABLES
+)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    id: str  # the integer primary key that numbers new rows
+    real: str
+    hash_check: str  # {c}: 64 lowercase hex digits
+    json_check: str  # {c}: valid JSON text
+    candidates_trigger: str
+    version_row: str
+    version_triggers: str
+
+    def hash(self, column: str) -> str:
+        return self.hash_check.format(c=column)
+
+    def json(self, column: str) -> str:
+        return self.json_check.format(c=column)
+
+    @staticmethod
+    def rel(column: str) -> str:
+        """A canonical path: relative, not empty, not escaping the root."""
+        c = column
+        return f"length({c}) > 0 AND substr({c}, 1, 1) <> '/' AND {c} NOT LIKE '../%'"
+
+
+SQLITE = Dialect(
+    "sqlite", "INTEGER PRIMARY KEY", "REAL", "length({c}) = 64 AND {c} NOT GLOB '*[^0-9a-f]*'",
+    "json_valid({c})", _SQLITE_CANDIDATES_TRIGGER,
+    "INSERT OR IGNORE INTO ledger_version (id, n) VALUES (1, 0);", _VERSION_TRIGGERS,
+)  # fmt: skip
+POSTGRES = Dialect(
+    "postgres", "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", "DOUBLE PRECISION",
+    "{c} ~ '^[0-9a-f]{{64}}$'", "({c})::jsonb IS NOT NULL", _PG_CANDIDATES_TRIGGER,
+    "INSERT INTO ledger_version (id, n) VALUES (1, 0) ON CONFLICT DO NOTHING;", _PG_VERSION_TRIGGERS,
+)  # fmt: skip
+
+
+def render(d: Dialect) -> str:
+    """The schema's DDL in dialect ``d`` (idempotent: IF NOT EXISTS / OR REPLACE throughout)."""
+    text = _tables(d)
+    if d is POSTGRES:  # 64-bit integers: inodes, nanosecond times and file sizes do not fit in 32
+        text = re.sub(r"\bINTEGER\b", "BIGINT", text)
+    return text
+
+
+def _tables(d: Dialect) -> str:
+    return f"""
 CREATE TABLE IF NOT EXISTS sessions (
     id          TEXT PRIMARY KEY CHECK (length(id) > 0),
     tool        TEXT NOT NULL,
@@ -33,7 +130,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 
 CREATE TABLE IF NOT EXISTS decisions (
-    id            INTEGER PRIMARY KEY,
+    id            {d.id},
     session_id    TEXT NOT NULL REFERENCES sessions(id),
     kind          TEXT NOT NULL CHECK (kind IN ('selection', 'crop')),
     set_id        TEXT NOT NULL CHECK (length(set_id) > 0),
@@ -41,12 +138,12 @@ CREATE TABLE IF NOT EXISTS decisions (
     project       TEXT NOT NULL CHECK (length(project) > 0),
     n_candidates  INTEGER NOT NULL CHECK (n_candidates >= 1),
     chosen_idx    INTEGER NOT NULL CHECK (chosen_idx >= 0 AND chosen_idx < n_candidates),
-    chosen_path   TEXT NOT NULL CHECK ({_REL.format(c="chosen_path")}),
-    chosen_hash   TEXT NOT NULL CHECK ({_HASH.format(c="chosen_hash")}),
+    chosen_path   TEXT NOT NULL CHECK ({d.rel("chosen_path")}),
+    chosen_hash   TEXT NOT NULL CHECK ({d.hash("chosen_hash")}),
     chosen_width  INTEGER NOT NULL CHECK (chosen_width > 0),
     chosen_height INTEGER NOT NULL CHECK (chosen_height > 0),
-    crop_x1 REAL, crop_y1 REAL, crop_x2 REAL, crop_y2 REAL,
-    norm_x1 REAL, norm_y1 REAL, norm_x2 REAL, norm_y2 REAL,
+    crop_x1 {d.real}, crop_y1 {d.real}, crop_x2 {d.real}, crop_y2 {d.real},
+    norm_x1 {d.real}, norm_y1 {d.real}, norm_x2 {d.real}, norm_y2 {d.real},
     created_at    TEXT NOT NULL,
     CHECK (
         (kind = 'selection'
@@ -72,8 +169,8 @@ CREATE INDEX IF NOT EXISTS decisions_chosen_hash ON decisions(chosen_hash);
 CREATE TABLE IF NOT EXISTS candidates (
     decision_id INTEGER NOT NULL REFERENCES decisions(id),
     idx         INTEGER NOT NULL CHECK (idx >= 0),
-    path        TEXT NOT NULL CHECK ({_REL.format(c="path")}),
-    hash        TEXT NOT NULL CHECK ({_HASH.format(c="hash")}),
+    path        TEXT NOT NULL CHECK ({d.rel("path")}),
+    hash        TEXT NOT NULL CHECK ({d.hash("hash")}),
     stage       TEXT,
     width       INTEGER NOT NULL CHECK (width > 0),
     height      INTEGER NOT NULL CHECK (height > 0),
@@ -81,20 +178,9 @@ CREATE TABLE IF NOT EXISTS candidates (
 );
 CREATE INDEX IF NOT EXISTS candidates_path ON candidates(path);
 
-CREATE TRIGGER IF NOT EXISTS candidates_consistent BEFORE INSERT ON candidates
-BEGIN
-    SELECT RAISE(ABORT, 'candidate index out of range for its decision')
-    WHERE NEW.idx >= (SELECT n_candidates FROM decisions WHERE id = NEW.decision_id);
-    SELECT RAISE(ABORT, 'chosen candidate disagrees with its decision row')
-    WHERE EXISTS (SELECT 1 FROM decisions d WHERE d.id = NEW.decision_id
-                  AND d.chosen_idx = NEW.idx
-                  AND (d.chosen_path <> NEW.path OR d.chosen_hash <> NEW.hash
-                       OR d.chosen_width <> NEW.width OR d.chosen_height <> NEW.height));
-END;
-
-CREATE TABLE IF NOT EXISTS embedding_index (
-    path        TEXT PRIMARY KEY CHECK ({_REL.format(c="path")}),
-    hash        TEXT NOT NULL CHECK ({_HASH.format(c="hash")}),
+{d.candidates_trigger}CREATE TABLE IF NOT EXISTS embedding_index (
+    path        TEXT PRIMARY KEY CHECK ({d.rel("path")}),
+    hash        TEXT NOT NULL CHECK ({d.hash("hash")}),
     dim         INTEGER NOT NULL CHECK (dim > 0),
     model       TEXT NOT NULL CHECK (length(model) > 0),
     file_size   INTEGER NOT NULL CHECK (file_size > 0),
@@ -148,17 +234,17 @@ CREATE TABLE IF NOT EXISTS import_notes (
 -- Repairs (curalog repair ...): each repaired value with its provenance. The decision row holds
 -- the repaired values; the old ones stay here (and in the legacy line, which is never edited).
 CREATE TABLE IF NOT EXISTS repairs (
-    id           INTEGER PRIMARY KEY,
+    id           {d.id},
     decision_id  INTEGER NOT NULL REFERENCES decisions(id),
     source       TEXT,
     line         INTEGER,
     sha          TEXT,
     what         TEXT NOT NULL CHECK (length(what) > 0),
-    old_value    TEXT NOT NULL CHECK (json_valid(old_value)),
-    new_value    TEXT NOT NULL CHECK (json_valid(new_value)),
+    old_value    TEXT NOT NULL CHECK ({d.json("old_value")}),
+    new_value    TEXT NOT NULL CHECK ({d.json("new_value")}),
     method       TEXT NOT NULL CHECK (length(method) > 0),
     evidence     TEXT NOT NULL,
-    confidence   REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+    confidence   {d.real} NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
     applied_at   TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS repairs_decision ON repairs(decision_id);
@@ -174,9 +260,9 @@ CREATE TABLE IF NOT EXISTS retractions (
 
 -- Health over time: one row per `curalog health` / `check` run (figures as JSON).
 CREATE TABLE IF NOT EXISTS snapshots (
-    id        INTEGER PRIMARY KEY,
+    id        {d.id},
     taken_at  TEXT NOT NULL,
-    figures   TEXT NOT NULL CHECK (json_valid(figures))
+    figures   TEXT NOT NULL CHECK ({d.json("figures")})
 );
 CREATE INDEX IF NOT EXISTS snapshots_taken ON snapshots(taken_at);
 
@@ -201,8 +287,8 @@ CREATE TABLE IF NOT EXISTS ledger_version (
     id  INTEGER PRIMARY KEY CHECK (id = 1),
     n   INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO ledger_version (id, n) VALUES (1, 0);
-{_VERSION_TRIGGERS}
+{d.version_row}
+{d.version_triggers}
 -- A cache of what was learned about image files, keyed by their stat identity. Safe to delete.
 CREATE TABLE IF NOT EXISTS file_facts (
     path      TEXT PRIMARY KEY,
@@ -215,3 +301,7 @@ CREATE TABLE IF NOT EXISTS file_facts (
     height    INTEGER NOT NULL CHECK (height > 0)
 );
 """
+
+
+SCHEMA = render(SQLITE)
+PG_SCHEMA = render(POSTGRES)
