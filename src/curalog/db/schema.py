@@ -118,7 +118,8 @@ def render(d: Dialect) -> str:
     return text
 
 
-def _tables(d: Dialect) -> str:
+def _decision_tables(d: Dialect) -> str:
+    """sessions, decisions and their candidates"""
     return f"""
 CREATE TABLE IF NOT EXISTS sessions (
     id          TEXT PRIMARY KEY CHECK (length(id) > 0),
@@ -178,7 +179,12 @@ CREATE TABLE IF NOT EXISTS candidates (
 );
 CREATE INDEX IF NOT EXISTS candidates_path ON candidates(path);
 
-{d.candidates_trigger}CREATE TABLE IF NOT EXISTS embedding_index (
+"""
+
+
+def _index_tables(d: Dialect) -> str:
+    """the embedding index and embedding failures (after the candidates' trigger)"""
+    return f"""{d.candidates_trigger}CREATE TABLE IF NOT EXISTS embedding_index (
     path        TEXT PRIMARY KEY CHECK ({d.rel("path")}),
     hash        TEXT NOT NULL CHECK ({d.hash("hash")}),
     dim         INTEGER NOT NULL CHECK (dim > 0),
@@ -195,7 +201,12 @@ CREATE TABLE IF NOT EXISTS embed_failures (
     failed_at   TEXT NOT NULL
 );
 
--- Every legacy line taken in by import-legacy (re-running skips these), and what it became.
+"""
+
+
+def _provenance_tables(d: Dialect) -> str:
+    """where decisions came from: legacy lines, quarantine, import notes, repairs, retractions"""
+    return f"""-- Every legacy line taken in by import-legacy (re-running skips these), and what it became.
 CREATE TABLE IF NOT EXISTS legacy_lines (
     source       TEXT NOT NULL,
     line         INTEGER NOT NULL CHECK (line >= 1),
@@ -258,7 +269,12 @@ CREATE TABLE IF NOT EXISTS retractions (
     retracted_at  TEXT NOT NULL
 );
 
--- Health over time: one row per `curalog health` / `check` run (figures as JSON).
+"""
+
+
+def _monitor_tables(d: Dialect) -> str:
+    """health snapshots, seen findings, the change counter, the image-facts cache"""
+    return f"""-- Health over time: one row per `curalog health` / `check` run (figures as JSON).
 CREATE TABLE IF NOT EXISTS snapshots (
     id        {d.id},
     taken_at  TEXT NOT NULL,
@@ -301,6 +317,10 @@ CREATE TABLE IF NOT EXISTS file_facts (
     height    INTEGER NOT NULL CHECK (height > 0)
 );
 """
+
+
+def _tables(d: Dialect) -> str:
+    return "".join(part(d) for part in (_decision_tables, _index_tables, _provenance_tables, _monitor_tables))
 
 
 SCHEMA = render(SQLITE)
