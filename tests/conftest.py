@@ -2,17 +2,22 @@ from __future__ import annotations
 
 import random
 import shutil
+import sqlite3
 import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 from PIL import Image
 
 import curalog
 from curalog.demo import landscape, stages_of
 from curalog.project import Project
+
+#: what a refused row raises, on either backend
+INTEGRITY = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # As the machine notes say: without the background-networking flags Chromium tries to reach
@@ -147,3 +152,15 @@ def pg_server():
 def pg_url(pg_server) -> str:
     """The URL of a fresh, empty database on the test server."""
     return pg_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_backends(request, monkeypatch) -> str:
+    """Runs a test module on both ledger backends: "postgres" points CURALOG_DATABASE_URL at a
+    fresh database on the test server (subprocesses inherit it). Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("both_backends")``."""
+    if request.param == "postgres":
+        monkeypatch.setenv("CURALOG_DATABASE_URL", request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("CURALOG_DATABASE_URL", raising=False)
+    return request.param

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
 import warnings
 from pathlib import Path
 
@@ -8,7 +7,9 @@ import pytest
 
 import curalog
 from curalog.project import Project
-from tests.conftest import SET0, SET1, make_image, rotated_jpeg
+from tests.conftest import INTEGRITY, SET0, SET1, make_image, rotated_jpeg
+
+pytestmark = pytest.mark.usefixtures("both_backends")
 
 
 def codes(exc: pytest.ExceptionInfo[curalog.DecisionRejected]) -> list[str]:
@@ -245,7 +246,7 @@ def test_check_constraints_refuse_bad_rows_even_without_python(embedded: Project
     with embedded.session() as s:
         did = s.log_crop("set0", "mojo1/selected", SET0, 0, (10, 10, 50, 50))
     conn = embedded.db.conn
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY):
         conn.execute(f"UPDATE decisions SET {change} WHERE id = ?", (did,))
     assert embedded.ledger.decision(did).box == (10.0, 10.0, 50.0, 50.0)
 
@@ -255,17 +256,17 @@ def test_candidate_trigger_refuses_inconsistent_rows(embedded: Project) -> None:
         did = s.log_selection("set0", "mojo1/selected", SET0[:2], 0)
     conn = embedded.db.conn
     d = embedded.ledger.decision(did)
-    with pytest.raises(sqlite3.IntegrityError, match="out of range"):
+    with pytest.raises(INTEGRITY, match="out of range"):
         conn.execute(
             "INSERT INTO candidates VALUES (?, 2, 'mojo1/x.png', ?, NULL, 5, 5)", (did, d.chosen.hash)
         )
     conn.execute("DELETE FROM candidates WHERE decision_id = ? AND idx = 0", (did,))
-    with pytest.raises(sqlite3.IntegrityError, match="disagrees"):
+    with pytest.raises(INTEGRITY, match="disagrees"):
         conn.execute(
             "INSERT INTO candidates VALUES (?, 0, ?, ?, NULL, 1, 1)", (did, d.chosen.path, d.chosen.hash)
         )
     for bad in ("0, 5", "5, 0"):
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(INTEGRITY):
             conn.execute(
                 f"INSERT INTO candidates VALUES (?, 1, 'mojo1/y.png', ?, NULL, {bad})", (did, "a" * 64)
             )
@@ -294,5 +295,5 @@ def test_undo_adds_a_retraction_and_readers_leave_the_decision_out(embedded: Pro
     assert row["decision_id"] == undone and row["session_id"] and row["reason"]
     report = validate(embedded.root)
     assert (report.selections, report.crops) == (1, 1)
-    with pytest.raises(sqlite3.IntegrityError), embedded.db.write() as conn:
+    with pytest.raises(INTEGRITY), embedded.db.write() as conn:
         conn.execute("INSERT INTO retractions VALUES (?, ?, '', 'now')", (kept, "x"))

@@ -11,6 +11,8 @@ from curalog.embeddings.store import TEMP_PREFIX
 from curalog.project import Project
 from tests.conftest import SET0, SET1
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 
 def by_code(report) -> dict[str, list]:
     out: dict[str, list] = {}

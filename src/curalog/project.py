@@ -11,6 +11,7 @@ from curalog.audit import AuditLog
 from curalog.config import CONFIG_NAME, Config, default_toml, find_root, load_config
 from curalog.db.connection import Database
 from curalog.db.facts import FactCache
+from curalog.db.postgres import PgDatabase
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult
@@ -31,7 +32,11 @@ class Project:
         self.root = config.root
         self.audit = AuditLog(config.path("audit_dir"), script=tool)
         db_audit = self.audit if database is None else AuditLog(database.parent / "audit", script=tool)
-        self.db = Database(database or config.path("database"), db_audit, self.root)
+        self.db: Database | PgDatabase
+        if config.ledger_url and database is None:
+            self.db = PgDatabase(config.ledger_url)
+        else:
+            self.db = Database(database or config.path("database"), db_audit, self.root)
         self.embeddings = EmbeddingStore(
             self.root,
             config.path("embeddings_dir"),

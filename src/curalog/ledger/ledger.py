@@ -7,7 +7,6 @@ transaction with its candidate rows, so nothing partial is ever stored.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -128,8 +127,9 @@ class Ledger:
             self.facts.write_pending(conn)
             dup = conn.execute(
                 "SELECT id FROM decisions WHERE session_id = ? AND set_id = ? AND kind = ? "
-                "AND chosen_hash = ? AND crop_x1 IS ? AND crop_y1 IS ? AND crop_x2 IS ? "
-                f"AND crop_y2 IS ? AND {LIVE.format(d='decisions')}",
+                "AND chosen_hash = ? AND crop_x1 IS NOT DISTINCT FROM ? AND crop_y1 IS NOT DISTINCT FROM ? "
+                "AND crop_x2 IS NOT DISTINCT FROM ? AND crop_y2 IS NOT DISTINCT FROM ? "
+                f"AND {LIVE.format(d='decisions')}",
                 (session_id, a.set_id, a.kind, chosen.hash, *b),
             ).fetchone()
             if dup is not None:
@@ -148,14 +148,14 @@ class Ledger:
                 "INSERT INTO decisions(session_id, kind, set_id, directory, project, n_candidates,"
                 " chosen_idx, chosen_path, chosen_hash, chosen_width, chosen_height, crop_x1,"
                 " crop_y1, crop_x2, crop_y2, norm_x1, norm_y1, norm_x2, norm_y2, created_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     session_id, a.kind, a.set_id, a.directory, project_of(chosen.path), len(cands),
                     chosen.idx, chosen.path, chosen.hash, chosen.width, chosen.height,
                     *b, *nb, created_at or local_iso(now_local()),
                 ),
             )  # fmt: skip
-            decision_id = int(cur.lastrowid or 0)
+            decision_id = int(cur.fetchone()[0])
             conn.executemany(
                 "INSERT INTO candidates(decision_id, idx, path, hash, stage, width, height) "
                 "VALUES (?,?,?,?,?,?,?)",
@@ -230,13 +230,16 @@ class Ledger:
 
     def kinds(self, ids: set[int]) -> dict[int, str]:
         """{decision id: kind} of the given ids (retracted or not; unknown ids are left out)."""
-        if not ids:
-            return {}
-        rows = self.db.query(
-            "SELECT id, kind FROM decisions WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(ids)),),
-        )
-        return {r["id"]: r["kind"] for r in rows}
+        out: dict[int, str] = {}
+        wanted = sorted(ids)
+        for i in range(0, len(wanted), 500):  # within any backend's limit on parameters
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                (r["id"], r["kind"])
+                for r in self.db.query(f"SELECT id, kind FROM decisions WHERE id IN ({marks})", tuple(chunk))
+            )
+        return out
 
     def imported_choices(self) -> dict[tuple[str, int], tuple[str, str]]:
         """{(legacy source, line): (the line's sha, the chosen image)} of every live decision

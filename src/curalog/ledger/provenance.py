@@ -28,8 +28,8 @@ class LegacyLine:
     def record(self, conn: sqlite3.Connection, kind: str, decision_id: int | None = None,
                index_path: str | None = None) -> None:  # fmt: skip
         conn.execute(
-            "INSERT OR IGNORE INTO legacy_lines(source, line, sha, kind, decision_id, index_path,"
-            " imported_at) VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO legacy_lines(source, line, sha, kind, decision_id, index_path, imported_at)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (self.source, self.line, self.sha, kind, decision_id, index_path, local_iso(now_local())),
         )
         conn.execute(
@@ -133,6 +133,6 @@ def record_notes(db: Database, line: LegacyLine, notes: list[str]) -> None:
     """What an import left out of a decision it stored (images that could not be found)."""
     with db.write() as conn:
         conn.executemany(
-            "INSERT OR IGNORE INTO import_notes(source, line, sha, note) VALUES (?,?,?,?)",
+            "INSERT INTO import_notes(source, line, sha, note) VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
             [(line.source, line.line, line.sha, n) for n in notes],
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from curalog.config import Config
 from curalog.db.connection import change_counter
+from curalog.db.postgres import change_counter as pg_change_counter
 from curalog.legacy.logs import log_problem
 from curalog.version import __version__
 
@@ -72,7 +73,10 @@ def signature(
     parts: list[object] = [MEMO_VERSION, __version__, since, config.policy]
     for path in (root / "curalog.toml", *(path for _s, path in config.legacy_files())):
         parts.append((str(path), ident(path), log_problem(path)))  # a dangling link vs a loop
-    parts.append(("ledger", ledger_version(config.path("database"))))
+    if config.ledger_url:  # the server's change counter (a file's stat says nothing there)
+        parts.append(("ledger", pg_change_counter(config.ledger_url)))
+    else:
+        parts.append(("ledger", ledger_version(config.path("database"))))
     if vectors is not None:
         parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
     for f in folders:
