@@ -164,3 +164,22 @@ def both_backends(request, monkeypatch) -> str:
     else:
         monkeypatch.delenv("CURALOG_DATABASE_URL", raising=False)
     return request.param
+
+
+def ledger_dump(root: Path) -> list:
+    """Every row of the project's ledger, on whichever backend holds it (CURALOG_DATABASE_URL or
+    the SQLite file), in a form two dumps can be compared by: a dry run must leave it equal."""
+    import os
+
+    url = os.environ.get("CURALOG_DATABASE_URL")
+    if url:
+        with psycopg.connect(url) as conn:
+            tables = [
+                r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ]
+            return [
+                (t, sorted(map(repr, conn.execute(f'SELECT * FROM "{t}"').fetchall())))
+                for t in sorted(tables)
+            ]
+    with sqlite3.connect(root / "data" / "curalog.db") as conn:
+        return list(conn.iterdump())

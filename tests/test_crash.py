@@ -19,6 +19,8 @@ import pytest
 import curalog
 from tests.conftest import make_image
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 N_IMAGES = 160
 EMBED_TRIALS = 24
 LOG_TRIALS = 12

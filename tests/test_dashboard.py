@@ -14,6 +14,8 @@ from curalog.monitor.health import take_snapshot
 from curalog.project import Project
 from tests.conftest import ARGS, CHROMIUM, SET0, SET1
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 DAY0 = datetime(2026, 3, 1, 6, 30, tzinfo=UTC)
 
 

@@ -22,6 +22,8 @@ from curalog.project import Project
 from curalog.validate import validate
 from tests.conftest import SET0, SET1, make_image
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 DAY0 = datetime(2026, 3, 1, 6, 30, tzinfo=UTC)
 CROP_LOG = "data/training/select_crop_log.csv"
 CROP_HEADER = (

@@ -12,6 +12,8 @@ from curalog.validate import validate
 from tests.conftest import make_image
 from tests.legacy_project import CROP, INDEX, SEL, build
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 QUARANTINED = {
     INDEX: {16: "embedding.file_missing", 17: "embedding.corrupt", 26: "embedding.file_missing",
             28: "row.malformed"},

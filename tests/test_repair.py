@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,10 @@ import curalog
 from curalog.legacy.importer import import_legacy
 from curalog.repair import apply_sizes, plan_sizes
 from curalog.validate import validate
+from tests.conftest import ledger_dump
 from tests.legacy_project import CROP, Builder, selection
+
+pytestmark = pytest.mark.usefixtures("both_backends")
 
 
 def _project(root: Path) -> dict[str, int]:
@@ -95,16 +97,13 @@ def test_plan_measures_from_the_header_or_another_record_and_never_guesses(legac
 def test_dry_run_changes_nothing(legacy) -> None:
     root, _ = legacy
     before = _snapshot(root)
-    db = root / "data" / "curalog.db"
-    with sqlite3.connect(db) as c:
-        dump_before = list(c.iterdump())
+    dump_before = ledger_dump(root)
     out = subprocess.run([sys.executable, "-m", "curalog", "repair", "sizes", "--root", str(root)],
                          capture_output=True, text=True)  # fmt: skip
     assert out.returncode == 1 and "3 crop rows can be repaired, 2 left" in out.stdout.replace("\n", " ")
     assert "Dry run: nothing changed" in out.stdout.replace("\n", " ")
     assert _snapshot(root) == before
-    with sqlite3.connect(db) as c:
-        assert list(c.iterdump()) == dump_before
+    assert ledger_dump(root) == dump_before
 
 
 def test_apply_keeps_old_values_with_provenance_and_validation_sees_it(legacy) -> None:

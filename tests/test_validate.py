@@ -10,6 +10,8 @@ from curalog.validate import validate
 from curalog.validate.render import render_json, render_text
 from tests.legacy_project import CROP, EMB, INDEX, SEL, build
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 
 @pytest.fixture
 def legacy(tmp_path: Path):

@@ -20,6 +20,8 @@ from curalog.curation import Curator, box_to_pixels, find_sets
 from curalog.web import TOKEN_HEADER, create_app, start
 from tests.conftest import make_curation_project, make_image
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 TOKEN = "test-token"
 BASE = "http://127.0.0.1:8765"
 

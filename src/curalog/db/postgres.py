@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -90,17 +91,14 @@ def _connect(url: str) -> Any:
 def change_counter(url: str) -> object:
     """The ledger tables' change counter on the server (the validator's memo key), or a value
     that never repeats when it cannot be read (so a stale report is never reused)."""
-    try:
-        conn = _connect(url)
-    except ConfigError:
-        return ("unreadable", time.time_ns(), os.getpid())
-    try:
-        row = conn.execute("SELECT n FROM ledger_version WHERE id = 1").fetchone()
-        return ("postgres", redacted(url), None if row is None else int(row[0]))
-    except Exception:
+    db = PgDatabase(url)
+    try:  # the schema is made on first contact (as any command would), so "no table" never shows
+        row = db.query("SELECT n FROM ledger_version WHERE id = 1")
+        return ("postgres", redacted(url), int(row[0][0]) if row else None)
+    except Exception:  # an unreachable server, a dropped connection: never reuse a report
         return ("unreadable", time.time_ns(), os.getpid())
     finally:
-        conn.close()
+        db.close()
 
 
 class PgDatabase:
@@ -154,6 +152,25 @@ class PgDatabase:
         conn = self.conn
         with conn.raw.transaction():
             yield conn
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Everything written inside is undone at the end (a dry run): one outer transaction,
+        in which every ``write`` is a savepoint."""
+        with self.conn.raw.transaction(force_rollback=True):
+            yield
+
+    @contextmanager
+    def exclusive(self, what: str, busy: str) -> Iterator[None]:
+        """Only one holder of ``what`` at a time across every machine on this server (an advisory
+        lock, released when the holder's connection ends however it ends); ConfigError(busy)."""
+        key = zlib.crc32(what.encode())
+        if not self.conn.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]:
+            raise ConfigError(busy)
+        try:
+            yield
+        finally:
+            self.conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[Any]:
         return self.conn.execute(sql, params).fetchall()

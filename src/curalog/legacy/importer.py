@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curalog.codes import LEAVE_OUT
+from curalog.db.postgres import PgDatabase
 from curalog.embeddings.npy import read_vector_file
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, Problem
 from curalog.ledger.provenance import (
@@ -223,9 +224,19 @@ class _Importer:
 def _one_import_at_a_time(project: Project) -> Iterator[None]:
     """Two imports of one project at once would both count the lines they race for as "imported
     now" (the ledger keeps one copy either way): the second is refused. The lock is ``flock`` on
-    the database's folder, released when the process ends however it ends."""
+    the database's folder (on a PostgreSQL ledger: an advisory lock on the server, so that two
+    machines are kept apart too), released when the process ends however it ends."""
     import errno
     import fcntl
+
+    busy = (
+        "another curalog import-legacy is running on this project; run this one again when it is "
+        "done (it imports only what the first left)"
+    )
+    if isinstance(project.db, PgDatabase):
+        with project.db.exclusive("curalog import-legacy", busy):
+            yield
+        return
 
     folder = project.config.path("database").parent
     try:
@@ -238,10 +249,7 @@ def _one_import_at_a_time(project: Project) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise ConfigError(
-                    "another curalog import-legacy is running on this project; run this one again when it is "
-                    "done (it imports only what the first left)"
-                ) from exc
+                raise ConfigError(busy) from exc
         yield
     finally:
         os.close(fd)
@@ -259,6 +267,10 @@ def import_legacy(
     summary = ImportSummary(dry_run)
     if not dry_run:
         with _one_import_at_a_time(project):
+            _run_import(project, summary, progress)
+        return summary
+    if isinstance(project.db, PgDatabase):  # one transaction on the server, rolled back
+        with project.db.rolled_back():
             _run_import(project, summary, progress)
         return summary
     with tempfile.TemporaryDirectory(prefix="curalog-dry-run-") as tmp:

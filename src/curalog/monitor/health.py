@@ -232,8 +232,10 @@ def newest_findings(project: Project, codes: int = 12, examples: int = 3) -> lis
     """The findings first seen most recently, grouped by code (newest group first): per code its
     severity, how many, when the newest was first seen, and the first few of the newest batch."""
     rows = project.db.query(
-        "SELECT code, severity, count(*) AS n, max(first_seen) AS newest FROM findings_seen"
-        f" GROUP BY code ORDER BY newest DESC, severity = 'error' DESC, n DESC LIMIT {int(codes)}"
+        # min(severity): "error" when a code was seen as both (the policy changed): portable SQL,
+        # where SQLite alone would take the newest row's
+        "SELECT code, min(severity) AS severity, count(*) AS n, max(first_seen) AS newest FROM findings_seen"
+        f" GROUP BY code ORDER BY newest DESC, min(severity) = 'error' DESC, n DESC LIMIT {int(codes)}"
     )
     out = []
     for r in rows:
