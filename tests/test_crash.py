@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 import curalog
@@ -52,20 +53,48 @@ def _wait_for(predicate, timeout: float = 30.0) -> bool:
     return False
 
 
-def _index_rows(db: Path) -> int:
-    if not db.exists():
-        return 0
+def _server() -> str | None:
+    return os.environ.get("CURALOG_DATABASE_URL")
+
+
+def _query(db: Path, sql: str) -> list | None:
+    """Rows of ``sql`` on the ledger under test (the server, or the SQLite file ``db``), read by a
+    client of its own while curalog processes write; None when there is no ledger yet."""
+    url = _server()
     try:
+        if url:
+            with psycopg.connect(url) as c:
+                return c.execute(sql).fetchall()
+        if not db.exists():
+            return None
         with sqlite3.connect(db, timeout=30) as c:
-            return c.execute("SELECT count(*) FROM embedding_index").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+            return c.execute(sql).fetchall()
+    except (sqlite3.OperationalError, psycopg.errors.UndefinedTable):
+        return None
+
+
+def _ledger_exists(db: Path) -> bool:
+    return _query(db, "SELECT count(*) FROM decisions") is not None
+
+
+def _integrity_ok(db: Path) -> bool:
+    """SQLite's own check of the file; a server keeps its pages itself."""
+    return _server() is not None or _query(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def _index_rows(db: Path) -> int:
+    rows = _query(db, "SELECT count(*) FROM embedding_index")
+    return rows[0][0] if rows else 0
 
 
 def _reset(root: Path) -> None:
     """Back to a project with images and no ledger or vectors."""
     for f in (root / "data").glob("curalog.db*"):
         f.unlink()
+    if _server():
+        with psycopg.connect(_server(), autocommit=True) as c:
+            c.execute("DROP SCHEMA public CASCADE")
+            c.execute("CREATE SCHEMA public")
     shutil.rmtree(root / "data" / "ai_data", ignore_errors=True)
 
 
@@ -96,7 +125,7 @@ def test_kill_9_during_embed_never_leaves_an_index_row_without_its_file(tmp_path
                 proc.send_signal(signal.SIGKILL)
                 kills += 1
             proc.wait(timeout=60)
-            if not db.exists():
+            if not _ledger_exists(db):
                 continue
             with curalog.open_project(root) as p:
                 report = p.verify()
@@ -104,7 +133,7 @@ def test_kill_9_during_embed_never_leaves_an_index_row_without_its_file(tmp_path
                 assert "embedding.file_missing" not in codes, report.problems
                 assert "embedding.corrupt" not in codes, report.problems
                 orphans_seen += "embedding.orphan_file" in codes
-                assert p.db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+                assert _integrity_ok(db)
         if trial % 4 == 3:  # the rerun finishes the job and leaves nothing behind
             done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, done.stdout + done.stderr
@@ -129,18 +158,18 @@ with curalog.open_project(root) as p, p.session(tool="killtest") as s:
 
 
 def _check_ledger(db: Path) -> int:
-    with sqlite3.connect(db, timeout=30) as c:
-        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        bad = c.execute(
-            "SELECT d.id FROM decisions d LEFT JOIN candidates c ON c.decision_id = d.id "
-            "GROUP BY d.id HAVING count(c.idx) <> d.n_candidates"
-        ).fetchall()
-        assert bad == [], f"partial decisions: {bad}"
-        orphans = c.execute(
-            "SELECT count(*) FROM candidates WHERE decision_id NOT IN (SELECT id FROM decisions)"
-        ).fetchone()[0]
-        assert orphans == 0
-        return c.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    assert _integrity_ok(db)
+    bad = _query(
+        db,
+        "SELECT d.id FROM decisions d LEFT JOIN candidates c ON c.decision_id = d.id "
+        "GROUP BY d.id, d.n_candidates HAVING count(c.idx) <> d.n_candidates",
+    )
+    assert bad == [], f"partial decisions: {bad}"
+    orphans = _query(
+        db, "SELECT count(*) FROM candidates WHERE decision_id NOT IN (SELECT id FROM decisions)"
+    )
+    assert orphans == [(0,)]
+    return _query(db, "SELECT count(*) FROM decisions")[0][0]  # type: ignore[index]
 
 
 def test_kill_9_during_logging_never_leaves_a_partial_decision(tmp_path: Path) -> None:
@@ -165,11 +194,8 @@ def test_kill_9_during_logging_never_leaves_a_partial_decision(tmp_path: Path) -
 
 
 def _check_count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=30) as c:
-            return c.execute("SELECT count(*) FROM decisions").fetchone()[0]
-    except sqlite3.OperationalError:
-        return 0
+    rows = _query(db, "SELECT count(*) FROM decisions")
+    return rows[0][0] if rows else 0
 
 
 CONCURRENT = """
@@ -206,10 +232,9 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path, workers: int, per_worke
         assert proc.returncode == 0, errors
     db = root / "data" / "curalog.db"
     assert _check_ledger(db) == workers * per_worker
-    with sqlite3.connect(db) as c:
-        per_session = c.execute(
-            "SELECT s.tool, count(*) FROM decisions d JOIN sessions s ON s.id = d.session_id GROUP BY s.tool"
-        ).fetchall()
-        sets = c.execute("SELECT count(DISTINCT set_id) FROM decisions").fetchone()[0]
-    assert sorted(per_session) == [(f"worker{w}", per_worker) for w in range(workers)]
-    assert sets == workers * per_worker
+    per_session = _query(
+        db, "SELECT s.tool, count(*) FROM decisions d JOIN sessions s ON s.id = d.session_id GROUP BY s.tool"
+    )
+    sets = _query(db, "SELECT count(DISTINCT set_id) FROM decisions")
+    assert sorted(map(tuple, per_session or [])) == [(f"worker{w}", per_worker) for w in range(workers)]
+    assert sets == [(workers * per_worker,)]
