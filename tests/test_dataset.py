@@ -16,6 +16,8 @@ from curalog.validate import validate
 from tests.legacy_project import CROP, EMB, SEL
 from tests.legacy_project import build as build_legacy
 
+pytestmark = pytest.mark.usefixtures("both_backends")
+
 
 @pytest.fixture
 def legacy(tmp_path: Path):

@@ -2,9 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from curalog.doctor import BAD, OK, WARN, run_doctor
 from tests.conftest import SET0
 from tests.legacy_project import build
+
+pytestmark = pytest.mark.usefixtures("both_backends")
 
 
 def test_doctor_on_a_legacy_project(tmp_path: Path) -> None:
