@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_embed
 import bench_ledger
+import bench_postgres
 import bench_validate
 import bench_web
 import embed_throughput
@@ -23,5 +24,8 @@ if __name__ == "__main__":
     bench_embed.report(bench_embed.run())
     print()
     bench_validate.report(bench_validate.run())
+    print()
+    sys.argv = [sys.argv[0]]
+    bench_postgres.main()
     print()
     embed_throughput.report(embed_throughput.run(n_images=128, batch=32, device="auto"))
