@@ -204,14 +204,15 @@ root, worker, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 paths = [f"mojo1/selected/img_{i:04d}_stage1.png" for i in range(4)]
 with curalog.open_project(root) as p, p.session(tool=f"worker{worker}") as s:
     for i in range(n):
+        set_id = f"shared_{i // 2}" if i % 4 < 2 else f"set_{worker}_{i}"  # half on the sets all share
         if i % 2:
-            s.log_selection(f"set_{worker}_{i}", "mojo1/selected", paths, i % 4)
+            s.log_selection(set_id, "mojo1/selected", paths, i % 4)
         else:
-            s.log_crop(f"set_{worker}_{i}", "mojo1/selected", paths, i % 4, (1, 2, 30, 40))
+            s.log_crop(set_id, "mojo1/selected", paths, i % 4, (1, 2, 30, 40))
 """
 
 
-@pytest.mark.parametrize("workers,per_worker", [(4, 2000)])
+@pytest.mark.parametrize("workers,per_worker", [(8, 2000)])
 def test_concurrent_writers_lose_nothing(tmp_path: Path, workers: int, per_worker: int) -> None:
     root = tmp_path / "proj"
     paths = _images(root, 4)
@@ -237,4 +238,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path, workers: int, per_worke
     )
     sets = _query(db, "SELECT count(DISTINCT set_id) FROM decisions")
     assert sorted(map(tuple, per_session or [])) == [(f"worker{w}", per_worker) for w in range(workers)]
-    assert sets == [(workers * per_worker,)]
+    shared = per_worker // 4  # set ids every worker decided (two decisions each)
+    assert sets == [(workers * per_worker // 2 + shared,)]
+    per_set = _query(db, "SELECT count(*) FROM decisions WHERE set_id LIKE 'shared%%' GROUP BY set_id")
+    assert {n for (n,) in per_set or []} == {2 * workers}  # every worker's two decisions, once each

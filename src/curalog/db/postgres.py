@@ -25,6 +25,8 @@ from curalog.ledger_url import redacted
 
 #: pg_advisory_xact_lock key for creating and migrating the schema ("curalog" in ASCII)
 MIGRATION_LOCK = 0x637572616C6F67
+#: pg_advisory_xact_lock key every write transaction takes (one writer at a time per database)
+WRITE_LOCK = MIGRATION_LOCK + 1
 
 
 @functools.lru_cache(maxsize=512)
@@ -148,9 +150,12 @@ class PgDatabase:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One write transaction, committed (durably: ``synchronous_commit`` is the server's) or
-        rolled back on error."""
+        rolled back on error. Writers take turns on one advisory lock of this database, as SQLite's
+        ``BEGIN IMMEDIATE`` makes them: a check-then-insert (the duplicate check, the adoption of
+        a legacy index row) sees every earlier commit, and two writers can never deadlock."""
         conn = self.conn
         with conn.raw.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
             yield conn
 
     @contextmanager
