@@ -93,3 +93,16 @@ def test_the_command_line(embedded: Project, pg_url, monkeypatch) -> None:
     assert "Traceback" not in bad.stderr
     nowhere = subprocess.run(run, capture_output=True, text=True)
     assert nowhere.returncode == 2 and "--to postgresql://" in nowhere.stderr
+
+
+def test_a_server_that_is_down_is_one_line(tmp_path, monkeypatch) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    curalog.init_project(root)
+    monkeypatch.setenv(
+        "CURALOG_DATABASE_URL", f"postgresql:///nowhere?host={tmp_path}&user=nobody&password=hush"
+    )
+    cmd = [sys.executable, "-m", "curalog", "validate", "--root", str(root)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 2 and "cannot reach the ledger's server" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "hush" not in out.stderr

@@ -136,3 +136,8 @@ def one_line_errors() -> Iterator[None]:
     except OSError as exc:  # a full disk, a read-only file system, a file that vanished meanwhile
         where = f" ({shown(exc.filename)})" if exc.filename else ""
         _fail(f"{exc.strerror or shown(exc)}{where}", 2)
+    except Exception as exc:  # the PostgreSQL driver's errors (a server gone mid-run), never imported here
+        if not type(exc).__module__.startswith("psycopg"):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        _fail(f"the ledger's server failed: {shown(first)}; nothing was committed", 2)
