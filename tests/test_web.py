@@ -112,6 +112,24 @@ def test_selection_without_box(client: TestClient, croot: Path) -> None:
     assert again.status_code == 422 and again.json()["problems"][0]["code"] == "row.duplicate"
 
 
+def test_two_curators_on_one_set_the_second_is_told_and_moves_on(croot: Path) -> None:
+    """Two servers (two machines, one shared ledger) show the same set; both save it. The second
+    save stores nothing and answers 422 naming the first decision; its queue moves past the set."""
+    first = TestClient(create_app(croot, token=TOKEN), base_url=BASE, headers={TOKEN_HEADER: TOKEN})
+    second = TestClient(create_app(croot, token=TOKEN), base_url=BASE, headers={TOKEN_HEADER: TOKEN})
+    with first, second:
+        assert "other/x" in second.get("/api/queue").json()["left"]  # both think it is open
+        r = first.post("/api/decide", json={"key": "other/x", "chosen": 0, "box": None})
+        assert r.status_code == 200
+        late = second.post("/api/decide", json={"key": "other/x", "chosen": 1, "box": None})
+        assert late.status_code == 422, late.text
+        problem = late.json()["problems"][0]
+        assert problem["code"] == "row.duplicate" and "decided meanwhile" in problem["message"]
+        assert f"decision {r.json()['decision_id']}" in problem["message"]
+        assert "other/x" not in second.get("/api/queue").json()["left"]
+    assert [row[1:4] for row in ledger_rows(croot)] == [("selection", "x", "other/x_stage1.png")]
+
+
 @pytest.mark.parametrize(
     ("body", "codes"),
     [

@@ -15,6 +15,7 @@ from curalog.curation.sets import TRASH, ImageSet, find_sets
 from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size
 from curalog.ledger.checks import finite
+from curalog.ledger.ledger import AlreadyDecided
 from curalog.paths import project_of
 from curalog.project import Project
 
@@ -234,14 +235,14 @@ class Curator:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DecisionWarning)
             try:
-                if pixels is None:
-                    decision_id = self.session.log_selection(
-                        s.name, s.directory, list(s.paths), chosen, stages
-                    )
-                else:
-                    decision_id = self.session.log_crop(
-                        s.name, s.directory, list(s.paths), chosen, pixels, stages
-                    )
+                ledger = self.project.ledger
+                admitted = ledger.admission.admit(
+                    kind, s.name, s.directory, list(s.paths), chosen, crop_coords=pixels, image_stages=stages
+                )
+                decision_id = ledger.store(self.session.id, admitted, once_per_set=True)
+            except AlreadyDecided as exc:  # another curator was faster: the set is done here too
+                self.done[key] = exc.decision_id
+                raise
             except DecisionRejected as exc:
                 reason = failed.get(s.paths[chosen])
                 if reason is None:

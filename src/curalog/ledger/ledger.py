@@ -14,16 +14,30 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from curalog.audit import local_iso, now_local
 from curalog.config import Policy
 from curalog.db.connection import Database
 from curalog.db.facts import FactCache
-from curalog.errors import DecisionWarning
+from curalog.errors import DecisionRejected, DecisionWarning, Problem
 from curalog.ledger.admission import Admission, Admitted, Candidate, Vectors
 from curalog.ledger.checks import Box
 from curalog.ledger.provenance import Provenance
 from curalog.paths import PathResolver, project_of
+
+
+class AlreadyDecided(DecisionRejected):
+    """The set was decided meanwhile (by another curator, another server): nothing was stored."""
+
+    def __init__(self, decision_id: int, set_id: str, directory: str, tool: str) -> None:
+        self.decision_id = decision_id
+        super().__init__([Problem(
+            "row.duplicate",
+            f"set {set_id!r} in {directory or '.'} was decided meanwhile ({tool}: decision {decision_id}); "
+            "nothing was stored: go on with the next set, or undo that decision first",
+        )])  # fmt: skip
+
 
 # SQL condition: decision ``{d}`` is not retracted (undone).
 LIVE = "{d}.id NOT IN (SELECT decision_id FROM retractions)"
@@ -112,8 +126,13 @@ class Ledger:
         *,
         created_at: str | None = None,
         provenance: Provenance | None = None,
+        once_per_set: bool = False,
     ) -> int:
         """Store an admitted decision and its candidates in one transaction; returns its id.
+
+        ``once_per_set``: refused (``AlreadyDecided``) when a live decision of the same set id in
+        the same folder exists, checked in the same transaction, so two curators deciding one set
+        at once (two servers, two machines) cannot both store it.
 
         ``created_at`` keeps an imported row's own time. ``provenance`` is recorded in the same
         transaction; when it names a legacy line, the same decision already stored is that line's
@@ -124,6 +143,8 @@ class Ledger:
         b = a.box or (None, None, None, None)
         nb = a.box_normalized or (None, None, None, None)
         with self.db.write() as conn:
+            if once_per_set:
+                self._refuse_if_decided(conn, a.set_id, a.directory)
             self.facts.write_pending(conn)
             dup = conn.execute(
                 "SELECT id FROM decisions WHERE session_id = ? AND set_id = ? AND kind = ? "
@@ -164,6 +185,16 @@ class Ledger:
             if provenance is not None:
                 provenance.record(conn, a.kind, decision_id)
         return decision_id
+
+    @staticmethod
+    def _refuse_if_decided(conn: Any, set_id: str, directory: str) -> None:
+        found = conn.execute(
+            "SELECT d.id, d.session_id, s.tool FROM decisions d JOIN sessions s ON s.id = d.session_id "
+            f"WHERE d.set_id = ? AND d.directory = ? AND {LIVE.format(d='d')} ORDER BY d.id DESC LIMIT 1",
+            (set_id, directory),
+        ).fetchone()
+        if found is not None:
+            raise AlreadyDecided(found["id"], set_id, directory, found["tool"])
 
     def retract(self, decision_id: int, session_id: str, reason: str) -> None:
         """Undo a decision: a retraction row is added (the decision row stays, unchanged), and
