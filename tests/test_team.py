@@ -34,3 +34,16 @@ def test_two_mount_points_share_one_ledger(root, pg_url, monkeypatch, tmp_path) 
         report = validate(where, use_cache=False)
         assert report.usable_crops == 1 and report.usable_selections == 1, report.by_code
         assert not [f for f in report.findings if f.severity == "error"], report.by_code
+
+
+def test_a_dataset_built_from_the_server_names_the_state_it_read(embedded, pg_url, monkeypatch) -> None:
+    from curalog import dataset
+
+    monkeypatch.setenv("CURALOG_DATABASE_URL", pg_url)
+    with curalog.open_project(embedded.root) as p, p.session() as s:
+        assert p.embed(SET0).ok
+        s.log_crop("set0", "mojo1/selected", SET0, 0, (10, 10, 300, 200))
+    built = dataset.build(embedded.root)
+    kind, server, counter = built.manifest["inputs"]["ledger"]
+    assert kind == "postgres" and server.startswith("postgresql://") and counter > 0
+    assert "data/curalog.db" not in built.manifest["inputs"]  # no SQLite file was read

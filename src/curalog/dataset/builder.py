@@ -33,6 +33,7 @@ from curalog.codes import DROP_ORDER
 from curalog.config import Config, find_root, load_config
 from curalog.dataset.examples import Examples, examples
 from curalog.dataset.folder import FILES, dataset_target, write_swapped
+from curalog.db.postgres import change_counter as pg_change_counter
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import CuralogError, shown
 from curalog.legacy.logs import require_logs
@@ -201,8 +202,13 @@ def _models(embedded: Embedded, rows_of: list[str]) -> dict[str, int]:
 
 def _input_files(config: Config) -> dict[str, Any]:
     """The identity of every input file the build read (path, size, mtime)."""
-    out = {}
-    for source, path in [*config.legacy_files(), (config.layout.database, config.path("database"))]:
+    out: dict[str, Any] = {}
+    if config.ledger_url:  # the ledger is on a server: its change counter says which state was read
+        out["ledger"] = list(pg_change_counter(config.ledger_url))  # type: ignore[arg-type]
+    files = config.legacy_files() + (
+        [] if config.ledger_url else [(config.layout.database, config.path("database"))]
+    )
+    for source, path in files:
         try:
             st = path.stat()
             out[source] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
