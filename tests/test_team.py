@@ -47,3 +47,28 @@ def test_a_dataset_built_from_the_server_names_the_state_it_read(embedded, pg_ur
     kind, server, counter = built.manifest["inputs"]["ledger"]
     assert kind == "postgres" and server.startswith("postgresql://") and counter > 0
     assert "data/curalog.db" not in built.manifest["inputs"]  # no SQLite file was read
+
+
+def test_a_nul_in_a_legacy_line_is_kept_on_the_server_and_announced_once(root, pg_url, monkeypatch) -> None:
+    """PostgreSQL text holds no NUL; a broken legacy line has one. It is quarantined (shown as
+    \\x00) and its finding is the same finding on the next night, not a new one."""
+    from curalog.legacy.importer import import_legacy
+    from curalog.monitor.health import take_snapshot
+
+    monkeypatch.setenv("CURALOG_DATABASE_URL", pg_url)
+    log = root / "data" / "training" / "select_crop_log.csv"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_bytes(
+        b"timestamp,session_id,set_id,directory,image_count,chosen_index,chosen_path,crop_x1,crop_y1,crop_x2,crop_y2\n"
+        b"2025-01-01,s,se\x00t,mojo1,1,0,mojo1/a\x00.png,0,0,1,1\n"
+    )
+    with curalog.open_project(root) as p:
+        summary = import_legacy(p)
+        assert summary.reconciles and [q[0] for q in summary.quarantine] == [
+            "data/training/select_crop_log.csv"
+        ]
+        raw = p.db.query("SELECT raw FROM quarantine")[0]["raw"]
+        assert "se\\x00t" in raw
+        first = take_snapshot(p)
+        again = take_snapshot(p)
+    assert first.new_findings and again.new_findings == []

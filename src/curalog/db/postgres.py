@@ -62,6 +62,19 @@ def _row_factory(cursor: Any) -> Any:
     return lambda values: Row(names, values)
 
 
+def _text(value: Any) -> Any:
+    """PostgreSQL text cannot hold a NUL (a broken legacy line can): it is stored as the four
+    characters ``\\x00``, as the reports print it. Nothing compared after storing holds one (the
+    ledger refuses NUL in decisions; a finding's key with a NUL is its hash)."""
+    return value.replace("\x00", "\\x00") if isinstance(value, str) and "\x00" in value else value
+
+
+def _params(params: Sequence[Any] | dict) -> Any:
+    if isinstance(params, dict):
+        return {k: _text(v) for k, v in params.items()}
+    return tuple(_text(v) for v in params)
+
+
 class Connection:
     """A psycopg connection that takes the owners' SQL as written for SQLite."""
 
@@ -69,11 +82,11 @@ class Connection:
         self.raw = conn
 
     def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
-        return self.raw.execute(to_psycopg(sql), tuple(params) if not isinstance(params, dict) else params)
+        return self.raw.execute(to_psycopg(sql), _params(params))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.raw.cursor() as cur:
-            cur.executemany(to_psycopg(sql), [tuple(r) for r in rows])
+            cur.executemany(to_psycopg(sql), [_params(r) for r in rows])
 
 
 def _connect(url: str) -> Any:

@@ -13,6 +13,7 @@ findings first seen within the last 24 hours.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -38,9 +39,18 @@ def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+#: a longer key (a path of megabytes in a broken log), or one holding a NUL, is kept as its hash: a
+#: PostgreSQL index entry holds at most ~2.7 kB and no text holds a NUL; a key is an identity
+MAX_KEY_BYTES = 1024
+
+
 def finding_key(f: Finding) -> str:
     """One finding's identity across runs: what, and exactly where."""
-    return f"{f.code}|{f.source}|{f.line if f.line is not None else ''}|{f.path}"
+    key = f"{f.code}|{f.source}|{f.line if f.line is not None else ''}|{f.path}"
+    data = key.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_KEY_BYTES and "\x00" not in key:  # (a NUL cannot be stored on PostgreSQL)
+        return key
+    return f"{f.code}|sha256:{hashlib.sha256(data).hexdigest()}"
 
 
 @dataclass
