@@ -10,7 +10,18 @@ from typing import Annotated
 
 import typer
 
-from curalog.cli import dataset, embeddings, ledger, legacy, monitor, project, repair, serve, validate
+from curalog.cli import (
+    dataset,
+    embeddings,
+    interop,
+    ledger,
+    legacy,
+    monitor,
+    project,
+    repair,
+    serve,
+    validate,
+)
 from curalog.cli.options import console, one_line_errors
 from curalog.version import __version__
 
@@ -43,6 +54,7 @@ app.add_typer(dataset.dataset_app, name="dataset")
 app.add_typer(embeddings.model_app, name="model")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(interop.export_app, name="export")
 
 
 def _version(value: bool) -> None:

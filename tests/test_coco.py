@@ -1,0 +1,90 @@
+"""COCO export, checked by validators no one here wrote: panlabel (a Rust CLI that validates COCO)
+and pycocotools (COCO's reference loader)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curalog.interop.coco import coco_bbox, export_coco, pixel
+from curalog.project import Project
+from tests.conftest import SET0, SET1, rotated_jpeg
+
+pytestmark = pytest.mark.usefixtures("both_backends")
+PANLABEL = shutil.which("panlabel") or str(Path(sys.executable).parent / "panlabel")
+
+
+def _decide(p: Project) -> dict[str, int]:
+    with p.session(tool="t") as s:
+        return {
+            "crop": s.log_crop("set0", "mojo1/selected", SET0, 1, (10.4, 20.5, 300.5, 200.49)),
+            "selection": s.log_selection("set1", "mojo1/selected", SET1, 2),
+            "undone": (u := s.log_crop("set1", "mojo1/selected", SET1, 0, (5, 5, 100, 100))),
+            "_": s.undo(u, "wrong") or 0,
+        }
+
+
+def test_the_export_is_valid_coco_and_reconciles(embedded: Project, tmp_path: Path) -> None:
+    ids = _decide(embedded)
+    out = export_coco(embedded, tmp_path / "crops.json")
+    assert (out.decisions, out.crops, out.images) == (2, 1, 1) and out.reconciles
+    assert out.left_out == [(ids["selection"], "a selection has no box")]  # the undone one is not read
+    doc = json.loads((tmp_path / "crops.json").read_text())
+    [ann] = doc["annotations"]
+    assert ann["bbox"] == [10, 21, 291, 179]  # corners to the nearest pixel (halves up), then w, h
+    assert ann["curalog"]["decision"] == ids["crop"] and len(ann["curalog"]["candidates"]) == 3
+    [img] = doc["images"]
+    assert (img["file_name"], img["width"], img["height"]) == (SET0[1], 640, 480)
+    checked = subprocess.run([PANLABEL, "validate", "--format", "coco", str(tmp_path / "crops.json")],
+                             capture_output=True, text=True)  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(tmp_path / "crops.json"))
+    assert coco.getCatIds(catNms=["crop"]) == [1] and len(coco.getAnnIds()) == 1
+
+
+def test_an_exif_rotated_portrait_has_its_seen_size(project: Project, tmp_path: Path) -> None:
+    rel = "mojo1/selected/portrait_stage1.jpg"
+    rotated_jpeg(project.root / rel, stored=(80, 40), orientation=6)  # stored 80x40, seen 40x80
+    project.paths.forget()
+    assert project.embed([rel]).ok
+    with project.session() as s:
+        s.log_crop("portrait", "mojo1/selected", [rel], 0, (5, 10, 35, 70))
+    export_coco(project, tmp_path / "p.json")
+    [img] = json.loads((tmp_path / "p.json").read_text())["images"]
+    assert (img["width"], img["height"]) == (40, 80)
+
+
+def test_the_export_never_writes_over_the_project_or_an_existing_file(
+    embedded: Project, tmp_path: Path
+) -> None:
+    from curalog.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        export_coco(embedded, embedded.config.path("crop_log"), force=True)
+    (tmp_path / "kept.json").write_text("mine")
+    with pytest.raises(ConfigError):
+        export_coco(embedded, tmp_path / "kept.json")
+    assert (tmp_path / "kept.json").read_text() == "mine"
+    cli = subprocess.run([sys.executable, "-m", "curalog", "export", "coco", str(tmp_path / "kept.json"),
+                          "--root", str(embedded.root)], capture_output=True, text=True)  # fmt: skip
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0, 4000), st.floats(0, 4000), st.floats(0.5, 4000), st.floats(0.5, 4000))
+def test_the_rounding_rule_keeps_each_corner_to_the_nearest_pixel(
+    x: float, y: float, w: float, h: float
+) -> None:
+    box = (x, y, x + w, y + h)
+    bx, by, bw, bh = coco_bbox(box)
+    assert (bx, by, bx + bw, by + bh) == tuple(pixel(v) for v in box)
+    assert all(abs(a - b) <= 0.5 for a, b in zip((bx, by, bx + bw, by + bh), box, strict=True))
