@@ -88,3 +88,63 @@ def test_the_rounding_rule_keeps_each_corner_to_the_nearest_pixel(
     bx, by, bw, bh = coco_bbox(box)
     assert (bx, by, bx + bw, by + bh) == tuple(pixel(v) for v in box)
     assert all(abs(a - b) <= 0.5 for a, b in zip((bx, by, bx + bw, by + bh), box, strict=True))
+
+
+def test_ledger_to_coco_to_ledger_gives_the_same_decisions(
+    embedded: Project, tmp_path: Path, both_backends: str, request, monkeypatch
+) -> None:
+    """Boxes equal to the pixel (after the rounding rule), the set, the candidates and the choice."""
+    import curalog
+    from curalog.interop.coco import import_coco
+
+    _decide(embedded)
+    export_coco(embedded, tmp_path / "out.json")
+    other = tmp_path / "other"
+    shutil.copytree(embedded.root / "mojo1", other / "mojo1")
+    curalog.init_project(other)
+    if both_backends == "postgres":  # the other project has a ledger of its own
+        monkeypatch.setenv("CURALOG_DATABASE_URL", request.getfixturevalue("pg_server").new_database())
+    with curalog.open_project(other) as q:
+        assert q.embed(SET0 + SET1).ok
+        dry = import_coco(q, tmp_path / "out.json", dry_run=True)
+        assert (dry.imported, q.ledger.count()) == (1, 0)
+        got = import_coco(q, tmp_path / "out.json")
+        assert (got.annotations, got.imported, got.refused) == (1, 1, []) and got.reconciles
+        again = import_coco(q, tmp_path / "out.json")
+        assert (again.imported, again.already) == (0, 1) and q.ledger.count() == 1
+        [d] = list(q.ledger.decisions())
+    [src] = [d for d in embedded.ledger.decisions() if d.kind == "crop"]
+    assert (d.set_id, d.directory, d.chosen_idx) == (src.set_id, src.directory, src.chosen_idx)
+    assert [c.hash for c in d.candidates] == [c.hash for c in src.candidates]
+    assert d.box == tuple(float(pixel(v)) for v in src.box)  # type: ignore[union-attr]
+
+
+def test_bad_annotations_are_refused_with_their_codes_and_kept(embedded: Project, tmp_path: Path) -> None:
+    from curalog.interop.coco import import_coco
+
+    doc = {
+        "images": [{"id": 1, "file_name": SET0[0], "width": 640, "height": 480}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 640, 480]},  # the whole image
+            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [600, 10, 100, 100]},  # past the right edge
+            {"id": 3, "image_id": 9, "category_id": 1, "bbox": [1, 1, 5, 5]},  # no such image
+            {"id": 4, "image_id": 1, "category_id": 1, "bbox": [10, 10, "w", 5]},
+            {"id": 5, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 50]},  # a good one
+        ],
+        "categories": [{"id": 1, "name": "crop"}],
+    }
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    result = import_coco(embedded, tmp_path / "in.json")
+    assert result.imported == 1 and result.reconciles
+    codes = {n: why.split(":")[0] for n, why in result.refused}
+    assert codes == {
+        1: "crop.placeholder",
+        2: "crop.out_of_bounds",
+        3: "row.malformed",
+        4: "crop.invalid_box",
+    }
+    kept = embedded.db.query("SELECT line, codes FROM quarantine ORDER BY line")
+    assert [(r["line"], r["codes"]) for r in kept] == sorted(codes.items())
+    cli = subprocess.run([sys.executable, "-m", "curalog", "import", "coco", str(tmp_path / "in.json"),
+                          "--root", str(embedded.root)], capture_output=True, text=True)  # fmt: skip
+    assert cli.returncode == 1 and "imported before 1" in cli.stdout and "Traceback" not in cli.stderr

@@ -55,6 +55,7 @@ app.add_typer(embeddings.model_app, name="model")
 app.add_typer(monitor.alerts_app, name="alerts")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(interop.export_app, name="export")
+app.add_typer(interop.import_app, name="import")
 
 
 def _version(value: bool) -> None:

@@ -34,3 +34,32 @@ def export_coco(
         reasons[key] = reasons.get(key, 0) + 1
     for why, n in sorted(reasons.items()):
         console.print(f"  not exported: {n:,} {why}", highlight=False)
+
+
+import_app = typer.Typer(
+    help="Decisions from other tools' formats, through the ledger's checks.", no_args_is_help=True
+)
+
+
+@import_app.command("coco")
+def import_coco(
+    file: Annotated[Path, typer.Argument(help="A COCO detection JSON file.")],
+    root: RootOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; keep nothing.")] = False,
+) -> None:
+    """Take COCO annotations in as crop decisions; every refusal named with its finding codes."""
+    from curalog.interop.coco import import_coco as run_import
+
+    with open_for(root, "import coco") as proj:
+        result = run_import(proj, file, dry_run=dry_run)
+    verb = "would import" if dry_run else "imported"
+    console.print(
+        f"{result.annotations:,} annotations: {verb} {result.imported:,}, "
+        f"imported before {result.already:,}, refused {len(result.refused):,}"
+        + (" (dry run: nothing kept)" if dry_run else ""),
+        highlight=False,
+    )
+    for number, why in result.refused[:20]:
+        console.print(f"  refused annotation {number}: {why}", highlight=False)
+    if result.refused or not result.reconciles:
+        raise typer.Exit(1)
