@@ -148,3 +148,46 @@ def test_bad_annotations_are_refused_with_their_codes_and_kept(embedded: Project
     cli = subprocess.run([sys.executable, "-m", "curalog", "import", "coco", str(tmp_path / "in.json"),
                           "--root", str(embedded.root)], capture_output=True, text=True)  # fmt: skip
     assert cli.returncode == 1 and "imported before 1" in cli.stdout and "Traceback" not in cli.stderr
+
+
+boxes = st.tuples(st.integers(0, 600), st.integers(0, 440), st.integers(2, 640), st.integers(2, 480)).filter(
+    lambda b: b[0] + 2 <= b[2] and b[1] + 2 <= b[3] and (b[0], b[1], b[2], b[3]) != (0, 0, 640, 480)
+)
+
+
+@settings(max_examples=8, deadline=None)
+@given(boxes_=st.lists(boxes, min_size=1, max_size=12, unique=True))
+def test_any_crop_the_ledger_takes_survives_export_and_import(
+    tmp_path_factory, pg_server, boxes_: list
+) -> None:
+    import os
+
+    on_server = bool(os.environ.get("CURALOG_DATABASE_URL"))
+    import curalog
+    from curalog.interop.coco import import_coco
+
+    base = tmp_path_factory.mktemp("prop")
+    src, dst = base / "src", base / "dst"
+    for i, c in enumerate(["#aa0000", "#00aa00", "#0000aa"]):
+        from tests.conftest import make_image
+
+        make_image(src / "mojo1" / "selected" / f"set0_stage{i + 1}.png", (640, 480), c)
+    shutil.copytree(src, dst)
+    for root in (src, dst):
+        curalog.init_project(root)
+    if on_server:  # each example, and each of its two projects, gets a ledger of its own
+        os.environ["CURALOG_DATABASE_URL"] = pg_server.new_database()
+    with curalog.open_project(src) as p:
+        assert p.embed(SET0).ok
+        with p.session() as s:
+            for k, box in enumerate(boxes_):
+                s.log_crop(f"set{k}", "mojo1/selected", SET0, k % 3, box)
+        export_coco(p, base / "x.json")
+        before = sorted((d.set_id, d.chosen.hash, d.box) for d in p.ledger.decisions())
+    if on_server:
+        os.environ["CURALOG_DATABASE_URL"] = pg_server.new_database()
+    with curalog.open_project(dst) as q:
+        assert q.embed(SET0).ok
+        assert import_coco(q, base / "x.json").imported == len(boxes_)
+        after = sorted((d.set_id, d.chosen.hash, d.box) for d in q.ledger.decisions())
+    assert after == before
