@@ -128,19 +128,20 @@ def _load(path: Path) -> dict[str, Any]:
     return doc
 
 
-def _where(project: Project, image: dict[str, Any]) -> str:
+def _where(project: Project, image: dict[str, Any], by_hash: dict[str, list[str]]) -> str:
     """The project path of a COCO image: by its curalog sha256 (the index knows where that content
     is), else its file name as written (the path rule: prefix stripped, unique file name)."""
     digest = (image.get("curalog") or {}).get("sha256") if isinstance(image.get("curalog"), dict) else None
-    if isinstance(digest, str):
-        for path, h in project.embeddings.index_pairs():
-            if h == digest and (project.root / path).is_file():
-                return path
+    for path in by_hash.get(digest, []) if isinstance(digest, str) else []:
+        if (project.root / path).is_file():
+            return path
     name = image.get("file_name")
     return name if isinstance(name, str) else ""
 
 
-def _proposal(project: Project, ann: dict[str, Any], images: dict[Any, dict[str, Any]]) -> tuple:
+def _proposal(
+    project: Project, ann: dict[str, Any], images: dict[Any, dict[str, Any]], by_hash: dict[str, list[str]]
+) -> tuple:
     """(set id, directory, image paths, chosen index, box) an annotation proposes."""
     image = images.get(ann.get("image_id"))
     if image is None:
@@ -149,7 +150,7 @@ def _proposal(project: Project, ann: dict[str, Any], images: dict[Any, dict[str,
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
         raise _Refused("crop.invalid_box", f"bbox {bbox!r} is not four numbers")
     x, y, w, h = (float(v) for v in bbox)
-    chosen_path = _where(project, image)
+    chosen_path = _where(project, image, by_hash)
     block = ann.get("curalog") if isinstance(ann.get("curalog"), dict) else {}
     paths, idx = block.get("candidate_paths"), block.get("chosen_index")
     if not (isinstance(paths, list) and isinstance(idx, int) and 0 <= idx < len(paths)):
@@ -178,6 +179,9 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
     images = {img.get("id"): img for img in doc["images"] if isinstance(img, dict)}
     result = CocoImport(path, dry_run)
     done = imported_lines(project.db)
+    by_hash: dict[str, list[str]] = {}  # content -> the index's paths for it, read once
+    for indexed, digest in project.embeddings.index_pairs():
+        by_hash.setdefault(digest or "", []).append(indexed)
     session = f"coco:{path.name}"
     if not dry_run:
         project.ledger.start_session(f"COCO import ({path.name})", session)
@@ -193,7 +197,7 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
             result.already += 1
             continue
         try:
-            set_id, directory, paths, idx, box = _proposal(project, ann, images)
+            set_id, directory, paths, idx, box = _proposal(project, ann, images, by_hash)
             admitted = project.ledger.admission.admit("crop", set_id, directory, paths, idx, crop_coords=box)
         except _Refused as exc:
             _refuse(project, result, line, [(exc.code, exc.message)], text)
