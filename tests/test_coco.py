@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curalog.interop.coco import coco_bbox, export_coco, pixel
+from curalog.interop.coco import coco_bbox, export_coco
+from curalog.interop.items import pixel
 from curalog.project import Project
 from tests.conftest import SET0, SET1, rotated_jpeg
 
@@ -34,7 +35,7 @@ def _decide(p: Project) -> dict[str, int]:
 def test_the_export_is_valid_coco_and_reconciles(embedded: Project, tmp_path: Path) -> None:
     ids = _decide(embedded)
     out = export_coco(embedded, tmp_path / "crops.json")
-    assert (out.decisions, out.crops, out.images) == (2, 1, 1) and out.reconciles
+    assert (out.decisions, out.written, out.images) == (2, 1, 1) and out.reconciles
     assert out.left_out == [(ids["selection"], "a selection has no box")]  # the undone one is not read
     doc = json.loads((tmp_path / "crops.json").read_text())
     [ann] = doc["annotations"]
@@ -109,7 +110,7 @@ def test_ledger_to_coco_to_ledger_gives_the_same_decisions(
         dry = import_coco(q, tmp_path / "out.json", dry_run=True)
         assert (dry.imported, q.ledger.count()) == (1, 0)
         got = import_coco(q, tmp_path / "out.json")
-        assert (got.annotations, got.imported, got.refused) == (1, 1, []) and got.reconciles
+        assert (got.items, got.imported, got.refused) == (1, 1, []) and got.reconciles
         again = import_coco(q, tmp_path / "out.json")
         assert (again.imported, again.already) == (0, 1) and q.ledger.count() == 1
         [d] = list(q.ledger.decisions())

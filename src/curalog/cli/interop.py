@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from curalog.cli.options import RootOpt, console, force_option, open_for
+
+if TYPE_CHECKING:
+    from curalog.interop.intake import Intake
+    from curalog.interop.items import Exported
 
 export_app = typer.Typer(help="The decisions in other tools' formats.", no_args_is_help=True)
 
@@ -23,17 +27,35 @@ def export_coco(
 
     with open_for(root, "export coco") as proj:
         result = run_export(proj, file, force=force)
+    say_exported(result, "crops")
+
+
+def say_exported(result: Exported, what: str) -> None:
     console.print(
-        f"wrote {result.path}: {result.crops:,} crops on {result.images:,} images; "
+        f"wrote {result.path}: {result.written:,} {what} on {result.images:,} images; "
         f"{len(result.left_out):,} of {result.decisions:,} decisions not exported",
         highlight=False,
     )
-    reasons: dict[str, int] = {}
-    for _decision, why in result.left_out:
-        key = "selections (no box)" if why.startswith("a selection") else why
-        reasons[key] = reasons.get(key, 0) + 1
-    for why, n in sorted(reasons.items()):
-        console.print(f"  not exported: {n:,} {why}", highlight=False)
+    for why, n in result.reasons().items():
+        console.print(f"  not exported: {n:,} ({why})", highlight=False)
+
+
+def say_imported(result: Intake) -> None:
+    """The import's account in one line, each refusal (the first 20) and each skip reason; exit 1
+    when anything was refused or the account does not add up."""
+    verb = "would import" if result.dry_run else "imported"
+    console.print(
+        f"{result.items:,} annotations: {verb} {result.imported:,}, imported before {result.already:,}, "
+        f"refused {len(result.refused):,}, skipped {len(result.skipped):,}"
+        + (" (dry run: nothing kept)" if result.dry_run else ""),
+        highlight=False,
+    )
+    for number, why in result.refused[:20]:
+        console.print(f"  refused annotation {number}: {why}", highlight=False)
+    for why, n in result.skip_reasons().items():
+        console.print(f"  skipped {n:,}: {why}", highlight=False)
+    if result.refused or not result.reconciles:
+        raise typer.Exit(1)
 
 
 import_app = typer.Typer(
@@ -52,14 +74,4 @@ def import_coco(
 
     with open_for(root, "import coco") as proj:
         result = run_import(proj, file, dry_run=dry_run)
-    verb = "would import" if dry_run else "imported"
-    console.print(
-        f"{result.annotations:,} annotations: {verb} {result.imported:,}, "
-        f"imported before {result.already:,}, refused {len(result.refused):,}"
-        + (" (dry run: nothing kept)" if dry_run else ""),
-        highlight=False,
-    )
-    for number, why in result.refused[:20]:
-        console.print(f"  refused annotation {number}: {why}", highlight=False)
-    if result.refused or not result.reconciles:
-        raise typer.Exit(1)
+    say_imported(result)

@@ -11,41 +11,25 @@ Selections have no box: they are counted, not exported. Retracted decisions are 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curalog.audit import local_iso, now_local
-from curalog.errors import ConfigError, DecisionRejected
-from curalog.files import check_output, write_file
-from curalog.ledger import Decision
-from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
+from curalog.errors import ConfigError
+from curalog.interop.intake import (
+    Importer,
+    Intake,
+    Refused,
+    by_content,
+    hashes_to_paths,
+    load_json,
+    number_of,
+)
+from curalog.interop.items import Exported, Item, info, items_of, pixel, write_export_file
 from curalog.project import Project
-from curalog.version import __version__
 
 CATEGORY = {"id": 1, "name": "crop", "supercategory": "crop"}
-
-
-@dataclass
-class CocoExport:
-    path: Path
-    decisions: int = 0  # live decisions read
-    crops: int = 0  # exported as annotations
-    images: int = 0
-    left_out: list[tuple[int, str]] = field(default_factory=list)  # (decision id, why)
-
-    @property
-    def reconciles(self) -> bool:
-        return self.decisions == self.crops + len(self.left_out)
-
-
-def pixel(v: float) -> int:
-    """The nearest whole pixel, halves up (the rounding rule of every export)."""
-    return math.floor(v + 0.5)
 
 
 def coco_bbox(box: tuple[float, float, float, float]) -> list[int]:
@@ -53,17 +37,17 @@ def coco_bbox(box: tuple[float, float, float, float]) -> list[int]:
     return [x, y, x2 - x, y2 - y]
 
 
-def coco_document(decisions: list[Decision], result: CocoExport) -> dict[str, Any]:
+def coco_document(items: list[Item], result: Exported) -> dict[str, Any]:
     images: dict[str, dict[str, Any]] = {}  # chosen image sha256 -> its COCO image
     annotations = []
-    for d in decisions:
+    for d in items:
         result.decisions += 1
         if d.kind != "crop" or d.box is None:
-            result.left_out.append((d.id, "a selection has no box"))
+            result.left_out.append((d.ref, "a selection has no box"))
             continue
         bbox = coco_bbox(d.box)
         if bbox[2] <= 0 or bbox[3] <= 0:
-            result.left_out.append((d.id, f"the box {d.box} rounds to no whole pixel"))
+            result.left_out.append((d.ref, "the box rounds to no whole pixel"))
             continue
         c = d.chosen
         image = images.setdefault(c.hash, {
@@ -72,55 +56,32 @@ def coco_document(decisions: list[Decision], result: CocoExport) -> dict[str, An
         })  # fmt: skip
         annotations.append({
             "id": len(annotations) + 1, "image_id": image["id"], "category_id": CATEGORY["id"],
-            "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0,
-            "curalog": {"decision": d.id, "set_id": d.set_id, "directory": d.directory,
-                        "chosen_index": d.chosen_idx, "candidates": [x.hash for x in d.candidates],
-                        "candidate_paths": [x.path for x in d.candidates], "created_at": d.created_at},
+            "bbox": bbox, "area": bbox[2] * bbox[3], "iscrowd": 0, "curalog": d.block(),
         })  # fmt: skip
-    result.crops, result.images = len(annotations), len(images)
+    result.written, result.images = len(annotations), len(images)
     return {
-        "info": {"description": "curalog crop decisions", "version": __version__,
-                 "date_created": local_iso(now_local())},
+        "info": {"description": "curalog crop decisions", **info()},
         "licenses": [], "categories": [CATEGORY], "images": list(images.values()), "annotations": annotations,
     }  # fmt: skip
 
 
-def export_coco(project: Project, target: str | os.PathLike[str], *, force: bool = False) -> CocoExport:
+def export_coco(project: Project, target: str | os.PathLike[str], *, force: bool = False) -> Exported:
     """Write the ledger's live crop decisions as the COCO file ``target`` (see the module)."""
     path = Path(target).expanduser()
-    check_output(path, protected=project.config.owned_paths(), force=force, what="export coco:")
-    project.audit.require_for(path, "export COCO")
-    result = CocoExport(path)
-    document = coco_document(list(project.ledger.decisions()), result)
-    if not result.reconciles:  # every decision is exported or named with its reason
-        raise ConfigError(f"the COCO export does not add up: {result}")
-    created = not path.exists()
-    write_file(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
-    if created and path.is_file():
-        project.audit.record_created(path.resolve(), project.root, "COCO export of the crop decisions")
+    result = Exported(path, "coco")
+    document = coco_document(items_of(project.ledger.decisions()), result)
+    result.check()
+    write_export_file(project, path, coco_text(document), force=force, what="export coco:")
     return result
 
 
+def coco_text(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
 # -- import ----------------------------------------------------------------------------------------
-@dataclass
-class CocoImport:
-    path: Path
-    dry_run: bool
-    annotations: int = 0
-    imported: int = 0
-    already: int = 0  # imported by an earlier run
-    refused: list[tuple[int, str]] = field(default_factory=list)  # (annotation id, why: codes)
-
-    @property
-    def reconciles(self) -> bool:
-        return self.annotations == self.imported + self.already + len(self.refused)
-
-
 def _load(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"cannot read the COCO file {path}: {exc}") from exc
+    doc = load_json(path, "COCO")
     problems = [f"{key!r} must be a list" for key in ("images", "annotations")
                 if not isinstance(doc.get(key) if isinstance(doc, dict) else None, list)]  # fmt: skip
     if problems:
@@ -131,10 +92,10 @@ def _load(path: Path) -> dict[str, Any]:
 def _where(project: Project, image: dict[str, Any], by_hash: dict[str, list[str]]) -> str:
     """The project path of a COCO image: by its curalog sha256 (the index knows where that content
     is), else its file name as written (the path rule: prefix stripped, unique file name)."""
-    digest = (image.get("curalog") or {}).get("sha256") if isinstance(image.get("curalog"), dict) else None
-    for path in by_hash.get(digest, []) if isinstance(digest, str) else []:
-        if (project.root / path).is_file():
-            return path
+    block = image.get("curalog") if isinstance(image.get("curalog"), dict) else {}
+    found = by_content(project, block.get("sha256"), by_hash)
+    if found is not None:
+        return found
     name = image.get("file_name")
     return name if isinstance(name, str) else ""
 
@@ -145,10 +106,10 @@ def _proposal(
     """(set id, directory, image paths, chosen index, box) an annotation proposes."""
     image = images.get(ann.get("image_id"))
     if image is None:
-        raise _Refused("row.malformed", f"image_id {ann.get('image_id')!r} names no image of the file")
+        raise Refused("row.malformed", f"image_id {ann.get('image_id')!r} names no image of the file")
     bbox = ann.get("bbox")
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
-        raise _Refused("crop.invalid_box", f"bbox {bbox!r} is not four numbers")
+        raise Refused("crop.invalid_box", f"bbox {bbox!r} is not four numbers")
     x, y, w, h = (float(v) for v in bbox)
     chosen_path = _where(project, image, by_hash)
     block = ann.get("curalog") if isinstance(ann.get("curalog"), dict) else {}
@@ -164,60 +125,21 @@ def _proposal(
     return set_id, directory, paths, idx, (x, y, x + w, y + h)
 
 
-class _Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message = code, message
-
-
-def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> CocoImport:
+def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> Intake:
     """Every annotation of a COCO file becomes a crop decision through the ledger's checks, or is
     refused (kept in the quarantine with its finding codes; ``result.refused`` names each). An
     annotation is identified by (file name, annotation id, content): importing again is a no-op."""
     path = Path(file).expanduser()
     doc = _load(path)
     images = {img.get("id"): img for img in doc["images"] if isinstance(img, dict)}
-    result = CocoImport(path, dry_run)
-    done = imported_lines(project.db)
-    by_hash: dict[str, list[str]] = {}  # content -> the index's paths for it, read once
-    for indexed, digest in project.embeddings.index_pairs():
-        by_hash.setdefault(digest or "", []).append(indexed)
-    session = f"coco:{path.name}"
-    if not dry_run:
-        project.ledger.start_session(f"COCO import ({path.name})", session)
-    for n, ann in enumerate(doc["annotations"], start=1):
-        result.annotations += 1
-        ann = ann if isinstance(ann, dict) else {}
-        text = json.dumps(ann, sort_keys=True, ensure_ascii=False)
-        number = ann["id"] if isinstance(ann.get("id"), int) and ann["id"] > 0 else n
-        line = LegacyLine(
-            path.name, number, hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        )
-        if (line.source, line.line, line.sha) in done:
-            result.already += 1
-            continue
-        try:
-            set_id, directory, paths, idx, box = _proposal(project, ann, images, by_hash)
-            admitted = project.ledger.admission.admit("crop", set_id, directory, paths, idx, crop_coords=box)
-        except _Refused as exc:
-            _refuse(project, result, line, [(exc.code, exc.message)], text)
-            continue
-        except DecisionRejected as exc:
-            _refuse(project, result, line, [(p.code, p.message) for p in exc.problems], text)
-            continue
-        if not dry_run:
-            project.ledger.store(session, admitted, provenance=Provenance(line))
-        result.imported += 1
-    if not dry_run:
-        project.ledger.end_session(session)
-    return result
+    by_hash = hashes_to_paths(project)
+    with Importer(project, path, dry_run=dry_run, tool="COCO").run() as run:
+        for n, ann in enumerate(doc["annotations"], start=1):
+            ann = ann if isinstance(ann, dict) else {}
 
+            def propose(ann: dict[str, Any] = ann):
+                set_id, directory, paths, idx, box = _proposal(project, ann, images, by_hash)
+                return project.ledger.admission.admit("crop", set_id, directory, paths, idx, crop_coords=box)
 
-def _refuse(
-    project: Project, result: CocoImport, line: LegacyLine, problems: list[tuple[str, str]], raw: str
-) -> None:
-    codes = ",".join(sorted({c for c, _ in problems}))
-    message = "; ".join(f"{c}: {m}" for c, m in problems)
-    result.refused.append((line.line, message))
-    if not result.dry_run:
-        quarantine(project.db, line, "crop", codes, message, raw)
+            run.take(number_of(ann, n), ann, "crop", propose)
+    return run.result

@@ -1,0 +1,138 @@
+"""What every import shares: each item of another tool's file is identified, admitted through the
+ledger's checks and stored, refused (kept in the quarantine with its finding codes), or skipped
+with its reason; the account reconciles (items = imported + imported before + refused + skipped).
+
+An item is identified by (file name, its number in the file, the sha256 of its JSON): importing
+the same file again is a no-op, and an edited item is a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curalog.errors import ConfigError, DecisionRejected
+from curalog.ledger.admission import Admitted
+from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
+from curalog.project import Project
+
+
+class Refused(Exception):
+    """An item that cannot be a decision, with the finding code that says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class Skipped(Exception):
+    """An item that is not a decision at all (cancelled, no choice made), with the reason."""
+
+
+@dataclass
+class Intake:
+    path: Path
+    dry_run: bool
+    items: int = 0
+    imported: int = 0
+    already: int = 0  # imported by an earlier run
+    refused: list[tuple[int, str]] = field(default_factory=list)  # (item number, why: codes)
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (item number, why)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.items == self.imported + self.already + len(self.refused) + len(self.skipped)
+
+    def skip_reasons(self) -> dict[str, int]:
+        return dict(sorted(Counter(why for _, why in self.skipped).items()))
+
+
+def load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"cannot read the {what} file {path}: {exc}") from exc
+
+
+def hashes_to_paths(project: Project) -> dict[str, list[str]]:
+    """content sha256 -> the index's paths for it, read once per import."""
+    by_hash: dict[str, list[str]] = {}
+    for indexed, digest in project.embeddings.index_pairs():
+        by_hash.setdefault(digest or "", []).append(indexed)
+    return by_hash
+
+
+def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) -> str | None:
+    """The project path that holds the content ``digest`` (the index knows where), if on disk."""
+    for path in by_hash.get(digest, []) if isinstance(digest, str) else []:
+        if (project.root / path).is_file():
+            return path
+    return None
+
+
+class Importer:
+    """One import run over one file (see the module): ``take`` each item, then ``finish``."""
+
+    def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str) -> None:
+        self.project, self.result = project, Intake(path, dry_run)
+        self.done = imported_lines(project.db)
+        self.session = f"{tool.lower().replace(' ', '')}:{path.name}"
+        self.tool = tool
+
+    @contextmanager
+    def run(self) -> Iterator[Importer]:
+        if not self.result.dry_run:
+            self.project.ledger.start_session(f"{self.tool} import ({self.result.path.name})", self.session)
+        try:
+            yield self
+        finally:
+            if not self.result.dry_run:
+                self.project.ledger.end_session(self.session)
+
+    def line(self, number: int, item: object) -> tuple[LegacyLine, str]:
+        text = json.dumps(item, sort_keys=True, ensure_ascii=False)
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+        return LegacyLine(self.result.path.name, number, digest), text
+
+    def take(self, number: int, item: object, kind: str, propose) -> None:
+        """Count item ``number``; ``propose()`` returns the ``Admitted`` decision or raises
+        ``Refused``, ``DecisionRejected`` or ``Skipped``."""
+        result = self.result
+        result.items += 1
+        line, text = self.line(number, item)
+        if (line.source, line.line, line.sha) in self.done:
+            result.already += 1
+            return
+        try:
+            admitted: Admitted = propose()
+        except Skipped as exc:
+            result.skipped.append((number, str(exc)))
+            return
+        except Refused as exc:
+            self._refuse(line, kind, [(exc.code, exc.message)], text)
+            return
+        except DecisionRejected as exc:
+            self._refuse(line, kind, [(p.code, p.message) for p in exc.problems], text)
+            return
+        if not result.dry_run:
+            self.project.ledger.store(self.session, admitted, provenance=Provenance(line))
+        result.imported += 1
+
+    def _refuse(self, line: LegacyLine, kind: str, problems: list[tuple[str, str]], raw: str) -> None:
+        codes = ",".join(sorted({c for c, _ in problems}))
+        message = "; ".join(f"{c}: {m}" for c, m in problems)
+        self.result.refused.append((line.line, message))
+        if not self.result.dry_run:
+            quarantine(self.project.db, line, kind, codes, message, raw)
+
+
+def number_of(item: dict[str, Any], n: int) -> int:
+    """An item's number: its own positive integer id, else its position in the file."""
+    own = item.get("id")
+    return own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else n

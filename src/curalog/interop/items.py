@@ -1,0 +1,173 @@
+"""What every export shares: the decisions as items, the rounding rule, the reconciliation, and
+the one careful way an export writes its files.
+
+An ``Item`` is one decision as the other tools need it: its candidates (path, curalog sha256,
+EXIF-oriented width and height), the chosen one, the box in pixels of the chosen image. Items come
+from the ledger (``items_of``) or from a built dataset's crops (``dataset.formats``). Every
+export counts what it read and names each item it could not carry with the reason
+(``Exported.reconciles``: read = written + left out).
+
+An export into a folder (Label Studio, FiftyOne) writes only into a new or empty folder, or, with
+``force``, over an earlier export of the same format that its ``curalog-export.json`` lists: the
+files it lists are replaced, nothing else in the folder is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from curalog.audit import local_iso, now_local
+from curalog.errors import ConfigError, shown
+from curalog.files import check_output, target_of, write_file
+from curalog.ledger import Decision
+from curalog.ledger.admission import Candidate
+from curalog.ledger.checks import Box
+from curalog.project import Project
+from curalog.version import __version__
+
+MANIFEST = "curalog-export.json"
+
+
+@dataclass(frozen=True)
+class Item:
+    ref: int | str  # the ledger decision id, or "<log>:<line>" for a dataset row from a legacy log
+    kind: str  # "selection" | "crop"
+    set_id: str
+    directory: str
+    chosen_index: int
+    candidates: tuple[Candidate, ...]
+    box: Box | None  # pixels of the EXIF-oriented chosen image
+    created_at: str | None = None
+
+    @property
+    def chosen(self) -> Candidate:
+        return self.candidates[self.chosen_index]
+
+    def block(self) -> dict[str, Any]:
+        """The ``curalog`` block: what the other tool cannot carry, so nothing depends on a path."""
+        return {
+            "decision": self.ref, "kind": self.kind, "set_id": self.set_id, "directory": self.directory,
+            "chosen_index": self.chosen_index, "candidates": [c.hash for c in self.candidates],
+            "candidate_paths": [c.path for c in self.candidates], "created_at": self.created_at,
+        }  # fmt: skip
+
+
+def items_of(decisions: Iterable[Decision]) -> list[Item]:
+    return [
+        Item(d.id, d.kind, d.set_id, d.directory, d.chosen_idx, d.candidates, d.box, d.created_at)
+        for d in decisions
+    ]
+
+
+def pixel(v: float) -> int:
+    """The nearest whole pixel, halves up (the rounding rule of integer-pixel exports)."""
+    return math.floor(v + 0.5)
+
+
+@dataclass
+class Exported:
+    path: Path  # the file or folder written
+    format: str
+    decisions: int = 0  # live decisions (or dataset rows) read
+    written: int = 0  # exported as items of the format
+    images: int = 0
+    left_out: list[tuple[int | str, str]] = field(default_factory=list)  # (decision, why)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.decisions == self.written + len(self.left_out)
+
+    def reasons(self) -> dict[str, int]:
+        return dict(sorted(Counter(why for _, why in self.left_out).items()))
+
+    def summary(self) -> dict[str, Any]:
+        """The manifest's account: counts, and every left-out decision with its reason."""
+        out = asdict(self)
+        out["path"] = str(self.path)
+        out["left_out"] = [{"decision": ref, "why": why} for ref, why in self.left_out]
+        out["reasons"], out["reconciles"] = self.reasons(), self.reconciles
+        return out
+
+    def check(self) -> None:
+        if not self.reconciles:  # every decision is exported or named with its reason
+            raise ConfigError(f"the {self.format} export does not add up: {self.decisions} read, "
+                              f"{self.written} written, {len(self.left_out)} left out")  # fmt: skip
+
+
+def info() -> dict[str, str]:
+    return {"tool": "curalog", "version": __version__, "date_created": local_iso(now_local())}
+
+
+def write_export_file(project: Project, target: Path, text: str, *, force: bool, what: str) -> None:
+    """One export file: never over the project's own files, an existing file only with ``force``."""
+    check_output(target, protected=project.config.owned_paths(), force=force, what=what)
+    project.audit.require_for(target, what)
+    created = not target.exists()
+    write_file(target, text)
+    if created and target.is_file():
+        project.audit.record_created(target.resolve(), project.root, f"{what} (curalog export)")
+
+
+def export_folder(project: Project, folder: str | os.PathLike[str], files: dict[str, str],
+                  result: Exported, *, force: bool) -> None:  # fmt: skip
+    """Write ``files`` (name -> text) and the export's manifest into ``folder`` (see the module)."""
+    what = f"export {result.format}"
+    target = Path(folder).expanduser()
+    real = target_of(target)
+    _check_folder(project, target, real, result.format, [*files, MANIFEST], force=force)
+    project.audit.require(what)
+    if not real.exists():
+        real.mkdir(parents=True)
+        project.audit.record_created(real.resolve(), project.root, f"{what}: its folder")
+    result.files = sorted(files)
+    manifest = {"curalog_export": result.format, **info(), "account": result.summary()}
+    for name, text in [*files.items(), (MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")]:
+        created = not (real / name).exists()
+        write_file(real / name, text)
+        if created:
+            project.audit.record_created((real / name).resolve(), project.root, f"{what}: {name}")
+
+
+def _check_folder(project: Project, shown_as: Path, real: Path, fmt: str, names: list[str], *,
+                  force: bool) -> None:  # fmt: skip
+    named = f"export {fmt}: {shown(shown_as)}"
+    root = target_of(project.root)
+    if real == root or real in root.parents:
+        raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
+    for p in project.config.owned_paths():
+        owned = target_of(p)
+        if real == owned or owned in real.parents or real in owned.parents:
+            raise ConfigError(f"{named} would write into the project's own {shown(p)}; choose another folder")
+    if real.exists() and not real.is_dir():
+        raise ConfigError(f"{named} is a file; name a folder")
+    if not real.exists():
+        if not real.parent.is_dir():
+            raise ConfigError(f"{named}: the folder {shown(real.parent)} does not exist")
+        return
+    present = set(os.listdir(real))
+    if not present:
+        return
+    if not _earlier_export(real, fmt):
+        raise ConfigError(f"{named} is not empty and holds no earlier {fmt} export of curalog "
+                          f"({MANIFEST}); choose a new or empty folder")  # fmt: skip
+    if not force:
+        raise ConfigError(f"{named} holds an earlier export; pass --force to replace its files")
+    for name in names:
+        if (real / name).is_symlink() or ((real / name).exists() and not (real / name).is_file()):
+            raise ConfigError(f"{named}: {name} there is not a plain file; curalog will not replace it")
+
+
+def _earlier_export(folder: Path, fmt: str) -> bool:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("curalog_export") == fmt
