@@ -18,6 +18,16 @@ $(VENV)/.dev: $(VENV)/.base
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Label Studio's own validator (label-studio-sdk) checks the files `export labelstudio` writes. It
+# lives in a venv of its own: it pins numpy and OpenCV versions that curalog's venv does not take.
+LS_VENV := .venv-labelstudio
+LS_SDK  := label-studio-sdk==2.1.2
+
+$(LS_VENV)/.done:
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install --quiet '$(LS_SDK)'
+	touch $@
+
 demo: $(VENV)/.base
 	$(VENV)/bin/curalog demo $(DEMO_DIR) --fresh
 
@@ -38,7 +48,7 @@ postgres:
 	  $$SUDO $(POSTGRES_INSTALL) >/dev/null || ($$SUDO apt-get update -q >/dev/null && $$SUDO $(POSTGRES_INSTALL) >/dev/null); \
 	fi
 
-test: $(VENV)/.dev browser postgres
+test: $(VENV)/.dev $(LS_VENV)/.done browser postgres
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(PY) -m pytest -q
@@ -51,4 +61,4 @@ bench: $(VENV)/.dev browser
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LS_VENV) $(DEMO_DIR) .pytest_cache .ruff_cache .hypothesis

@@ -1,4 +1,4 @@
-"""Other tools' formats: ``export coco`` (the crop decisions as a COCO detection file)."""
+"""Other tools' formats: ``export coco|labelstudio|fiftyone`` and ``import coco|labelstudio``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,25 @@ def export_coco(
     with open_for(root, "export coco") as proj:
         result = run_export(proj, file, force=force)
     say_exported(result, "crops")
+
+
+@export_app.command("labelstudio")
+def export_labelstudio(
+    folder: Annotated[Path, typer.Argument(help="The folder to write (new, empty, or an earlier export).")],
+    root: RootOpt = None,
+    url_prefix: Annotated[
+        str, typer.Option("--url-prefix", help="Put before each project path in the tasks' image URLs.")
+    ] = "/data/local-files/?d=",
+    force: Annotated[bool, force_option("Replace the files of an earlier export in FOLDER.")] = False,
+) -> None:
+    """Write a Label Studio labeling config and task export: every live decision, boxes in percent."""
+    from curalog.interop.labelstudio import export_labelstudio as run_export
+
+    with open_for(root, "export labelstudio") as proj:
+        result = run_export(proj, folder, url_prefix=url_prefix, force=force)
+    say_exported(result, "decisions")
+    console.print(f"  files: {', '.join(result.files)}; import config.xml as the project's labeling "
+                  "interface and tasks.json as its tasks", highlight=False)  # fmt: skip
 
 
 def say_exported(result: Exported, what: str) -> None:
@@ -63,15 +82,34 @@ import_app = typer.Typer(
 )
 
 
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Say what would happen; keep nothing.")]
+
+
+def _take_in(fmt: str, file: Path, root: Path | None, dry_run: bool) -> None:
+    """Run ``curalog.interop.<fmt>.import_<fmt>`` and say its account."""
+    import importlib
+
+    run_import = getattr(importlib.import_module(f"curalog.interop.{fmt}"), f"import_{fmt}")
+    with open_for(root, f"import {fmt}") as proj:
+        result = run_import(proj, file, dry_run=dry_run)
+    say_imported(result)
+
+
 @import_app.command("coco")
 def import_coco(
     file: Annotated[Path, typer.Argument(help="A COCO detection JSON file.")],
     root: RootOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; keep nothing.")] = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Take COCO annotations in as crop decisions; every refusal named with its finding codes."""
-    from curalog.interop.coco import import_coco as run_import
+    _take_in("coco", file, root, dry_run)
 
-    with open_for(root, "import coco") as proj:
-        result = run_import(proj, file, dry_run=dry_run)
-    say_imported(result)
+
+@import_app.command("labelstudio")
+def import_labelstudio(
+    file: Annotated[Path, typer.Argument(help="A Label Studio JSON task export.")],
+    root: RootOpt = None,
+    dry_run: DryRun = False,
+) -> None:
+    """Take Label Studio annotations in as decisions; every refusal and skip named with its reason."""
+    _take_in("labelstudio", file, root, dry_run)
