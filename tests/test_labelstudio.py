@@ -302,3 +302,61 @@ def test_a_label_studio_export_is_taken_in_with_every_outcome_named(project: Pro
 )
 def test_label_studio_prefixes_are_stripped(url: str, path: str) -> None:
     assert local_path(url) == path
+
+
+def _decisions():
+    from hypothesis import strategies as st
+
+    corner = st.integers(0, 63_800).map(lambda v: v / 100)  # hundredths of a pixel
+    box = st.tuples(
+        corner, corner.map(lambda v: v * 0.75), st.integers(200, 20_000), st.integers(200, 15_000)
+    )
+    crop = box.map(
+        lambda b: (b[0], b[1], min(640.0, b[0] + b[2] / 100), min(480.0, b[1] + b[3] / 100))
+    ).filter(lambda b: b[2] - b[0] >= 2 and b[3] - b[1] >= 2 and b != (0, 0, 640, 480))
+    return st.lists(st.tuples(st.integers(0, 2), st.none() | crop), min_size=1, max_size=10)
+
+
+def _kept(d) -> tuple:  # noqa: ANN001
+    box = None if d.box is None else tuple(round(v, 6) for v in d.box)
+    return (d.kind, d.set_id, d.directory, d.chosen_idx, tuple(c.hash for c in d.candidates), box)
+
+
+def test_any_decision_the_ledger_takes_survives_export_and_import(tmp_path_factory, pg_server) -> None:
+    """Selections and crops with boxes to the hundredth of a pixel: ledger -> Label Studio -> a fresh
+    ledger gives the same kind, set, folder, choice, candidates and box (to 1e-6 px)."""
+    import os
+
+    from hypothesis import given, settings
+
+    on_server = bool(os.environ.get("CURALOG_DATABASE_URL"))
+
+    @settings(max_examples=8, deadline=None)
+    @given(_decisions())
+    def prop(decisions: list) -> None:
+        base = tmp_path_factory.mktemp("prop")
+        src, dst = base / "src", base / "dst"
+        for i, c in enumerate(["#aa0000", "#00aa00", "#0000aa"]):
+            make_image(src / "mojo1" / "selected" / f"set0_stage{i + 1}.png", (640, 480), c)
+        shutil.copytree(src, dst)
+        seen = []
+        for root in (src, dst):
+            curalog.init_project(root)
+            if on_server:  # each example, and each of its two projects, gets a ledger of its own
+                os.environ["CURALOG_DATABASE_URL"] = pg_server.new_database()
+            with curalog.open_project(root) as p:
+                assert p.embed(SET0).ok
+                if root == src:
+                    with p.session() as s:
+                        for k, (idx, box) in enumerate(decisions):
+                            if box is None:
+                                s.log_selection(f"set{k}", "mojo1/selected", SET0, idx)
+                            else:
+                                s.log_crop(f"set{k}", "mojo1/selected", SET0, idx, box)
+                    export_labelstudio(p, base / "ls")
+                else:
+                    assert import_labelstudio(p, base / "ls" / "tasks.json").imported == len(decisions)
+                seen.append(sorted(_kept(d) for d in p.ledger.decisions()))
+        assert seen[0] == seen[1]
+
+    prop()
