@@ -317,7 +317,7 @@ def _decisions():
     return st.lists(st.tuples(st.integers(0, 2), st.none() | crop), min_size=1, max_size=10)
 
 
-def _kept(d) -> tuple:  # noqa: ANN001
+def _kept(d) -> tuple:
     box = None if d.box is None else tuple(round(v, 6) for v in d.box)
     return (d.kind, d.set_id, d.directory, d.chosen_idx, tuple(c.hash for c in d.candidates), box)
 
