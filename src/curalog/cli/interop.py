@@ -16,6 +16,21 @@ if TYPE_CHECKING:
 export_app = typer.Typer(help="The decisions in other tools' formats.", no_args_is_help=True)
 
 
+Folder = Annotated[Path, typer.Argument(help="The folder to write (new, empty, or an earlier export).")]
+ForceFolder = Annotated[bool, force_option("Replace the files of an earlier export in FOLDER.")]
+
+
+def _give_out(fmt: str, target: Path, root: Path | None, what: str, **options: object) -> Exported:
+    """Run ``curalog.interop.<fmt>.export_<fmt>`` and say its account."""
+    import importlib
+
+    run_export = getattr(importlib.import_module(f"curalog.interop.{fmt}"), f"export_{fmt}")
+    with open_for(root, f"export {fmt}") as proj:
+        result = run_export(proj, target, **options)
+    say_exported(result, what)
+    return result
+
+
 @export_app.command("coco")
 def export_coco(
     file: Annotated[Path, typer.Argument(help="The COCO JSON file to write.")],
@@ -23,30 +38,37 @@ def export_coco(
     force: Annotated[bool, force_option("Replace FILE if it exists.")] = False,
 ) -> None:
     """Write the live crop decisions as COCO (integer pixel boxes, a curalog block per item)."""
-    from curalog.interop.coco import export_coco as run_export
-
-    with open_for(root, "export coco") as proj:
-        result = run_export(proj, file, force=force)
-    say_exported(result, "crops")
+    _give_out("coco", file, root, "crops", force=force)
 
 
 @export_app.command("labelstudio")
 def export_labelstudio(
-    folder: Annotated[Path, typer.Argument(help="The folder to write (new, empty, or an earlier export).")],
+    folder: Folder,
     root: RootOpt = None,
     url_prefix: Annotated[
         str, typer.Option("--url-prefix", help="Put before each project path in the tasks' image URLs.")
     ] = "/data/local-files/?d=",
-    force: Annotated[bool, force_option("Replace the files of an earlier export in FOLDER.")] = False,
+    force: ForceFolder = False,
 ) -> None:
     """Write a Label Studio labeling config and task export: every live decision, boxes in percent."""
-    from curalog.interop.labelstudio import export_labelstudio as run_export
-
-    with open_for(root, "export labelstudio") as proj:
-        result = run_export(proj, folder, url_prefix=url_prefix, force=force)
-    say_exported(result, "decisions")
+    result = _give_out("labelstudio", folder, root, "decisions", url_prefix=url_prefix, force=force)
     console.print(f"  files: {', '.join(result.files)}; import config.xml as the project's labeling "
                   "interface and tasks.json as its tasks", highlight=False)  # fmt: skip
+
+
+@export_app.command("fiftyone")
+def export_fiftyone(
+    folder: Folder,
+    root: RootOpt = None,
+    relative: Annotated[
+        bool, typer.Option("--relative", help="Media paths relative to FOLDER (default: absolute).")
+    ] = False,
+    force: ForceFolder = False,
+) -> None:
+    """Write the live crop decisions as a FiftyOne image-detection dataset (labels.json, data.json)."""
+    result = _give_out("fiftyone", folder, root, "crops", relative=relative, force=force)
+    console.print(f"  load it with fo.Dataset.from_dir({str(result.path)!r}, "
+                  "dataset_type=fo.types.FiftyOneImageDetectionDataset)", highlight=False)  # fmt: skip
 
 
 def say_exported(result: Exported, what: str) -> None:
