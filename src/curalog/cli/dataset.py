@@ -19,12 +19,20 @@ def dataset_build(
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.99)] = 0.1,
     seed: Annotated[int, seed_option("Seed of the train/validation split.")] = 0,
     force: Annotated[bool, force_option("Replace a dataset already there.")] = False,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            help="Also write the crops as coco, labelstudio and/or fiftyone (repeat or comma-separate).",
+        ),
+    ] = None,
 ) -> None:
     """Write crops/pairs/embeddings for training; every decision is used or dropped with its reason."""
     from curalog.dataset import build
 
     with rich_progress("dataset build", transient=True) as progress:
-        result = build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
+        result = build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress,
+                       formats=formats)  # fmt: skip
     m = result.manifest
     c = m["counts"]
     console.print(f"dataset written to {result.out}: {c['crops']:,} crops, {c['pairs']:,} pairs, "
@@ -35,6 +43,11 @@ def dataset_build(
         line = f"  {name}: logged {r['logged']:,} = used {r['used']:,} + dropped {n:,} ({dropped})"
         console.print(line, markup=False, highlight=False)
     console.print(f"  every dropped decision, with source, line and reason: {result.out / 'drops.csv'}")
+    for fmt, a in m.get("formats", {}).items():
+        why = ", ".join(f"{n:,} {reason}" for reason, n in a["reasons"].items()) or "none"
+        line = (f"  {fmt}: {a['decisions']:,} crops = written {a['written']:,} + left out "
+                f"{len(a['left_out']):,} ({why}): {', '.join(a['files'])}")  # fmt: skip
+        console.print(line, markup=False, highlight=False)
 
 
 @dataset_app.command("baseline")

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from curalog.codes import DROP_ORDER
 from curalog.config import Config, find_root, load_config
 from curalog.dataset.examples import Examples, examples
 from curalog.dataset.folder import FILES, dataset_target, write_swapped
+from curalog.dataset.formats import format_files, parse_formats
 from curalog.db.postgres import change_counter as pg_change_counter
 from curalog.embeddings.npy import read_vectors
 from curalog.errors import CuralogError, shown
@@ -75,15 +77,18 @@ def build(
     seed: int = 0,
     force: bool = False,
     progress: Progress | None = None,
+    formats: list[str] | None = None,
 ) -> BuildResult:
     """Build a training set from the project's decisions (ledger and legacy logs).
-    ``progress(done, total, phase)`` follows the validation and the examples."""
+    ``progress(done, total, phase)`` follows the validation and the examples. ``formats``: the
+    crops also as ``coco``, ``labelstudio`` and/or ``fiftyone`` (see ``dataset.formats``)."""
     with gc_paused():  # millions of long-lived rows and no cycles: see gc_paused
-        return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress)
+        return _build(root, out, val_fraction=val_fraction, seed=seed, force=force, progress=progress,
+                      formats=parse_formats(formats))  # fmt: skip
 
 
 def _build(root: str | os.PathLike[str] | None, out: str | os.PathLike[str] | None, *, val_fraction: float,
-           seed: int, force: bool, progress: Progress | None) -> BuildResult:  # fmt: skip
+           seed: int, force: bool, progress: Progress | None, formats: list[str]) -> BuildResult:  # fmt: skip
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     config = load_config(Path(root) if root is not None else find_root())
@@ -102,6 +107,7 @@ def _build(root: str | os.PathLike[str] | None, out: str | os.PathLike[str] | No
         progress(decisions, decisions, "examples")
 
     mat, dim = _matrix(config, embedded, ex.hashes)
+    extra, accounts = format_files(formats, ex.crops, validated.inputs.images.size, config.root)
     manifest = {
         "curalog": __version__,
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -118,16 +124,17 @@ def _build(root: str | os.PathLike[str] | None, out: str | os.PathLike[str] | No
         },
         "split": {"seed": seed, "val_fraction": val_fraction, "by": "project + set_id", **ex.split_counts},
         "embedding_models": _models(embedded, ex.hashes),
+        **({"formats": accounts} if formats else {}),
     }
     # written into a temp folder, then swapped in: no half-written dataset
     audit = AuditLog(config.path("audit_dir"), script="curalog dataset build")
     try:
-        replaced = write_swapped(target, _writers(ex, mat, judged, manifest), audit, force)
+        replaced = write_swapped(target, _writers(ex, mat, judged, manifest, extra), audit, force)
     except OSError as exc:
         raise CuralogError(f"cannot write the dataset to {shown(target)}: {exc.strerror or exc}") from exc
     audit.record(
         "create",
-        list(FILES),
+        [*FILES, *extra],
         dest_dir=str(target),
         notes=f"dataset: {ex.crops.num_rows} crops, "
         f"{ex.pairs.num_rows} pairs" + ("; replaced the dataset that was there" if replaced else ""),
@@ -218,7 +225,7 @@ def _input_files(config: Config) -> dict[str, Any]:
 
 
 def _writers(
-    ex: Examples, mat: np.ndarray, judged: Judged, manifest: dict
+    ex: Examples, mat: np.ndarray, judged: Judged, manifest: dict, extra: dict[str, str]
 ) -> dict[str, Callable[[Path], None]]:
     """The dataset's files and how each is written, in the order they are written."""
     import pyarrow.parquet as pq
@@ -237,5 +244,12 @@ def _writers(
         "pairs.parquet": lambda path: pq.write_table(ex.pairs, path),
         "embeddings.npy": lambda path: np.save(path, mat),
         "drops.csv": drops,
+        **{name: partial(_text, text) for name, text in extra.items()},
         "manifest.json": lambda path: path.write_text(json.dumps(manifest, indent=2) + "\n"),
     }
+
+
+def _text(text: str, path: Path) -> None:
+    """A format's file, in its subfolder of the dataset (made on the first file)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -20,6 +20,12 @@ from curalog.errors import ConfigError, listing, shown
 from curalog.files import swap_folder, target_of, where_is
 
 FILES = ("crops.parquet", "pairs.parquet", "embeddings.npy", "manifest.json", "drops.csv")
+#: the other tools' formats a build may add (``--format``): a subfolder each, holding these files
+FORMAT_FILES = {
+    "coco": ("annotations.json",),
+    "labelstudio": ("config.xml", "tasks.json"),
+    "fiftyone": ("data.json", "labels.json"),
+}
 # <target's parent>/.<name>.curalog-building-<host>-<pid>[.old]: a build's temp folder
 BUILDING = ".curalog-building-"
 STALE_AFTER = 24 * 3600  # seconds without a change after which another machine's temp folder is stale
@@ -140,6 +146,17 @@ def _remove_replaced(old: Path, target: Path, audit: AuditLog) -> None:
 def _not_dataset_files(folder: Path, names: list[str]) -> list[str]:
     """The entries of ``folder`` that are not one of a dataset's files as a build writes them (a
     regular file, not a link): what ``--force`` must never delete."""
-    return [
-        n for n in sorted(names) if n not in FILES or not (folder / n).is_file() or (folder / n).is_symlink()
-    ]
+    return [n for n in sorted(names) if not _built(folder / n)]
+
+
+def _built(path: Path) -> bool:
+    """A file a build writes (a regular file, not a link), or a format's subfolder holding only its
+    own files."""
+    if path.is_symlink():
+        return False
+    if path.name in FILES:
+        return path.is_file()
+    if path.name not in FORMAT_FILES or not path.is_dir():
+        return False
+    own = FORMAT_FILES[path.name]
+    return all(e.name in own and e.is_file(follow_symlinks=False) for e in os.scandir(path))
