@@ -86,44 +86,17 @@ def test_an_unknown_format_is_named_before_anything_is_done(tmp_path: Path) -> N
     with pytest.raises(ConfigError, match="parquet, yolo: unknown"):
         build(root, tmp_path / "ds", formats=["coco,yolo", "parquet"])
     assert not (tmp_path / "ds").exists()
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "curalog",
-            "dataset",
-            "build",
-            "--root",
-            str(root),
-            "--out",
-            str(tmp_path / "ds"),
-            "--format",
-            "yolo",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cli = _build_cli(root, tmp_path / "ds", "yolo")
     assert cli.returncode == 2 and "yolo: unknown" in cli.stderr and "Traceback" not in cli.stderr
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "curalog",
-            "dataset",
-            "build",
-            "--root",
-            str(root),
-            "--out",
-            str(tmp_path / "ds"),
-            "--format",
-            "coco",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    cli = _build_cli(root, tmp_path / "ds", "coco")
     assert cli.returncode == 0 and "coco: " in cli.stdout and "coco/annotations.json" in cli.stdout, (
         cli.stderr
     )
+
+
+def _build_cli(root: Path, out: Path, fmt: str) -> subprocess.CompletedProcess:
+    args = ["dataset", "build", "--root", str(root), "--out", str(out), "--format", fmt]
+    return subprocess.run([sys.executable, "-m", "curalog", *args], capture_output=True, text=True)
 
 
 def test_a_foreign_file_in_a_format_folder_stops_a_forced_rebuild(tmp_path: Path) -> None:
