@@ -152,6 +152,7 @@ def test_ledger_to_label_studio_to_ledger_gives_the_same_decisions(
         assert (dry.imported, q.ledger.count()) == (2, 0)
         got = import_labelstudio(q, tmp_path / "ls" / "tasks.json")
         assert (got.items, got.imported, got.refused, got.skipped) == (2, 2, [], []) and got.reconciles
+        assert got.warned == {}
         again = import_labelstudio(q, tmp_path / "ls" / "tasks.json")
         assert (again.imported, again.already) == (0, 2) and q.ledger.count() == 2
         after = sorted(
@@ -287,6 +288,38 @@ def test_a_label_studio_export_is_taken_in_with_every_outcome_named(project: Pro
         text=True,
     )
     assert cli.returncode == 1 and "imported before 3" in cli.stdout and "no choice made" in cli.stdout
+
+
+def test_decisions_taken_with_a_warning_are_counted_not_printed_one_by_one(
+    project: Project, tmp_path: Path
+) -> None:
+    for i, c in enumerate(["#aa0000", "#00aa00", "#0000aa"]):
+        make_image(project.root / "mojo1" / "selected" / f"set0_stage{i + 1}.png", (640, 480), c)
+    project.paths.forget()  # nothing embedded: each selection is taken with decision.no_embedding
+    data = {f"image{i}": f"/data/local-files/?d={p}" for i, p in enumerate(SET0)}
+    choice = {"type": "choices", "from_name": "chosen", "to_name": "image0", "value": {"choices": ["image2"]}}
+    tasks = [_task(n, data | {"n": n}, _ann(n, choice)) for n in (1, 2, 3)]
+    (tmp_path / "sel.json").write_text(json.dumps(tasks))
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "default",
+            "-m",
+            "curalog",
+            "import",
+            "labelstudio",
+            str(tmp_path / "sel.json"),
+            "--root",
+            str(project.root),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    assert (
+        "taken with a warning 3: decision.no_embedding" in cli.stdout and "DecisionWarning" not in cli.stderr
+    )
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,8 @@ def say_imported(result: Intake) -> None:
         console.print(f"  refused annotation {number}: {why}", highlight=False)
     for why, n in result.skip_reasons().items():
         console.print(f"  skipped {n:,}: {why}", highlight=False)
+    for code, n in sorted(result.warned.items()):
+        console.print(f"  taken with a warning {n:,}: {code} (curalog validate lists each)", highlight=False)
     if result.refused or not result.reconciles:
         raise typer.Exit(1)
 

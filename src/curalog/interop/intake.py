@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curalog.errors import ConfigError, DecisionRejected
+from curalog.errors import ConfigError, DecisionRejected, DecisionWarning
 from curalog.ledger.admission import Admitted
 from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
 from curalog.project import Project
@@ -44,6 +45,7 @@ class Intake:
     already: int = 0  # imported by an earlier run
     refused: list[tuple[int, str]] = field(default_factory=list)  # (item number, why: codes)
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (item number, why)
+    warned: Counter = field(default_factory=Counter)  # finding code -> decisions taken with that warning
 
     @property
     def reconciles(self) -> bool:
@@ -110,7 +112,9 @@ class Importer:
             result.already += 1
             return
         try:
-            admitted: Admitted = propose()
+            with warnings.catch_warnings(record=True) as caught:  # counted, not printed per decision
+                warnings.simplefilter("always", DecisionWarning)
+                admitted: Admitted = propose()
         except Skipped as exc:
             result.skipped.append((number, str(exc)))
             return
@@ -121,8 +125,16 @@ class Importer:
             self._refuse(line, kind, [(p.code, p.message) for p in exc.problems], text)
             return
         if not result.dry_run:
-            self.project.ledger.store(self.session, admitted, provenance=Provenance(line))
+            with warnings.catch_warnings(record=True) as stored:
+                warnings.simplefilter("always", DecisionWarning)
+                self.project.ledger.store(self.session, admitted, provenance=Provenance(line))
+            caught += stored
         result.imported += 1
+        for w in caught:
+            if issubclass(w.category, DecisionWarning):
+                result.warned[str(w.message).split(":", 1)[0]] += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     def _refuse(self, line: LegacyLine, kind: str, problems: list[tuple[str, str]], raw: str) -> None:
         codes = ",".join(sorted({c for c, _ in problems}))
