@@ -15,7 +15,8 @@ import pytest
 
 import curalog
 from curalog.errors import ConfigError
-from curalog.interop.labelstudio import export_labelstudio, import_labelstudio, local_path
+from curalog.interop.intake import local_path
+from curalog.interop.labelstudio import export_labelstudio, import_labelstudio
 from curalog.project import Project
 from tests.conftest import SET0, SET1, make_image, rotated_jpeg
 

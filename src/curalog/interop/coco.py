@@ -24,6 +24,7 @@ from curalog.interop.intake import (
     by_content,
     hashes_to_paths,
     load_json,
+    local_path,
     number_of,
 )
 from curalog.interop.items import Exported, Item, info, items_of, pixel, write_export_file
@@ -91,19 +92,22 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _where(project: Project, image: dict[str, Any], by_hash: dict[str, list[str]]) -> str:
     """The project path of a COCO image: by its curalog sha256 (the index knows where that content
-    is), else its file name as written (the path rule: prefix stripped, unique file name)."""
+    is), else its file name (a labeling tool's URL prefix stripped, then the path rule: another
+    machine's prefix stripped, unique file name)."""
     block = image.get("curalog") if isinstance(image.get("curalog"), dict) else {}
     found = by_content(project, block.get("sha256"), by_hash)
     if found is not None:
         return found
     name = image.get("file_name")
-    return name if isinstance(name, str) else ""
+    return local_path(name) if isinstance(name, str) else ""
 
 
 def _proposal(
     project: Project, ann: dict[str, Any], images: dict[Any, dict[str, Any]], by_hash: dict[str, list[str]]
 ) -> tuple:
-    """(set id, directory, image paths, chosen index, box) an annotation proposes."""
+    """(set id, directory, image paths, chosen index, box, sizes) an annotation proposes. The COCO
+    image's ``width``/``height`` are checked against the file as seen (EXIF orientation applied):
+    a converter that swapped them for a portrait photo drew the box in another frame."""
     image = images.get(ann.get("image_id"))
     if image is None:
         raise Refused("row.malformed", f"image_id {ann.get('image_id')!r} names no image of the file")
@@ -117,12 +121,19 @@ def _proposal(
     if not (isinstance(paths, list) and isinstance(idx, int) and 0 <= idx < len(paths)):
         paths, idx = [chosen_path], 0
     else:
-        paths = [chosen_path if i == idx else p for i, p in enumerate(paths)]
+        digests = block.get("candidates") if isinstance(block.get("candidates"), list) else []
+        digests = digests + [None] * (len(paths) - len(digests))
+        paths = [chosen_path if i == idx else by_content(project, digests[i], by_hash) or p
+                 for i, p in enumerate(paths)]  # fmt: skip
     directory = (
         block.get("directory") if isinstance(block.get("directory"), str) else chosen_path.rpartition("/")[0]
     )
     set_id = block.get("set_id") if isinstance(block.get("set_id"), str) else f"coco:{Path(chosen_path).stem}"
-    return set_id, directory, paths, idx, (x, y, x + w, y + h)
+    sizes: list[tuple[int, int] | None] = [None] * len(paths)
+    wh = (image.get("width"), image.get("height"))
+    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in wh):
+        sizes[idx] = wh  # type: ignore[assignment]
+    return set_id, directory, paths, idx, (x, y, x + w, y + h), sizes
 
 
 def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> Intake:
@@ -138,8 +149,10 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
             ann = ann if isinstance(ann, dict) else {}
 
             def propose(ann: dict[str, Any] = ann):
-                set_id, directory, paths, idx, box = _proposal(project, ann, images, by_hash)
-                return project.ledger.admission.admit("crop", set_id, directory, paths, idx, crop_coords=box)
+                set_id, directory, paths, idx, box, sizes = _proposal(project, ann, images, by_hash)
+                return project.ledger.admission.admit(
+                    "crop", set_id, directory, paths, idx, crop_coords=box, image_sizes=sizes
+                )
 
             run.take(number_of(ann, n), ann, "crop", propose)
     return run.result

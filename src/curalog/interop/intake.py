@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator
@@ -17,11 +18,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from curalog.errors import ConfigError, DecisionRejected, DecisionWarning
 from curalog.ledger.admission import Admitted
 from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
 from curalog.project import Project
+
+UPLOAD = re.compile(r"^/data/upload/\d+/[0-9a-fA-F]{8}-(?P<name>.+)$")
 
 
 class Refused(Exception):
@@ -68,6 +72,24 @@ def hashes_to_paths(project: Project) -> dict[str, list[str]]:
     for indexed, digest in project.embeddings.index_pairs():
         by_hash.setdefault(digest or "", []).append(indexed)
     return by_hash
+
+
+def local_path(url: str) -> str:
+    """The path an image URL written by a labeling tool points at: Label Studio's
+    ``/data/upload/<n>/<hash>-`` (the file name is what is left), ``/data/local-files/?d=``
+    (URL-decoded), a host (``http(s)://…``) or a bucket (``s3://``, ``gs://``, ``azure-blob://``:
+    made absolute, so the path rule strips what is not the project's) taken off."""
+    text = url.strip()
+    parts = urlsplit(text)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        text = parts.path + (f"?{parts.query}" if parts.query else "")
+    elif parts.scheme in ("s3", "gs", "azure-blob") and parts.netloc:
+        return "/" + unquote(parts.path.lstrip("/"))  # absolute: the resolver strips what is not ours
+    for marker in ("/data/local-files/?d=", "/data/local-files?d="):
+        if text.startswith(marker):
+            return unquote(text[len(marker) :].split("&", 1)[0])
+    upload = UPLOAD.match(unquote(text))
+    return upload.group("name") if upload else text
 
 
 def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) -> str | None:

@@ -28,7 +28,7 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from curalog.errors import ConfigError, PathError
 from curalog.interop.intake import (
@@ -39,6 +39,7 @@ from curalog.interop.intake import (
     by_content,
     hashes_to_paths,
     load_json,
+    local_path,
     number_of,
 )  # fmt: skip
 from curalog.interop.items import Exported, Item, export_folder, items_of
@@ -46,7 +47,6 @@ from curalog.ledger.admission import Admitted
 from curalog.project import Project
 
 LOCAL_FILES = "/data/local-files/?d="
-UPLOAD = re.compile(r"^/data/upload/\d+/[0-9a-fA-F]{8}-(?P<name>.+)$")
 RECTANGLES = ("rectangle", "rectanglelabels")
 EDGE = 1e-6  # percent: what float noise may put past an edge
 
@@ -118,21 +118,6 @@ def export_labelstudio(project: Project, folder: str | os.PathLike[str], *, url_
 
 
 # -- import ----------------------------------------------------------------------------------------
-def local_path(url: str) -> str:
-    """The path a Label Studio image URL points at, its prefixes stripped (see the module)."""
-    text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        text = parts.path + (f"?{parts.query}" if parts.query else "")
-    elif parts.scheme in ("s3", "gs", "azure-blob") and parts.netloc:
-        return "/" + unquote(parts.path.lstrip("/"))  # absolute: the resolver strips what is not ours
-    for marker in ("/data/local-files/?d=", "/data/local-files?d="):
-        if text.startswith(marker):
-            return unquote(text[len(marker) :].split("&", 1)[0])
-    upload = UPLOAD.match(unquote(text))
-    return upload.group("name") if upload else text
-
-
 def _number(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
 
