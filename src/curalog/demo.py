@@ -167,6 +167,8 @@ def run_demo(
     init_project(root)
     say("[bold]2.[/] Wrote curalog.toml (layout defaults, crops require embeddings)")
     today = datetime.now(UTC)
+    if (today.astimezone() + timedelta(minutes=2)).date() != today.astimezone().date():
+        today -= timedelta(minutes=2)  # the nightly checks a minute later stay on the same day
     with open_project(root, tool="demo") as proj:
         _audit_images(proj, sets + waiting)
         with proj.session(tool="demo") as session:
@@ -234,7 +236,12 @@ def _embed_and_decide(
         x2, y2 = rng.randint(x1 + w // 3, w), rng.randint(y1 + h // 3, h)
         session.log_crop(set_id, directory, names, chosen, (x1, y1, x2, y2), list(STAGES))
         summary.crops += 1
-    take_snapshot(proj, now=today - timedelta(minutes=5))
+    # today's snapshot, a little before the nightly check, but never on the day before (a demo run
+    # just after midnight would otherwise show one simulated day too many)
+    local = today.astimezone()
+    take_snapshot(
+        proj, now=max(local - timedelta(minutes=5), local.replace(hour=0, minute=0, second=0, microsecond=0))
+    )
     say(f"   {summary.selections} selections and {summary.crops} crops stored")
     say("[bold]5.[/] Trying the post-mortem's bad row (0x0 sizes, placeholder box):")
     set_id, names = sets[0]
