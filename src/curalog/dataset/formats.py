@@ -27,6 +27,10 @@ def parse_formats(raw: list[str] | None) -> list[str]:
     """``--format`` values (repeated or comma-separated) checked against what curalog writes;
     every unknown one named at once."""
     names = [n.strip().lower() for text in raw or [] for n in text.split(",") if n.strip()]
+    if raw and not names:
+        raise ConfigError(
+            f"--format {', '.join(map(repr, raw))} names no format; choose from {', '.join(FORMAT_FILES)}"
+        )
     unknown = sorted({n for n in names if n not in FORMAT_FILES})
     if unknown:
         raise ConfigError(f"--format {', '.join(unknown)}: unknown; choose from {', '.join(FORMAT_FILES)}")
@@ -46,7 +50,8 @@ def crop_items(crops: Any, size_of: Callable[[str], tuple[int, int] | None]) -> 
             continue
         w, h = size
         chosen = Candidate(0, path, digest, None, w, h)
-        box = (x1 * w, y1 * h, x2 * w, y2 * h)
+        # to 1e-6 px: 500.5 / 600 * 600 is 500.49999999999994, which would round down to the pixel
+        box = (round(x1 * w, 6), round(y1 * h, 6), round(x2 * w, 6), round(y2 * h, 6))
         items.append(Item(ref, "crop", set_id, path.rpartition("/")[0], 0, (chosen,), box))
     return items, missing
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from curalog.errors import ConfigError
+from curalog.errors import ConfigError, Problem, shown
 from curalog.interop.intake import (
     Importer,
     Intake,
@@ -25,17 +26,36 @@ from curalog.interop.intake import (
     hashes_to_paths,
     load_json,
     local_path,
+    located,
     number_of,
+    settled,
 )
 from curalog.interop.items import Exported, Item, info, items_of, pixel, write_export_file
+from curalog.ledger.checks import check_box
 from curalog.project import Project
 
 CATEGORY = {"id": 1, "name": "crop", "supercategory": "crop"}
+DESCRIPTION = "curalog crop decisions"
+MARKER = f'"description": "{DESCRIPTION}"'.encode()  # what an earlier export holds in its first KiB
 
 
 def coco_bbox(box: tuple[float, float, float, float]) -> list[int]:
     x, y, x2, y2 = (pixel(v) for v in box)
     return [x, y, x2 - x, y2 - y]
+
+
+def whole_pixel_problem(bbox: list[int], width: int, height: int) -> str | None:
+    """Why the box rounded to whole pixels could not come back as the same decision (the ledger
+    would refuse it, or read it as a normalized box), or None: what is exported can be imported."""
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        return "the box rounds to no whole pixel"
+    corners = (float(bbox[0]), float(bbox[1]), float(bbox[0] + bbox[2]), float(bbox[1] + bbox[3]))
+    checked = check_box(corners, width, height)
+    if isinstance(checked, Problem):
+        return f"the box rounded to whole pixels would be refused ({checked.code})"
+    if checked[0] != corners:
+        return "the box rounded to whole pixels would read as a normalized box"
+    return None
 
 
 def coco_document(items: list[Item], result: Exported) -> dict[str, Any]:
@@ -47,10 +67,11 @@ def coco_document(items: list[Item], result: Exported) -> dict[str, Any]:
             result.left_out.append((d.ref, "a selection has no box"))
             continue
         bbox = coco_bbox(d.box)
-        if bbox[2] <= 0 or bbox[3] <= 0:
-            result.left_out.append((d.ref, "the box rounds to no whole pixel"))
-            continue
         c = d.chosen
+        why = whole_pixel_problem(bbox, c.width, c.height)
+        if why is not None:
+            result.left_out.append((d.ref, why))
+            continue
         image = images.setdefault(c.hash, {
             "id": len(images) + 1, "file_name": c.path, "width": c.width, "height": c.height,
             "curalog": {"sha256": c.hash},
@@ -61,7 +82,7 @@ def coco_document(items: list[Item], result: Exported) -> dict[str, Any]:
         })  # fmt: skip
     result.written, result.images = len(annotations), len(images)
     return {
-        "info": {"description": "curalog crop decisions", **info()},
+        "info": {"description": DESCRIPTION, **info()},
         "licenses": [], "categories": [CATEGORY], "images": list(images.values()), "annotations": annotations,
     }  # fmt: skip
 
@@ -72,7 +93,7 @@ def export_coco(project: Project, target: str | os.PathLike[str], *, force: bool
     result = Exported(path, "coco")
     document = coco_document(items_of(project.ledger.decisions()), result)
     result.check()
-    write_export_file(project, path, coco_text(document), force=force, what="export coco:")
+    write_export_file(project, path, coco_text(document), force=force, what="export coco", marker=MARKER)
     return result
 
 
@@ -102,20 +123,44 @@ def _where(project: Project, image: dict[str, Any], by_hash: dict[str, list[str]
     return local_path(name) if isinstance(name, str) else ""
 
 
+def _key(value: object) -> bool:
+    return isinstance(value, int | str) and not isinstance(value, bool)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _images(doc: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], set]:
+    """The file's images by id (ints and strings only), and the ids named more than once."""
+    images: dict[Any, dict[str, Any]] = {}
+    twice = set()
+    for img in doc["images"]:
+        if isinstance(img, dict) and _key(img.get("id")):
+            if img["id"] in images:
+                twice.add(img["id"])
+            images[img["id"]] = img
+    return images, twice
+
+
 def _proposal(
-    project: Project, ann: dict[str, Any], images: dict[Any, dict[str, Any]], by_hash: dict[str, list[str]]
-) -> tuple:
+    project: Project, ann: dict[str, Any], images: dict[Any, dict[str, Any]], twice: set,
+    by_hash: dict[str, list[str]],
+) -> tuple:  # fmt: skip
     """(set id, directory, image paths, chosen index, box, sizes) an annotation proposes. The COCO
     image's ``width``/``height`` are checked against the file as seen (EXIF orientation applied):
     a converter that swapped them for a portrait photo drew the box in another frame."""
-    image = images.get(ann.get("image_id"))
+    key = ann.get("image_id")
+    image = images.get(key) if _key(key) else None
     if image is None:
-        raise Refused("row.malformed", f"image_id {ann.get('image_id')!r} names no image of the file")
+        raise Refused("row.malformed", f"image_id {shown(repr(key))} names no image of the file")
+    if key in twice:
+        raise Refused("row.malformed", f"image_id {key!r} names more than one image of the file")
     bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
-        raise Refused("crop.invalid_box", f"bbox {bbox!r} is not four numbers")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
+        raise Refused("crop.invalid_box", f"bbox {shown(repr(bbox))} is not four numbers")
     x, y, w, h = (float(v) for v in bbox)
-    chosen_path = _where(project, image, by_hash)
+    chosen_path = located(project, _where(project, image, by_hash))
     block = ann.get("curalog") if isinstance(ann.get("curalog"), dict) else {}
     paths, idx = block.get("candidate_paths"), block.get("chosen_index")
     if not (isinstance(paths, list) and isinstance(idx, int) and 0 <= idx < len(paths)):
@@ -142,17 +187,21 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
     annotation is identified by (file name, annotation id, content): importing again is a no-op."""
     path = Path(file).expanduser()
     doc = _load(path)
-    images = {img.get("id"): img for img in doc["images"] if isinstance(img, dict)}
+    images, twice = _images(doc)
     by_hash = hashes_to_paths(project)
     with Importer(project, path, dry_run=dry_run, tool="COCO").run() as run:
         for n, ann in enumerate(doc["annotations"], start=1):
             ann = ann if isinstance(ann, dict) else {}
 
             def propose(ann: dict[str, Any] = ann):
-                set_id, directory, paths, idx, box, sizes = _proposal(project, ann, images, by_hash)
-                return project.ledger.admission.admit(
+                set_id, directory, paths, idx, box, sizes = _proposal(project, ann, images, twice, by_hash)
+                admitted = project.ledger.admission.admit(
                     "crop", set_id, directory, paths, idx, crop_coords=box, image_sizes=sizes
                 )
+                block = ann.get("curalog") if isinstance(ann.get("curalog"), dict) else {}
+                if isinstance(block.get("set_id"), str):
+                    return settled(admitted, folder=not isinstance(block.get("directory"), str))
+                return replace(settled(admitted), set_id=f"coco:{PurePosixPath(admitted.chosen.path).stem}")
 
             run.take(number_of(ann, n), ann, "crop", propose)
     return run.result

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from curalog.errors import ConfigError, DecisionRejected, DecisionWarning
+from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, PathError, shown
 from curalog.ledger.admission import Admitted
 from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
 from curalog.project import Project
@@ -46,7 +47,7 @@ class Intake:
     dry_run: bool
     items: int = 0
     imported: int = 0
-    already: int = 0  # imported by an earlier run
+    already: int = 0  # in the ledger already (an earlier run, a copy of the file, the same decision)
     refused: list[tuple[int, str]] = field(default_factory=list)  # (item number, why: codes)
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (item number, why)
     warned: Counter = field(default_factory=Counter)  # finding code -> decisions taken with that warning
@@ -60,10 +61,19 @@ class Intake:
 
 
 def load_json(path: Path, what: str) -> Any:
+    """The JSON document of a regular file (a FIFO or a device is never opened: it could block)."""
+    if not path.is_file():
+        why = "no such file" if not path.exists() else "not a regular file"
+        raise ConfigError(f"cannot read the {what} file {shown(path)}: {why}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ConfigError(f"cannot read the {what} file {path}: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, a 5,000-digit number
+        raise ConfigError(f"cannot read the {what} file {shown(path)}: {shown(exc)}") from exc
+
+
+def file_label(path: Path) -> str:
+    """The file's name as text that any database takes (bytes that are not UTF-8 escaped)."""
+    return os.fsencode(path.name).decode("utf-8", "backslashreplace")
 
 
 def hashes_to_paths(project: Project) -> dict[str, list[str]]:
@@ -82,6 +92,8 @@ def local_path(url: str) -> str:
     text = url.strip()
     parts = urlsplit(text)
     if parts.scheme in ("http", "https") and parts.netloc:
+        if "local-files" not in parts.path:
+            return unquote(parts.path)
         text = parts.path + (f"?{parts.query}" if parts.query else "")
     elif parts.scheme in ("s3", "gs", "azure-blob") and parts.netloc:
         return "/" + unquote(parts.path.lstrip("/"))  # absolute: the resolver strips what is not ours
@@ -90,6 +102,23 @@ def local_path(url: str) -> str:
             return unquote(text[len(marker) :].split("&", 1)[0])
     upload = UPLOAD.match(unquote(text))
     return upload.group("name") if upload else text
+
+
+def located(project: Project, text: str) -> str:
+    """The canonical path for ``text`` if it names one exactly (or after another machine's
+    prefix), else ``text`` as it is: admission then tries the file name and says what it found."""
+    for attempt in (text, "/" + text.lstrip("/")):
+        try:
+            return project.paths.resolve(attempt, by_name=False).canonical
+        except (PathError, OSError, ValueError):
+            continue
+    return text
+
+
+def settled(admitted: Admitted, *, folder: bool = True) -> Admitted:
+    """``admitted`` with its folder the chosen image's own (``folder``): a foreign file's path as
+    written (another machine's, a URL) never becomes the decision's folder."""
+    return replace(admitted, directory=admitted.chosen.path.rpartition("/")[0]) if folder else admitted
 
 
 def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) -> str | None:
@@ -105,14 +134,15 @@ class Importer:
 
     def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str) -> None:
         self.project, self.result = project, Intake(path, dry_run)
-        self.done = imported_lines(project.db)
-        self.session = f"{tool.lower().replace(' ', '')}:{path.name}"
+        self.done = {sha for _source, _line, sha in imported_lines(project.db)}  # any file, any name
+        self.name = file_label(path)
+        self.session = f"{tool.lower().replace(' ', '')}:{self.name}"
         self.tool = tool
 
     @contextmanager
     def run(self) -> Iterator[Importer]:
         if not self.result.dry_run:
-            self.project.ledger.start_session(f"{self.tool} import ({self.result.path.name})", self.session)
+            self.project.ledger.start_session(f"{self.tool} import ({self.name})", self.session)
         try:
             yield self
         finally:
@@ -122,15 +152,17 @@ class Importer:
     def line(self, number: int, item: object) -> tuple[LegacyLine, str]:
         text = json.dumps(item, sort_keys=True, ensure_ascii=False)
         digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-        return LegacyLine(self.result.path.name, number, digest), text
+        return LegacyLine(self.name, number, digest), text
 
     def take(self, number: int, item: object, kind: str, propose) -> None:
         """Count item ``number``; ``propose()`` returns the ``Admitted`` decision or raises
-        ``Refused``, ``DecisionRejected`` or ``Skipped``."""
+        ``Refused``, ``DecisionRejected`` or ``Skipped``. An item already taken in (from this
+        file, a copy of it under another name, or earlier in this one) or a decision the ledger
+        already holds (an export of this ledger coming back) counts as ``already``."""
         result = self.result
         result.items += 1
         line, text = self.line(number, item)
-        if (line.source, line.line, line.sha) in self.done:
+        if line.sha in self.done:
             result.already += 1
             return
         try:
@@ -145,6 +177,20 @@ class Importer:
             return
         except DecisionRejected as exc:
             self._refuse(line, kind, [(p.code, p.message) for p in exc.problems], text)
+            return
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            IndexError,
+            AttributeError,
+        ) as exc:  # a shape not foreseen (after
+            # DecisionRejected, itself a ValueError)
+            self._refuse(line, kind, [("row.malformed", f"cannot be read: {shown(exc)}")], text)
+            return
+        self.done.add(line.sha)
+        if self.project.ledger.same_decision(admitted) is not None:
+            result.already += 1
             return
         if not result.dry_run:
             with warnings.catch_warnings(record=True) as stored:

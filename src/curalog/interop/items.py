@@ -14,6 +14,7 @@ files it lists are replaced, nothing else in the folder is touched.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -29,6 +30,7 @@ from curalog.files import check_output, target_of, write_file
 from curalog.ledger import Decision
 from curalog.ledger.admission import Candidate
 from curalog.ledger.checks import Box
+from curalog.paths import NOT_UTF8, utf8
 from curalog.project import Project
 from curalog.version import __version__
 
@@ -106,34 +108,85 @@ def info() -> dict[str, str]:
     return {"tool": "curalog", "version": __version__, "date_created": local_iso(now_local())}
 
 
-def write_export_file(project: Project, target: Path, text: str, *, force: bool, what: str) -> None:
-    """One export file: never over the project's own files, an existing file only with ``force``."""
+def write_export_file(project: Project, target: Path, text: str, *, force: bool, what: str,
+                      marker: bytes) -> None:  # fmt: skip
+    """One export file: never over the project's own files; an existing file only with ``force``
+    and only when it is an earlier export of curalog (``marker`` in its first KiB): never a user's
+    file, an image, or anything else that happens to have that name."""
+    _named_in_utf8(target, what)
     check_output(target, protected=project.config.owned_paths(), force=force, what=what)
+    real = target_of(target)
+    if real.exists() and real.is_file() and not _holds(real, marker):
+        raise ConfigError(f"{what}: {shown(target)} is not an earlier {what.split()[-1]} export of curalog; "
+                          "curalog replaces only its own: choose another file")  # fmt: skip
     project.audit.require_for(target, what)
-    created = not target.exists()
+    _remove_stale_temps(project, real.parent, [real.name], what)
+    replaced = real.is_file()
     write_file(target, text)
-    if created and target.is_file():
-        project.audit.record_created(target.resolve(), project.root, f"{what} (curalog export)")
+    if target_of(target).is_file():
+        note = f"{what} (curalog export)" + ("; replaced the earlier export" if replaced else "")
+        project.audit.record_created(real.resolve(), project.root, note)
 
 
 def export_folder(project: Project, folder: str | os.PathLike[str], files: dict[str, str],
                   result: Exported, *, force: bool) -> None:  # fmt: skip
-    """Write ``files`` (name -> text) and the export's manifest into ``folder`` (see the module)."""
+    """Write ``files`` (name -> text) and the export's manifest into ``folder`` (see the module).
+    The manifest is written first, marked incomplete, and last, complete: a killed export leaves
+    a folder that says so, which the next export (with ``force``) replaces."""
     what = f"export {result.format}"
     target = Path(folder).expanduser()
+    _named_in_utf8(target, what)
     real = target_of(target)
     _check_folder(project, target, real, result.format, [*files, MANIFEST], force=force)
     project.audit.require(what)
     if not real.exists():
         real.mkdir(parents=True)
         project.audit.record_created(real.resolve(), project.root, f"{what}: its folder")
+    _remove_stale_temps(project, real, [*files, MANIFEST], what)
     result.files = sorted(files)
-    manifest = {"curalog_export": result.format, **info(), "account": result.summary()}
-    for name, text in [*files.items(), (MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n")]:
-        created = not (real / name).exists()
+    head = {"curalog_export": result.format, **info(), "files": result.files}
+    steps = [(MANIFEST, _manifest(head, complete=False)), *files.items(),
+             (MANIFEST, _manifest(head | {"account": result.summary()}, complete=True))]  # fmt: skip
+    for name, text in steps:
+        replaced = (real / name).is_file()
         write_file(real / name, text)
-        if created:
-            project.audit.record_created((real / name).resolve(), project.root, f"{what}: {name}")
+        if name != MANIFEST or text == steps[-1][1]:
+            note = f"{what}: {name}" + ("; replaced the earlier export's" if replaced else "")
+            project.audit.record_created((real / name).resolve(), project.root, note)
+
+
+def _manifest(content: dict[str, Any], *, complete: bool) -> str:
+    return json.dumps(content | {"complete": complete}, indent=1, ensure_ascii=False) + "\n"
+
+
+def _named_in_utf8(target: Path, what: str) -> None:
+    if not utf8(os.fspath(target)):
+        raise ConfigError(f"{what}: {shown(target)}: {NOT_UTF8}; choose a name in UTF-8")
+
+
+def _holds(path: Path, marker: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return marker in fh.read(1024)
+    except OSError:
+        return False
+
+
+def _remove_stale_temps(project: Project, folder: Path, names: list[str], what: str) -> None:
+    """The temp files a killed export left beside ``names`` (their writer is gone): removed, audited."""
+    for name in names:
+        for tmp in folder.glob(f".{glob.escape(name[:200])}.curalog-tmp-*"):
+            pid = tmp.name.rsplit(".curalog-tmp-", 1)[1].split("-", 1)[0]
+            if (
+                pid.isdigit()
+                and not os.path.exists(f"/proc/{pid}")
+                and tmp.is_file()
+                and not tmp.is_symlink()
+            ):
+                tmp.unlink()
+                project.audit.record(
+                    "delete", [tmp.name], dest_dir=str(folder), notes=f"{what}: a killed export's temp file"
+                )
 
 
 def _check_folder(project: Project, shown_as: Path, real: Path, fmt: str, names: list[str], *,
@@ -155,19 +208,32 @@ def _check_folder(project: Project, shown_as: Path, real: Path, fmt: str, names:
     present = set(os.listdir(real))
     if not present:
         return
-    if not _earlier_export(real, fmt):
+    listed = _earlier_export(real, fmt)
+    if listed is None:
         raise ConfigError(f"{named} is not empty and holds no earlier {fmt} export of curalog "
                           f"({MANIFEST}); choose a new or empty folder")  # fmt: skip
     if not force:
         raise ConfigError(f"{named} holds an earlier export; pass --force to replace its files")
     for name in names:
-        if (real / name).is_symlink() or ((real / name).exists() and not (real / name).is_file()):
+        path = real / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
             raise ConfigError(f"{named}: {name} there is not a plain file; curalog will not replace it")
+        if path.exists() and name != MANIFEST and name not in listed:
+            raise ConfigError(f"{named}: {name} there is not one the earlier export's {MANIFEST} lists; "
+                              "curalog will not replace it")  # fmt: skip
 
 
-def _earlier_export(folder: Path, fmt: str) -> bool:
+def _earlier_export(folder: Path, fmt: str) -> set[str] | None:
+    """The files an earlier export of ``fmt`` in ``folder`` wrote (its manifest's list), or None
+    when the folder holds none (a manifest that is not a regular file is never read)."""
+    path = folder / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return None
     try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and manifest.get("curalog_export") == fmt
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("curalog_export") != fmt:
+        return None
+    files = manifest.get("files")
+    return {f for f in files if isinstance(f, str)} if isinstance(files, list) else set()

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from curalog.errors import ConfigError, PathError
+from curalog.errors import ConfigError
 from curalog.interop.intake import (
     Importer,
     Intake,
@@ -40,7 +40,9 @@ from curalog.interop.intake import (
     hashes_to_paths,
     load_json,
     local_path,
+    located,
     number_of,
+    settled,
 )  # fmt: skip
 from curalog.interop.items import Exported, Item, export_folder, items_of
 from curalog.ledger.admission import Admitted
@@ -134,7 +136,7 @@ class Task:
         self.paths = []
         for i, key in enumerate(self.keys):
             found = by_content(project, digests[i], by_hash) if i < len(digests) else None
-            self.paths.append(found or _located(project, local_path(data[key])))
+            self.paths.append(found or located(project, local_path(data[key])))
         own = task.get("id") if isinstance(task.get("id"), int) else n
         self.set_id = (
             self.block.get("set_id") if isinstance(self.block.get("set_id"), str) else f"labelstudio:{own}"
@@ -153,20 +155,13 @@ def _key_order(key: str) -> tuple[str, int]:
     return (m.group(1), int(m.group(2))) if m else (key, -1)
 
 
-def _located(project: Project, text: str) -> str:
-    """The canonical path for ``text`` if it names one exactly (or after a foreign prefix), else
-    ``text`` as it is: admission then tries the file name and says what it found."""
-    for attempt in (text, "/" + text.lstrip("/")):
-        try:
-            return project.paths.resolve(attempt, by_name=False).canonical
-        except (PathError, OSError, ValueError):
-            continue
-    return text
+def _listed(value: object) -> list:
+    return value if isinstance(value, list) else [] if value is None else [value]
 
 
 def _choice(task: Task, results: list[dict[str, Any]], boxes: list[dict[str, Any]]) -> int:
     chosen = [v for r in results if r.get("type") == "choices" and isinstance(r.get("value"), dict)
-              for v in (r["value"].get("choices") or [])]  # fmt: skip
+              for v in _listed(r["value"].get("choices"))]  # fmt: skip
     if len(chosen) > 1:
         raise Refused(
             "row.malformed", f"{len(chosen)} choices ({', '.join(map(str, chosen))}); one image is chosen"
@@ -175,7 +170,7 @@ def _choice(task: Task, results: list[dict[str, Any]], boxes: list[dict[str, Any
         if chosen[0] not in task.keys:
             raise Refused("row.malformed", f"the choice {chosen[0]!r} names no image of the task")
         return task.keys.index(chosen[0])
-    targets = {b.get("to_name") for b in boxes}
+    targets = {t for b in boxes if isinstance(t := b.get("to_name"), str)}
     if len(boxes) == 1 and len(targets & set(task.keys)) == 1:
         return task.keys.index(boxes[0]["to_name"])
     if len(task.keys) == 1 and boxes:
@@ -241,9 +236,15 @@ def _propose(project: Project, task: Task, ann: dict[str, Any]) -> Admitted:
         if isinstance(block.get("directory"), str)
         else task.paths[idx].rpartition("/")[0]
     )
-    admit = project.ledger.admission.admit
+    given = isinstance(block.get("directory"), str)
     if not boxes:
-        return admit("selection", task.set_id, directory, task.paths, idx)
+        return settled(project.ledger.admission.admit("selection", task.set_id, directory, task.paths, idx),
+                       folder=not given)  # fmt: skip
+    return settled(_crop(project, task, idx, directory, boxes), folder=not given)
+
+
+def _crop(project: Project, task: Task, idx: int, directory: str, boxes: list[dict[str, Any]]) -> Admitted:
+    admit = project.ledger.admission.admit
     (x, y, w, h), size = _box(task, idx, boxes)
     sizes: list[tuple[int, int] | None] = [None] * len(task.paths)
     if size is None:  # the file's own size places the percent box

@@ -248,6 +248,19 @@ class Ledger:
                 r["chosen_idx"], tuple(by_decision.get(r["id"], ())), box, norm, r["created_at"],
             )  # fmt: skip
 
+    def same_decision(self, admitted: Admitted) -> int | None:
+        """The id of a live decision equal to ``admitted`` (kind, set, folder, chosen content, box),
+        from any session: what an import of another tool's copy of this ledger must not add twice."""
+        b = admitted.box or (None, None, None, None)
+        row = self.db.query(
+            "SELECT id FROM decisions WHERE chosen_hash = ? AND set_id = ? AND directory = ? AND kind = ? "
+            "AND crop_x1 IS NOT DISTINCT FROM ? AND crop_y1 IS NOT DISTINCT FROM ? "
+            "AND crop_x2 IS NOT DISTINCT FROM ? AND crop_y2 IS NOT DISTINCT FROM ? "
+            f"AND {LIVE.format(d='decisions')} ORDER BY id LIMIT 1",
+            (admitted.chosen.hash, admitted.set_id, admitted.directory, admitted.kind, *b),
+        )
+        return int(row[0]["id"]) if row else None
+
     def decision(self, decision_id: int) -> Decision:
         found = list(self.decisions("WHERE d.id = ?", (decision_id,), retracted=True))
         if not found:
