@@ -148,7 +148,7 @@ def test_bad_annotations_are_refused_with_their_codes_and_kept(embedded: Project
     assert [(r["line"], r["codes"]) for r in kept] == sorted(codes.items())
     cli = subprocess.run([sys.executable, "-m", "curalog", "import", "coco", str(tmp_path / "in.json"),
                           "--root", str(embedded.root)], capture_output=True, text=True)  # fmt: skip
-    assert cli.returncode == 1 and "imported before 1" in cli.stdout and "Traceback" not in cli.stderr
+    assert cli.returncode == 1 and "already in the ledger 1" in cli.stdout and "Traceback" not in cli.stderr
 
 
 _x = st.integers(0, 64_000).map(lambda v: v / 100)  # hundredths of a pixel, edges included

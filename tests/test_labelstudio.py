@@ -288,7 +288,7 @@ def test_a_label_studio_export_is_taken_in_with_every_outcome_named(project: Pro
         capture_output=True,
         text=True,
     )
-    assert cli.returncode == 1 and "imported before 3" in cli.stdout and "no choice made" in cli.stdout
+    assert cli.returncode == 1 and "already in the ledger 3" in cli.stdout and "no choice made" in cli.stdout
 
 
 def test_decisions_taken_with_a_warning_are_counted_not_printed_one_by_one(

@@ -86,9 +86,9 @@ def say_imported(result: Intake) -> None:
     when anything was refused or the account does not add up."""
     verb = "would import" if result.dry_run else "imported"
     console.print(
-        f"{result.items:,} annotations: {verb} {result.imported:,}, imported before {result.already:,}, "
-        f"refused {len(result.refused):,}, skipped {len(result.skipped):,}"
-        + (" (dry run: nothing kept)" if result.dry_run else ""),
+        f"{result.items:,} annotations: {verb} {result.imported:,}, "
+        f"already in the ledger {result.already:,}, refused {len(result.refused):,}, "
+        f"skipped {len(result.skipped):,}" + (" (dry run: nothing kept)" if result.dry_run else ""),
         highlight=False,
     )
     for number, why in result.refused[:20]:

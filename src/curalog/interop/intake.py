@@ -1,6 +1,6 @@
 """What every import shares: each item of another tool's file is identified, admitted through the
 ledger's checks and stored, refused (kept in the quarantine with its finding codes), or skipped
-with its reason; the account reconciles (items = imported + imported before + refused + skipped).
+with its reason; the account reconciles (items = imported + already in the ledger + refused + skipped).
 
 An item is identified by (file name, its number in the file, the sha256 of its JSON): importing
 the same file again is a no-op, and an edited item is a new one.
