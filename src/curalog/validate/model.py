@@ -62,8 +62,15 @@ class Report:
             [Finding(**f) for f in data["findings"]], list(data["recommendations"]),
         )  # fmt: skip
 
-    def to_dict(self) -> dict:
-        return {
+    def document(self) -> dict:
+        """``to_dict`` with the findings left as they are (dataclasses, in order): what a JSON
+        encoder that knows dataclasses (orjson) writes without a dict per finding."""
+        return {**self.to_dict(findings=False), "findings": self.findings,
+                "recommendations": list(self.recommendations)}  # fmt: skip
+
+    def to_dict(self, findings: bool = True) -> dict:
+        """findings.md's JSON report as plain data (without the findings: the head only)."""
+        head = {
             "root": self.root,
             "generated_at": self.generated_at,
             "summary": {
@@ -77,6 +84,8 @@ class Report:
                 "warnings": self.warnings,
                 "by_code": self.by_code,
             },
-            "findings": [f.to_dict() for f in self.findings],
-            "recommendations": list(self.recommendations),
         }
+        if not findings:
+            return head
+        return {**head, "findings": [f.to_dict() for f in self.findings],
+                "recommendations": list(self.recommendations)}  # fmt: skip
