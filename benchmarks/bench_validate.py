@@ -7,7 +7,7 @@ peak memory (VmHWM, the process's own high-water RSS) is per run; the full run a
 forked vector-check child's peak (RUSAGE_CHILDREN). Also checks that the
 findings equal what was planted.
 
-    .venv/bin/python benchmarks/bench_validate.py [--scale 1.0] [--keep DIR]
+    .venv/bin/python benchmarks/bench_validate.py [--scale 1.0] [--keep DIR] [--defects 8 --format json]
 """
 
 from __future__ import annotations
@@ -48,31 +48,37 @@ print(json.dumps({"seconds": time.perf_counter() - t, "max_rss_mb": peak}))
 """
 
 RUN = r"""
-import json, resource, sys, time
+import json, os, resource, sys, tempfile, time
 from curalog.validate import validate
+from curalog.validate.render import render_json, render_text
+render = {"json": render_json, "text": render_text}[sys.argv[2]]
 t = time.perf_counter()
 report = validate(sys.argv[1])
+with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".report") as fh:  # as --output FILE does
+    fh.write(render(report))
 seconds = time.perf_counter() - t
 hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")]
 peak = int(hwm[0].split()[1]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the forked vector check
-print(json.dumps({"seconds": seconds, "by_code": report.by_code, "max_rss_mb": peak, "child_rss_mb": child}))
+print(json.dumps({"seconds": seconds, "by_code": report.by_code, "max_rss_mb": peak, "child_rss_mb": child,
+                  "findings": len(report.findings)}))
 """
 
 
-def _run(script: str, root: Path) -> dict:
+def _run(script: str, root: Path, *args: str) -> dict:
     out = subprocess.run(
-        [sys.executable, "-c", script, str(root)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, str(root), *args], capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout)
 
 
-def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
+def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None, defects: float = 1.0,
+        fmt: str = "text") -> dict:  # fmt: skip
     tmp = Path(tempfile.mkdtemp(prefix="curalog-bench-validate-"))
     root = keep or tmp / "seed"
     try:
         if not (root / "data").exists():
-            planted = generate(root, scale)
+            planted = generate(root, scale, defects=defects)
             (root / "planted.json").write_text(json.dumps(planted))
             os.sync()  # let the writeback of the generated files finish before anything is timed
         planted = json.loads((root / "planted.json").read_text())
@@ -82,13 +88,15 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
         for _ in range(repeats):
             floors.append(_run(FLOOR, root))
             cache.unlink(missing_ok=True)
-            fulls.append(_run(RUN, root))
-            repeats_.append(_run(RUN, root))
+            fulls.append(_run(RUN, root, fmt))
+            repeats_.append(_run(RUN, root, fmt))
         floor = statistics.median(r["seconds"] for r in floors)
         full = statistics.median(r["seconds"] for r in fulls)
         repeat = statistics.median(r["seconds"] for r in repeats_)
         return {
             "scale": scale,
+            "format": fmt,
+            "findings": fulls[-1]["findings"],
             "floor_s": floor,
             "full_s": full,
             "repeat_s": repeat,
@@ -107,7 +115,8 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None) -> dict:
 
 
 def report(r: dict) -> None:
-    print(f"validate: seed-scale legacy project (scale {r['scale']}), medians of runs in fresh processes")
+    print(f"validate: seed-scale legacy project (scale {r['scale']}, {r['findings']:,} findings, "
+          f"--format {r['format']} to a file), medians of runs in fresh processes")  # fmt: skip
     print(f"  I/O floor (read .npy, parse logs, list folders)  {r['floor_s']:7.3f} s   "
           f"peak {r['floor_rss_mb']:.0f} MB")  # fmt: skip
     print(f"  full run, no validator cache                     {r['full_s']:7.3f} s   "
@@ -126,5 +135,9 @@ if __name__ == "__main__":
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", type=Path, help="generate into (or reuse) this folder")
+    ap.add_argument(
+        "--defects", type=float, default=1.0, help="multiply every planted defect (8: ~7k findings)"
+    )
+    ap.add_argument("--format", choices=["text", "json"], default="text")
     args = ap.parse_args()
-    report(run(args.scale, args.repeats, args.keep))
+    report(run(args.scale, args.repeats, args.keep, args.defects, args.format))

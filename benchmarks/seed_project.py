@@ -57,9 +57,11 @@ def _csv(fields: list) -> str:
     return buf.getvalue()
 
 
-def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
-    """Write the project; returns the planted findings as a Counter of codes."""
+def generate(root: Path, scale: float = 1.0, seed: int = 0, defects: float = 1.0) -> Counter:
+    """Write the project; returns the planted findings as a Counter of codes. ``defects``
+    multiplies every planted defect (8: a findings-heavy project, ~7k findings at scale 1)."""
     rng = random.Random(seed)
+    k_ = scale * defects  # how many of each defect
     n_images = int(77_000 * scale)
     n_sel = int(21_250 * scale)
     n_crop = int(7_189 * scale)
@@ -101,7 +103,7 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
             write_image(rel)
             images.append(rel)
     # images deleted since they were indexed (their vector is still there)
-    deleted = [f"mojo{1 + k % 3}/selected/deleted_{k:05d}.png" for k in range(int(60 * scale))]
+    deleted = [f"mojo{1 + k % 3}/selected/deleted_{k:05d}.png" for k in range(int(60 * k_))]
     for rel in deleted:
         write_image(rel, keep=False)
     contested = (
@@ -135,8 +137,8 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
     npy = io.BytesIO()
     np.save(npy, vec)
     npy_bytes = npy.getvalue()
-    missing_vec = set(rng.sample(images, int(300 * scale)))
-    corrupt_vec = set(rng.sample(sorted(set(images) - missing_vec), int(20 * scale)))
+    missing_vec = set(rng.sample(images, int(300 * k_)))
+    corrupt_vec = set(rng.sample(sorted(set(images) - missing_vec), int(20 * k_)))
     lines = []
     for rel in [*images, *deleted]:
         shown = rel if rel in deleted else index_as(rel)
@@ -149,10 +151,10 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
         data = npy_bytes if rel not in corrupt_vec else npy_bytes[: -DIM * 2]  # truncated
         (emb / f"{hashes[rel]}.npy").write_bytes(data)
     planted["embedding.corrupt"] += len(corrupt_vec)
-    for k in range(int(50 * scale)):
+    for k in range(int(50 * k_)):
         (emb / f"{hashlib.sha256(f'orphan{k}'.encode()).hexdigest()}.npy").write_bytes(npy_bytes)
         planted["embedding.orphan_file"] += 1
-    bad_index = int(10 * scale)
+    bad_index = int(10 * k_)
     lines += ["{broken json"] * bad_index
     planted["row.malformed"] += bad_index
     (root / INDEX).write_text("\n".join(lines) + "\n")
@@ -178,9 +180,7 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
 
     # Selections
     out = [SEL_HEADER]
-    no_emb = rng.sample(
-        sorted(missing_vec | corrupt_vec), min(len(missing_vec | corrupt_vec), int(150 * scale))
-    )
+    no_emb = rng.sample(sorted(missing_vec | corrupt_vec), min(len(missing_vec | corrupt_vec), int(150 * k_)))
     for i in range(n_sel):
         if i < len(no_emb):
             chosen = no_emb[i]
@@ -190,10 +190,10 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
         shown, folder = path_as(chosen)
         out.append(_csv([f"2025-10-{1 + i % 28:02d}T14:03:11", f"2025100{i % 9}_1402", f"set_{i:06d}",
                          folder, shown, json.dumps([rng.choice(images)])]))  # fmt: skip
-    for _ in range(int(20 * scale)):
+    for _ in range(int(20 * k_)):
         out.append(out[rng.randrange(len(no_emb) + 1, len(out))])  # exact duplicates of clean lines
         planted["row.duplicate"] += 1
-    for k in range(int(25 * scale)):  # a shared file name written where neither image is
+    for k in range(int(25 * k_)):  # a shared file name written where neither image is
         twin = twins[k % len(twins)]
         out.append(_csv(["2025-10-03T10:00:00", "x", f"amb_{k}", "elsewhere", twin.rsplit("/", 1)[1], "[]"]))
         planted["path.ambiguous"] += 1
@@ -201,11 +201,11 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
         shown, folder = path_as(rel)
         out.append(_csv(["2025-10-03T11:00:00", "y", f"del_{k}", folder, shown, "[]"]))
         planted["image.missing"] += 1
-    for k in range(int(30 * scale)):
+    for k in range(int(30 * k_)):
         out.append(_csv(["2025-10-03T10:00:00", "x", f"ghost_{k}", "mojo1/selected",
                          f"mojo1/selected/ghost_{k}.png", "[]"]))  # fmt: skip
         planted["path.unresolved"] += 1
-    for _ in range(int(15 * scale)):
+    for _ in range(int(15 * k_)):
         out.append("2025-10-03T10:00:00,x,broken")
         planted["row.malformed"] += 1
     (root / SEL).write_text("\n".join(out) + "\n")
@@ -218,7 +218,7 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
         "crop.invalid_box": 30,
         "crop.out_of_bounds": 30,
     }
-    defects = [code for code, n in plan.items() for _ in range(int(n * scale))]
+    defects = [code for code, n in plan.items() for _ in range(int(n * k_))]
     for i in range(n_crop):
         chosen = rng.choice(usable_pool)
         shown, folder = path_as(chosen)
@@ -247,7 +247,7 @@ def generate(root: Path, scale: float = 1.0, seed: int = 0) -> Counter:
         row = [when, "20251002_1500", f"crop_{i:06d}", folder, "1", "0", shown, *box, shown, "stage2", w, h]
         row += [""] * 12
         out.append(_csv(row))
-    for _ in range(int(15 * scale)):
+    for _ in range(int(15 * k_)):
         out.append(_csv(["2025-10-03", "x", "c", "mojo1/crop", "1", "0", "mojo1/crop/x.png",
                          "abc", "1", "2", "3", "mojo1/crop/x.png", "s", "10", "10"] + [""] * 12))  # fmt: skip
         planted["row.malformed"] += 1
@@ -259,6 +259,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("root", type=Path)
     ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--defects", type=float, default=1.0, help="multiply every planted defect")
     args = ap.parse_args()
-    counts = generate(args.root, args.scale)
+    counts = generate(args.root, args.scale, defects=args.defects)
     print(json.dumps(dict(sorted(counts.items())), indent=2))
