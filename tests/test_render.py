@@ -111,3 +111,13 @@ def test_a_lone_surrogate_takes_the_standard_librarys_path() -> None:
     f = Finding("row.malformed", "error", "log.csv", 3, "", "bad\udcfename.png", "m", "x")
     report = Report("/r", "t", findings=[f])
     assert render_json(report) == reference_json(report)
+
+
+def test_the_compact_form_the_memo_keeps_reads_back_as_the_report() -> None:
+    f = Finding("row.malformed", "error", "log.csv", 3, "", "bad\udcfename.png", "m é", "x")
+    g = Finding("image.missing", "warning", "log.csv", None, "mojo1", "a.png", "gone", "y")
+    for items in ([f, g], [g]):
+        report = Report("/r", "t", 1, 2, 3, 4, 5, 6, items, ["fix"])
+        compact = report.to_json()
+        compact.encode("utf-8")  # what the cache stores: a surrogate is escaped, never raw
+        assert Report.from_dict(json.loads(compact)) == report

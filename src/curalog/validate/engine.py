@@ -11,13 +11,14 @@ and builds the report.
 from __future__ import annotations
 
 import gc
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
+
+import orjson
 
 from curalog.audit import check_since
 from curalog.codes import RECOMMEND
@@ -88,7 +89,7 @@ def run(
         images = {img: ident(f"{config.root}/{img}") for img in cache.memo_images}
         vectors = vector_idents(config.path("embeddings_dir"))
         if cache.memo_signature == signature(config, since, cache.memo_folders, images, vectors):
-            report = Report.from_dict(json.loads(cache.memo_report))
+            report = Report.from_dict(orjson.loads(cache.memo_report))
             report.generated_at, report.root = generated_at, str(config.root)
             report.reused = True
             return report
@@ -132,7 +133,7 @@ def _run_uncached(
     if memo and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
         cache.memo_signature = signature(config, since, folders, measured, cache.vector_idents())
-        cache.memo_report = json.dumps(validated.report.to_dict())
+        cache.memo_report = validated.report.to_json()
         cache.memo_folders, cache.memo_images = folders, sorted(measured)
     else:
         cache.memo_signature = ""
