@@ -12,6 +12,7 @@ import bench_embed
 import bench_ledger
 import bench_postgres
 import bench_validate
+import bench_verify
 import bench_web
 import embed_throughput
 
@@ -26,6 +27,8 @@ if __name__ == "__main__":
     bench_validate.report(bench_validate.run())
     print()
     bench_validate.report(bench_validate.run(defects=8, fmt="json"))  # findings-heavy, the nightly's JSON
+    print()
+    bench_verify.report(bench_verify.run())
     print()
     sys.argv = [sys.argv[0]]
     bench_postgres.main()

@@ -15,7 +15,7 @@ from curalog.db.postgres import PgDatabase
 from curalog.embeddings.embedders import Embedder, get_embedder
 from curalog.embeddings.runner import EmbedResult, embed_paths
 from curalog.embeddings.store import EmbeddingStore, PutResult
-from curalog.embeddings.verify import VerifyReport, adopt_orphans, verify_store
+from curalog.embeddings.verify import Verdicts, VerifyReport, adopt_orphans, verify_store
 from curalog.errors import ConfigError, ImageError, PathError, shown
 from curalog.files import write_file
 from curalog.ledger import Ledger, Session
@@ -147,8 +147,11 @@ class Project:
         self.paths.forget()
         return result
 
-    def verify(self, progress: Progress | None = None) -> VerifyReport:
-        return verify_store(self.embeddings, progress)
+    def verify(self, progress: Progress | None = None, verdicts: Verdicts | None = None) -> VerifyReport:
+        """The store checked both ways. ``verdicts``: earlier per-file verdicts to reuse (and to
+        hand what is read to); ``curalog.validate.verdicts.verify_project`` passes the
+        validator's cache."""
+        return verify_store(self.embeddings, progress, verdicts)
 
     def adopt_orphans(
         self, embedder: Embedder | None = None, progress: Progress | None = None

@@ -14,6 +14,7 @@ from curalog.embeddings.embedders import choose_embedder
 from curalog.embeddings.verify import VerifyReport
 from curalog.errors import shown
 from curalog.project import Project
+from curalog.validate.verdicts import verify_project
 
 
 def _print_report(report: VerifyReport) -> None:
@@ -161,7 +162,7 @@ def verify(
         if adopt_orphans:
             _adopt_orphans(proj)
         with rich_progress("store", transient=True) as progress:
-            report = proj.verify(progress)
+            report = verify_project(proj, progress)
     if fmt is Format.json:
         print(_report_json(report))
     else:

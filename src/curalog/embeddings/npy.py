@@ -9,10 +9,11 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from curalog.files import open_regular, read_regular
+from curalog.files import open_regular
 
 _MAGIC = b"\x93NUMPY"
 _HEADERS: dict[bytes, tuple[np.dtype, bool, tuple[int, ...]] | str] = {}
@@ -92,17 +93,46 @@ def value_problem(vec: np.ndarray, dim: int | None = None) -> str | None:
     return None
 
 
-def read_vector_file(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
-    """(vector, None) or (None, why it is not a usable vector)."""
+class FileVerdict(NamedTuple):
+    """What one read of a vector file says, in the terms of the validator's per-file cache."""
+
+    vector: np.ndarray | None  # the payload when the file is structurally sound (values unjudged)
+    length: int  # the vector's length; -1 when the file is not a 1-D float vector at all
+    problem: str  # why it is not a usable vector of any length; "" when it is one
+    key: tuple[int, int, int] | None  # (size, mtime_ns, inode) by fstat before the read; None: unreadable
+
+
+def read_vector_verdict(path: str | os.PathLike[str]) -> FileVerdict:
+    """Read ``path`` once and judge it with no length expected (the validator's verdict).
+
+    The stat key is taken from the open file before its bytes are read, so a change made while
+    (or after) it is read gives the file another key."""
     try:
-        data = read_regular(path)
+        with os.fdopen(open_regular(path), "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read()
     except OSError as exc:
-        return None, f"unreadable ({exc.strerror or exc})"
+        return FileVerdict(None, -1, f"unreadable ({exc.strerror or exc})", None)
+    key = (st.st_size, st.st_mtime_ns, st.st_ino)
     vec, problem = parse_vector(data)
     if vec is None:
-        return None, problem
-    problem = value_problem(vec, dim)
-    return (None, problem) if problem else (vec, None)
+        return FileVerdict(None, -1, problem or "", key)
+    return FileVerdict(vec, vec.shape[0], value_problem(vec) or "", key)
+
+
+def with_dim(verdict: FileVerdict, dim: int | None) -> tuple[np.ndarray | None, str | None]:
+    """``read_vector_file``'s answer from a verdict: (vector, None) or (None, why it is not a
+    usable vector of length ``dim``); a wrong length is said before any value problem."""
+    if verdict.vector is None:
+        return None, verdict.problem
+    if dim is not None and verdict.length != dim:
+        return None, f"wrong length {verdict.length} (index says {dim})"
+    return (None, verdict.problem) if verdict.problem else (verdict.vector, None)
+
+
+def read_vector_file(path: Path, dim: int | None = None) -> tuple[np.ndarray | None, str | None]:
+    """(vector, None) or (None, why it is not a usable vector)."""
+    return with_dim(read_vector_verdict(path), dim)
 
 
 def read_vectors(folder: Path, names: list[str], dim: int) -> np.ndarray:

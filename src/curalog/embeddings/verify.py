@@ -5,11 +5,14 @@ which indexes sound orphans through ``EmbeddingStore.put_many`` (the store's one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from curalog.codes import TEMP_FILE_FIX, TEMP_FILE_STATE
-from curalog.embeddings.npy import read_vector_file
+from curalog.embeddings.npy import read_vector_file, read_vector_verdict, with_dim
 from curalog.embeddings.store import EmbeddingStore, IndexEntry, PutResult, list_vector_files
 from curalog.progress import Progress
 
@@ -22,6 +25,39 @@ class StoreProblem:
     message: str
     fix: str
     hash: str = ""
+
+
+class Verdicts(Protocol):
+    """Earlier verdicts on vector files, by file name and stat key (size, mtime_ns, inode), and
+    what this run learned. ``known_sound`` may say True only when the file with that name and
+    key was read and found a sound vector (a .npy file, 1-D, float, complete, finite, not all
+    zeros) of length ``dim`` (any length when ``dim`` is None)."""
+
+    def known_sound(self, name: str, key: tuple[int, int, int], dim: int | None) -> bool: ...
+
+    def learned(self, name: str, key: tuple[int, int, int], length: int, problem: str) -> None: ...
+
+
+def _judge_file(
+    directory: Path, name: str, dim: int | None, verdicts: Verdicts | None
+) -> tuple[str | None, int | None]:
+    """(why the file is not a sound vector of length ``dim``, or None; its size when known).
+
+    A file the verdicts know as sound with its present stat key is not read again; any other
+    file is read, and what was read is handed to ``verdicts.learned``."""
+    if verdicts is None:
+        return read_vector_file(directory / name, dim)[1], None
+    path = f"{directory}/{name}"  # a string, not a Path: this runs for every file of the store
+    try:
+        st = os.stat(path)
+        if verdicts.known_sound(name, (st.st_size, st.st_mtime_ns, st.st_ino), dim):
+            return None, st.st_size
+    except OSError:
+        pass  # read it: the read says why it cannot be
+    verdict = read_vector_verdict(path)
+    if verdict.key is not None:
+        verdicts.learned(name, verdict.key, verdict.length, verdict.problem)
+    return with_dim(verdict, dim)[1], None
 
 
 @dataclass
@@ -45,10 +81,14 @@ class VerifyReport:
         return not self.errors
 
 
-def verify_store(store: EmbeddingStore, progress: Progress | None = None) -> VerifyReport:
+def verify_store(
+    store: EmbeddingStore, progress: Progress | None = None, verdicts: Verdicts | None = None
+) -> VerifyReport:
     """Check index and files in both directions; every problem itemized.
 
-    ``progress(done, total, "verifying")`` is called as vector files are read.
+    ``progress(done, total, "verifying")`` is called as vector files are read. With
+    ``verdicts``, a file known sound at its present stat key is not read again, and the
+    verdicts on the files read are handed back (the report is the same either way).
     """
     report = VerifyReport()
     entries = store.entries()
@@ -77,13 +117,13 @@ def verify_store(store: EmbeddingStore, progress: Progress | None = None) -> Ver
                 "curalog embed (re-embeds every image with the configured model)",
             )
         )  # fmt: skip
-    report.problems += _indexed_files(store, by_hash, files, tick)
-    report.problems += _unindexed_files(store, report, by_hash, files, temps, tick)
+    report.problems += _indexed_files(store, by_hash, files, tick, verdicts)
+    report.problems += _unindexed_files(store, report, by_hash, files, temps, tick, verdicts)
     return report
 
 
 def _indexed_files(store: EmbeddingStore, by_hash: dict[str, list[IndexEntry]], files: dict[str, str],
-                   tick: Callable[[], None]) -> list[StoreProblem]:  # fmt: skip
+                   tick: Callable[[], None], verdicts: Verdicts | None) -> list[StoreProblem]:  # fmt: skip
     """Index -> files: every indexed hash has its file, sound and of the size written."""
     out: list[StoreProblem] = []
     rel = store.rel_dir
@@ -100,9 +140,9 @@ def _indexed_files(store: EmbeddingStore, by_hash: dict[str, list[IndexEntry]], 
             continue
         path = store.directory / files[digest]
         tick()
-        _arr, problem = read_vector_file(path, group[0].dim)
-        if problem is None and path.stat().st_size != group[0].file_size:
-            problem = f"size {path.stat().st_size} differs from the {group[0].file_size} written"
+        problem, size = _judge_file(store.directory, files[digest], group[0].dim, verdicts)
+        if problem is None and (size := path.stat().st_size if size is None else size) != group[0].file_size:
+            problem = f"size {size} differs from the {group[0].file_size} written"
         if problem:
             out.append(
                 StoreProblem(
@@ -116,7 +156,7 @@ def _indexed_files(store: EmbeddingStore, by_hash: dict[str, list[IndexEntry]], 
 
 def _unindexed_files(
     store: EmbeddingStore, report: VerifyReport, by_hash: dict[str, list[IndexEntry]], files: dict[str, str],
-    temps: list[str], tick: Callable[[], None],
+    temps: list[str], tick: Callable[[], None], verdicts: Verdicts | None,
 ) -> list[StoreProblem]:  # fmt: skip
     """Files -> index: a file no index row names is the legacy index's (counted in ``report``;
     it must be sound too), an orphan, or a temp file left by an interrupted write."""
@@ -127,7 +167,7 @@ def _unindexed_files(
         if digest in by_hash:
             continue
         tick()
-        _arr, problem = read_vector_file(store.directory / name)
+        problem, _size = _judge_file(store.directory, name, None, verdicts)
         if digest in legacy:  # named by the legacy index: not an orphan, but it must be sound too
             report.legacy_files += 1
             if problem:

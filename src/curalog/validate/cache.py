@@ -61,6 +61,21 @@ class ValidateCache:
         self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
         self.changed = True
 
+    def learn_vectors(self, learned: dict[str, CacheEntry]) -> None:
+        """Merge verdicts read elsewhere (``verify``) into the cached ones, by file name: a learned
+        entry replaces the cached one of that name, the others are kept as they were."""
+        if not learned:
+            return
+        entries = {**self.vector_entries(), **learned}
+        names = list(entries)
+        values = list(entries.values())
+        checked = Checked(
+            np.array([length for _k, length, _p in values], dtype=np.int64),
+            np.array([key for key, _n, _p in values], dtype=np.int64).reshape(-1, 3),
+            {i: problem for i, (_k, _n, problem) in enumerate(values) if problem},
+        )
+        self.set_vectors(names, checked)
+
     def vector_idents(self) -> list[str]:
         """ "name size mtime_ns inode" of every cached verdict (the memo signature's part)."""
         keys = self.vector_checked.keys.tolist()
