@@ -326,3 +326,16 @@ def test_image_names_that_are_not_utf8_are_measured_hashed_and_cached(tmp_path: 
     again = validate(tmp_path)
     assert first.crops == 1 and again.reused
     assert [f.code for f in again.findings] == [f.code for f in first.findings]
+
+
+@pytest.mark.parametrize("garbage", [b"PK\x03\x04cut short", b"PK", b"\x93NUMPY\x01\x00"])
+def test_a_cache_cut_short_is_ignored(legacy, garbage: bytes) -> None:
+    """A zip header with nothing behind it (a copy cut short, a full disk) only makes the run
+    slower: the report is the one a run without any cache gives."""
+    from curalog.validate.cache import CACHE_NAME
+
+    root, _ = legacy
+    clean = validate(root, use_cache=False)
+    (root / "data" / CACHE_NAME).write_bytes(garbage)
+    again = validate(root)
+    assert sorted(map(_key, again.findings)) == sorted(map(_key, clean.findings))

@@ -11,6 +11,7 @@ import io
 import os
 import zlib
 from pathlib import Path
+from zipfile import BadZipFile
 
 import numpy as np
 
@@ -92,7 +93,16 @@ class ValidateCache:
                     self.memo_report = zlib.decompress(z["memo_report_z"].tobytes()).decode("utf-8")
                     self.memo_folders = z["memo_folders"].tolist()
                     self.memo_images = z["memo_images"].tolist()
-        except (OSError, ValueError, KeyError, TypeError, zlib.error, UnicodeDecodeError):
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            EOFError,
+            zlib.error,
+            UnicodeDecodeError,
+            BadZipFile,
+        ):
             self.memo_signature = ""
 
     def load(self) -> None:
@@ -132,7 +142,7 @@ class ValidateCache:
                     )
                 }
             self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, EOFError, BadZipFile):
             self.vector_names, self.vector_checked, self._vector_entries = [], Checked.empty(), None
             self.images, self.hashes = {}, {}
 
