@@ -167,3 +167,88 @@ def test_foreign_paths_never_become_the_folder(embedded: Project, tmp_path: Path
 )  # fmt: skip
 def test_http_urls_are_decoded(url: str, path: str) -> None:
     assert local_path(url) == path
+
+
+# -- from a review of the change ---------------------------------------------------------------
+def test_the_same_annotation_on_another_files_image_is_another_decision(
+    embedded: Project, tmp_path: Path
+) -> None:
+    ann = [{"id": 1, "image_id": 1, "bbox": [10, 10, 100, 100]}]
+    a = _coco(tmp_path, "a.json", [{"id": 1, "file_name": SET0[0], "width": 640, "height": 480}], ann)
+    b = _coco(tmp_path, "b.json", [{"id": 1, "file_name": SET1[0], "width": 640, "height": 480}], ann)
+    assert import_coco(embedded, a).imported == 1
+    assert import_coco(embedded, b).imported == 1 and embedded.ledger.count() == 2
+
+
+def test_our_own_export_at_full_precision_is_not_taken_twice(embedded: Project, tmp_path: Path) -> None:
+    with embedded.session() as s:
+        s.log_crop("set0", "mojo1/selected", SET0, 1, (10.1234567, 20.7654321, 300.3333333, 200.1111111))
+        s.log_crop("set1", "mojo1/selected", SET1, 2, (10.5, 20.25, 300.4, 200))
+    export_labelstudio(embedded, tmp_path / "ls")
+    export_coco(embedded, tmp_path / "c.json")
+    got = import_labelstudio(embedded, tmp_path / "ls" / "tasks.json")
+    assert (got.imported, got.already) == (0, 2)
+    got = import_coco(embedded, tmp_path / "c.json")
+    assert (got.imported, got.already) == (0, 2) and embedded.ledger.count() == 2
+
+
+def test_a_copy_of_an_image_elsewhere_does_not_take_the_decision(embedded: Project, tmp_path: Path) -> None:
+    """Two files with one content: the decision stays on the one the export names."""
+    from curalog.interop.intake import by_content, hashes_to_paths
+
+    copy = embedded.root / "backup" / "set0_stage2.png"
+    copy.parent.mkdir()
+    shutil.copy(embedded.root / SET0[1], copy)
+    embedded.paths.forget()
+    assert embedded.embed(["backup/set0_stage2.png"]).ok
+    with embedded.session() as s:
+        d = s.log_crop("b0", "backup", ["backup/set0_stage2.png"], 0, (10, 20, 300, 200))
+    digest = embedded.ledger.decision(d).chosen.hash
+    assert by_content(embedded, digest, hashes_to_paths(embedded)) == SET0[1]  # the trap: the other copy
+    export_labelstudio(embedded, tmp_path / "ls")
+    export_coco(embedded, tmp_path / "c.json")
+    for importer, path in (
+        (import_labelstudio, tmp_path / "ls" / "tasks.json"),
+        (import_coco, tmp_path / "c.json"),
+    ):
+        with embedded.session() as s:
+            s.undo(next(iter(embedded.ledger.decisions())).id, "import it back")
+        assert importer(embedded, path).imported == 1
+        [back] = list(embedded.ledger.decisions())
+        assert (back.chosen.path, back.directory) == ("backup/set0_stage2.png", "backup")
+
+
+def test_a_huge_annotation_id_is_a_position_not_a_traceback(embedded: Project, tmp_path: Path) -> None:
+    anns = [{"id": 10**20, "image_id": 1, "bbox": [10, 10, 90, 90]}, {"id": 10**20 + 1, "image_id": 7}]
+    path = _coco(tmp_path, "huge.json", [IMG], anns)
+    out = _cli("import", "coco", str(path), "--root", str(embedded.root))
+    assert "Traceback" not in out.stderr and "imported 1" in out.stdout and out.returncode == 1, out.stderr
+
+
+def test_a_dry_run_counts_as_the_real_run_does(embedded: Project, tmp_path: Path) -> None:
+    twice = [
+        {"id": 1, "image_id": 1, "bbox": [10, 10, 90, 90]},
+        {"id": 2, "image_id": 1, "bbox": [10, 10, 90, 90]},
+    ]
+    path = _coco(tmp_path, "twice.json", [IMG], twice)
+    dry = import_coco(embedded, path, dry_run=True)
+    real = import_coco(embedded, path)
+    assert (dry.imported, dry.already) == (real.imported, real.already) == (1, 1)
+
+
+def test_a_users_format_folder_in_the_dataset_folder_stops_force(tmp_path: Path) -> None:
+    from curalog.dataset import build
+    from tests.legacy_project import build as build_legacy
+
+    root = tmp_path / "legacy"
+    build_legacy(root)
+    out = build(root, tmp_path / "ds").out  # no --format: the set wrote no coco/
+    (out / "coco").mkdir()
+    (out / "coco" / "annotations.json").write_text("my own annotations")
+    with pytest.raises(ConfigError, match="other files"):
+        build(root, out, formats=["coco"], force=True)
+    assert (out / "coco" / "annotations.json").read_text() == "my own annotations"
+
+
+def test_an_http_upload_url_is_stripped_too() -> None:
+    assert local_path("http://localhost:8080/data/upload/3/8f2a1c0d-IMG_1.jpg") == "IMG_1.jpg"

@@ -145,18 +145,33 @@ def _remove_replaced(old: Path, target: Path, audit: AuditLog) -> None:
 
 def _not_dataset_files(folder: Path, names: list[str]) -> list[str]:
     """The entries of ``folder`` that are not one of a dataset's files as a build writes them (a
-    regular file, not a link): what ``--force`` must never delete."""
-    return [n for n in sorted(names) if not _built(folder / n)]
+    regular file, not a link; a format's subfolder that the set's manifest lists, holding only its
+    own files): what ``--force`` must never delete."""
+    formats = _formats_of(folder)
+    return [n for n in sorted(names) if not _built(folder / n, formats)]
 
 
-def _built(path: Path) -> bool:
-    """A file a build writes (a regular file, not a link), or a format's subfolder holding only its
-    own files."""
+def _formats_of(folder: Path) -> set[str]:
+    """The formats the dataset in ``folder`` says it wrote (its manifest's ``formats``)."""
+    manifest = folder / "manifest.json"
+    if manifest.is_symlink() or not manifest.is_file():
+        return set()
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return set()
+    formats = data.get("formats") if isinstance(data, dict) else None
+    return {f for f in formats if isinstance(f, str)} if isinstance(formats, dict) else set()
+
+
+def _built(path: Path, formats: set[str]) -> bool:
+    """A file a build writes (a regular file, not a link), or the subfolder of a format the set
+    wrote, holding only that format's files."""
     if path.is_symlink():
         return False
     if path.name in FILES:
         return path.is_file()
-    if path.name not in FORMAT_FILES or not path.is_dir():
+    if path.name not in FORMAT_FILES or path.name not in formats or not path.is_dir():
         return False
     own = FORMAT_FILES[path.name]
     return all(e.name in own and e.is_file(follow_symlinks=False) for e in os.scandir(path))

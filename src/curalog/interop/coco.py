@@ -22,11 +22,10 @@ from curalog.interop.intake import (
     Importer,
     Intake,
     Refused,
-    by_content,
     hashes_to_paths,
     load_json,
     local_path,
-    located,
+    matched,
     number_of,
     settled,
 )
@@ -112,15 +111,12 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _where(project: Project, image: dict[str, Any], by_hash: dict[str, list[str]]) -> str:
-    """The project path of a COCO image: by its curalog sha256 (the index knows where that content
-    is), else its file name (a labeling tool's URL prefix stripped, then the path rule: another
-    machine's prefix stripped, unique file name)."""
+    """The project path of a COCO image: its file name (a labeling tool's URL prefix stripped,
+    then the path rule) when that holds the curalog sha256, else where the index says that content
+    is, else the file name as the path rule finds it (``intake.matched``)."""
     block = image.get("curalog") if isinstance(image.get("curalog"), dict) else {}
-    found = by_content(project, block.get("sha256"), by_hash)
-    if found is not None:
-        return found
     name = image.get("file_name")
-    return local_path(name) if isinstance(name, str) else ""
+    return matched(project, local_path(name) if isinstance(name, str) else "", block.get("sha256"), by_hash)
 
 
 def _key(value: object) -> bool:
@@ -160,7 +156,7 @@ def _proposal(
     if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
         raise Refused("crop.invalid_box", f"bbox {shown(repr(bbox))} is not four numbers")
     x, y, w, h = (float(v) for v in bbox)
-    chosen_path = located(project, _where(project, image, by_hash))
+    chosen_path = _where(project, image, by_hash)
     block = ann.get("curalog") if isinstance(ann.get("curalog"), dict) else {}
     paths, idx = block.get("candidate_paths"), block.get("chosen_index")
     if not (isinstance(paths, list) and isinstance(idx, int) and 0 <= idx < len(paths)):
@@ -168,8 +164,10 @@ def _proposal(
     else:
         digests = block.get("candidates") if isinstance(block.get("candidates"), list) else []
         digests = digests + [None] * (len(paths) - len(digests))
-        paths = [chosen_path if i == idx else by_content(project, digests[i], by_hash) or p
-                 for i, p in enumerate(paths)]  # fmt: skip
+        named = [p if isinstance(p, str) else "" for p in paths]
+        paths = [
+            chosen_path if i == idx else matched(project, p, digests[i], by_hash) for i, p in enumerate(named)
+        ]
     directory = (
         block.get("directory") if isinstance(block.get("directory"), str) else chosen_path.rpartition("/")[0]
     )
@@ -189,7 +187,7 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
     doc = _load(path)
     images, twice = _images(doc)
     by_hash = hashes_to_paths(project)
-    with Importer(project, path, dry_run=dry_run, tool="COCO").run() as run:
+    with Importer(project, path, dry_run=dry_run, tool="COCO", tolerance=0.5).run() as run:
         for n, ann in enumerate(doc["annotations"], start=1):
             ann = ann if isinstance(ann, dict) else {}
 
@@ -203,5 +201,7 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
                     return settled(admitted, folder=not isinstance(block.get("directory"), str))
                 return replace(settled(admitted), set_id=f"coco:{PurePosixPath(admitted.chosen.path).stem}")
 
-            run.take(number_of(ann, n), ann, "crop", propose)
+            # identified with its image: the same annotation on another file's image is another item
+            image = images.get(ann.get("image_id")) if _key(ann.get("image_id")) else None
+            run.take(number_of(ann, n), {"annotation": ann, "image": image}, "crop", propose)
     return run.result

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, PathError, shown
+from curalog.errors import ConfigError, CuralogError, DecisionRejected, DecisionWarning, PathError, shown
 from curalog.ledger.admission import Admitted
+from curalog.ledger.ledger import near
 from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
 from curalog.project import Project
 
@@ -91,15 +92,16 @@ def local_path(url: str) -> str:
     made absolute, so the path rule strips what is not the project's) taken off."""
     text = url.strip()
     parts = urlsplit(text)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        if "local-files" not in parts.path:
-            return unquote(parts.path)
+    web = parts.scheme in ("http", "https") and bool(parts.netloc)
+    if web:
         text = parts.path + (f"?{parts.query}" if parts.query else "")
     elif parts.scheme in ("s3", "gs", "azure-blob") and parts.netloc:
         return "/" + unquote(parts.path.lstrip("/"))  # absolute: the resolver strips what is not ours
     for marker in ("/data/local-files/?d=", "/data/local-files?d="):
         if text.startswith(marker):
             return unquote(text[len(marker) :].split("&", 1)[0])
+    if web:
+        text = unquote(parts.path)  # a URL's path is URL-encoded; a path written as text is not
     upload = UPLOAD.match(unquote(text))
     return upload.group("name") if upload else text
 
@@ -121,6 +123,21 @@ def settled(admitted: Admitted, *, folder: bool = True) -> Admitted:
     return replace(admitted, directory=admitted.chosen.path.rpartition("/")[0]) if folder else admitted
 
 
+def matched(project: Project, named: str, digest: object, by_hash: dict[str, list[str]]) -> str:
+    """The project path of an image a file names as ``named`` (a URL's prefixes already taken
+    off) with the curalog sha256 ``digest``: the named path itself when it resolves and holds that
+    content (two copies of one image stay apart), else where the index says the content is, else
+    the named path (admission then tries the file name and says what it found)."""
+    here = located(project, named)
+    if isinstance(digest, str) and digest and (project.root / here).is_file():
+        try:
+            if project.facts.get(here, defer=True).sha256 == digest:
+                return here
+        except (CuralogError, OSError, ValueError):
+            pass
+    return by_content(project, digest, by_hash) or here
+
+
 def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) -> str | None:
     """The project path that holds the content ``digest`` (the index knows where), if on disk."""
     for path in by_hash.get(digest, []) if isinstance(digest, str) else []:
@@ -132,12 +149,16 @@ def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) 
 class Importer:
     """One import run over one file (see the module): ``take`` each item, then ``finish``."""
 
-    def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str) -> None:
+    def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str, tolerance: float) -> None:
+        """``tolerance``: how far (pixels) a box may be from a decision the ledger holds and
+        still be that decision: the format's own rounding (0.5 for whole pixels)."""
         self.project, self.result = project, Intake(path, dry_run)
         self.done = {sha for _source, _line, sha in imported_lines(project.db)}  # any file, any name
         self.name = file_label(path)
         self.session = f"{tool.lower().replace(' ', '')}:{self.name}"
         self.tool = tool
+        self.tolerance = tolerance
+        self.admitted: dict[tuple, list] = {}  # decisions taken in this run (a dry run stores none)
 
     @contextmanager
     def run(self) -> Iterator[Importer]:
@@ -178,18 +199,12 @@ class Importer:
         except DecisionRejected as exc:
             self._refuse(line, kind, [(p.code, p.message) for p in exc.problems], text)
             return
-        except (
-            TypeError,
-            ValueError,
-            KeyError,
-            IndexError,
-            AttributeError,
-        ) as exc:  # a shape not foreseen (after
-            # DecisionRejected, itself a ValueError)
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:  # a shape not
+            # foreseen (caught after DecisionRejected, itself a ValueError)
             self._refuse(line, kind, [("row.malformed", f"cannot be read: {shown(exc)}")], text)
             return
         self.done.add(line.sha)
-        if self.project.ledger.same_decision(admitted) is not None:
+        if self._seen(admitted) or self.project.ledger.same_decision(admitted, self.tolerance) is not None:
             result.already += 1
             return
         if not result.dry_run:
@@ -204,6 +219,16 @@ class Importer:
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
+    def _seen(self, admitted: Admitted) -> bool:
+        """Whether this run already took the same decision (its box within the tolerance), and
+        remember this one: a dry run, which stores nothing, counts as the real run does."""
+        key = (admitted.kind, admitted.set_id, admitted.directory, admitted.chosen.hash)
+        boxes = self.admitted.setdefault(key, [])
+        if any(near(b, admitted.box, self.tolerance) for b in boxes):
+            return True
+        boxes.append(admitted.box)
+        return False
+
     def _refuse(self, line: LegacyLine, kind: str, problems: list[tuple[str, str]], raw: str) -> None:
         codes = ",".join(sorted({c for c, _ in problems}))
         message = "; ".join(f"{c}: {m}" for c, m in problems)
@@ -215,4 +240,4 @@ class Importer:
 def number_of(item: dict[str, Any], n: int) -> int:
     """An item's number: its own positive integer id, else its position in the file."""
     own = item.get("id")
-    return own if isinstance(own, int) and not isinstance(own, bool) and own > 0 else n
+    return own if isinstance(own, int) and not isinstance(own, bool) and 0 < own < 2**63 else n

@@ -36,11 +36,10 @@ from curalog.interop.intake import (
     Intake,
     Refused,
     Skipped,
-    by_content,
     hashes_to_paths,
     load_json,
     local_path,
-    located,
+    matched,
     number_of,
     settled,
 )  # fmt: skip
@@ -135,8 +134,8 @@ class Task:
         digests = self.block.get("candidates") if isinstance(self.block.get("candidates"), list) else []
         self.paths = []
         for i, key in enumerate(self.keys):
-            found = by_content(project, digests[i], by_hash) if i < len(digests) else None
-            self.paths.append(found or located(project, local_path(data[key])))
+            digest = digests[i] if i < len(digests) else None
+            self.paths.append(matched(project, local_path(data[key]), digest, by_hash))
         own = task.get("id") if isinstance(task.get("id"), int) else n
         self.set_id = (
             self.block.get("set_id") if isinstance(self.block.get("set_id"), str) else f"labelstudio:{own}"
@@ -272,7 +271,7 @@ def import_labelstudio(project: Project, file: str | os.PathLike[str], *, dry_ru
     tasks = _tasks(path)
     by_hash = hashes_to_paths(project)
     n = 0
-    with Importer(project, path, dry_run=dry_run, tool="Label Studio").run() as run:
+    with Importer(project, path, dry_run=dry_run, tool="Label Studio", tolerance=1e-6).run() as run:
         for t, raw in enumerate(tasks, start=1):
             task = raw if isinstance(raw, dict) else {}
             anns = task.get("annotations", task.get("completions"))

@@ -62,6 +62,13 @@ class Decision:
         return self.candidates[self.chosen_idx]
 
 
+def near(a: Box | None, b: Box | None, tolerance: float) -> bool:
+    """Two boxes (or none) that are the same within ``tolerance`` pixels at each corner."""
+    if a is None or b is None:
+        return a is None and b is None
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
 def new_session_id(when: datetime | None = None) -> str:
     """``YYYYMMDD_HHMMSS`` like the legacy logs, plus a random suffix so ids never collide."""
     ts = when or now_local()
@@ -248,18 +255,20 @@ class Ledger:
                 r["chosen_idx"], tuple(by_decision.get(r["id"], ())), box, norm, r["created_at"],
             )  # fmt: skip
 
-    def same_decision(self, admitted: Admitted) -> int | None:
-        """The id of a live decision equal to ``admitted`` (kind, set, folder, chosen content, box),
-        from any session: what an import of another tool's copy of this ledger must not add twice."""
-        b = admitted.box or (None, None, None, None)
-        row = self.db.query(
-            "SELECT id FROM decisions WHERE chosen_hash = ? AND set_id = ? AND directory = ? AND kind = ? "
-            "AND crop_x1 IS NOT DISTINCT FROM ? AND crop_y1 IS NOT DISTINCT FROM ? "
-            "AND crop_x2 IS NOT DISTINCT FROM ? AND crop_y2 IS NOT DISTINCT FROM ? "
-            f"AND {LIVE.format(d='decisions')} ORDER BY id LIMIT 1",
-            (admitted.chosen.hash, admitted.set_id, admitted.directory, admitted.kind, *b),
+    def same_decision(self, admitted: Admitted, tolerance: float = 0.0) -> int | None:
+        """The id of a live decision equal to ``admitted`` (kind, set, folder, chosen content, and
+        each box corner within ``tolerance`` pixels), from any session: what an import of another
+        tool's copy of this ledger (its boxes rounded its way) must not add twice."""
+        rows = self.db.query(
+            "SELECT id, crop_x1, crop_y1, crop_x2, crop_y2 FROM decisions WHERE chosen_hash = ? "
+            f"AND set_id = ? AND directory = ? AND kind = ? AND {LIVE.format(d='decisions')} ORDER BY id",
+            (admitted.chosen.hash, admitted.set_id, admitted.directory, admitted.kind),
         )
-        return int(row[0]["id"]) if row else None
+        for r in rows:
+            box = None if r["crop_x1"] is None else (r["crop_x1"], r["crop_y1"], r["crop_x2"], r["crop_y2"])
+            if near(box, admitted.box, tolerance):
+                return int(r["id"])
+        return None
 
     def decision(self, decision_id: int) -> Decision:
         found = list(self.decisions("WHERE d.id = ?", (decision_id,), retracted=True))
