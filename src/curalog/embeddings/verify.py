@@ -67,6 +67,7 @@ class VerifyReport:
     vector_files: int = 0
     legacy_files: int = 0
     models: dict[str, int] = field(default_factory=dict)
+    reused: bool = field(default=False, compare=False)  # the last report, nothing it read changed
 
     @property
     def errors(self) -> list[StoreProblem]:

@@ -51,6 +51,9 @@ class ValidateCache:
         self.memo_report = ""
         self.memo_folders: list[str] = []
         self.memo_images: list[str] = []
+        # verify's last report and the stat signature of what it read (``verdicts``)
+        self.verify_signature = ""
+        self.verify_report = ""
 
     def vector_entries(self) -> dict[str, CacheEntry]:
         """File name -> (stat key, length, problem) of every cacheable verdict (built once)."""
@@ -93,6 +96,9 @@ class ValidateCache:
                     self.memo_report = zlib.decompress(z["memo_report_z"].tobytes()).decode("utf-8")
                     self.memo_folders = z["memo_folders"].tolist()
                     self.memo_images = z["memo_images"].tolist()
+                if "verify_signature" in z.files and "verify_report_z" in z.files:
+                    self.verify_signature = str(z["verify_signature"])
+                    self.verify_report = zlib.decompress(z["verify_report_z"].tobytes()).decode("utf-8")
         except (
             OSError,
             ValueError,
@@ -103,7 +109,7 @@ class ValidateCache:
             UnicodeDecodeError,
             BadZipFile,
         ):
-            self.memo_signature = ""
+            self.memo_signature = self.verify_signature = ""
 
     def load(self) -> None:
         """The per-file entries: vector checks and image sizes."""
@@ -176,6 +182,8 @@ class ValidateCache:
             memo_report_z=np.frombuffer(zlib.compress(self.memo_report.encode("utf-8"), 1), np.uint8),
             memo_folders=np.array(self.memo_folders, dtype=str),
             memo_images=np.array(self.memo_images, dtype=str),
+            verify_signature=np.array(self.verify_signature),
+            verify_report_z=np.frombuffer(zlib.compress(self.verify_report.encode("utf-8"), 1), np.uint8),
         )  # fmt: skip
         try:  # a cache: a read-only project or a full disk just means no cache next time
             self.path.parent.mkdir(parents=True, exist_ok=True)
