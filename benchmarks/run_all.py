@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -10,11 +11,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_embed
 import bench_ledger
+import bench_nightly
 import bench_postgres
 import bench_validate
 import bench_verify
 import bench_web
 import embed_throughput
+
+
+def print_targets(heavy: dict, nightly: dict, verify: dict, ten: dict | None) -> None:
+    """Issue 18's table: each case, its target, and what this run measured."""
+    peak = f"{heavy['full_rss_mb']:.0f} MB (+ child {heavy['full_child_rss_mb']:.0f} MB)"
+    rows = [
+        ("full run, seed scale, findings-heavy, --format json", "<= 2x floor", f"{heavy['full_ratio']:.2f}x",
+         peak),
+        ("repeat run, nothing changed, same project", "<= 0.5x floor", f"{heavy['repeat_ratio']:.2f}x",
+         f"{heavy['repeat_rss_mb']:.0f} MB"),
+        ("nightly run after appending 1 % to both logs", "<= 0.5x floor, equal to a full run",
+         f"{nightly['ratio']:.2f}x, {'equal' if nightly['equal'] else 'NOT EQUAL'}",
+         f"{nightly['rss_mb']:.0f} MB"),
+        ("full run at 10x seed scale", "<= 2x floor, peak <= 1.5 GB",
+         f"{ten['full_ratio']:.2f}x" if ten else "not run (CURALOG_BENCH_10X=1: 6.4 GB, minutes)",
+         f"{ten['full_rss_mb']:.0f} MB (+ child {ten['full_child_rss_mb']:.0f} MB)" if ten else "-"),
+        ("curalog verify repeat run", "<= 0.5x floor", f"{verify['repeat_ratio']:.2f}x", "-"),
+    ]  # fmt: skip
+    print("issue 18 targets (this run):")
+    for case, target, got, mem in rows:
+        print(f"  {case:<52} {target:<36} {got:<28} peak {mem}")
+
 
 if __name__ == "__main__":
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
@@ -26,9 +50,20 @@ if __name__ == "__main__":
     print()
     bench_validate.report(bench_validate.run())
     print()
-    bench_validate.report(bench_validate.run(defects=8, fmt="json"))  # findings-heavy, the nightly's JSON
+    heavy = bench_validate.run(defects=8, fmt="json")  # findings-heavy, the nightly's JSON
+    bench_validate.report(heavy)
     print()
-    bench_verify.report(bench_verify.run())
+    nightly = bench_nightly.run(defects=8)
+    bench_nightly.report(nightly)
+    print()
+    verify = bench_verify.run()
+    bench_verify.report(verify)
+    print()
+    ten = bench_validate.run(scale=10, repeats=1) if os.environ.get("CURALOG_BENCH_10X") else None
+    if ten:
+        bench_validate.report(ten)
+        print()
+    print_targets(heavy, nightly, verify, ten)
     print()
     sys.argv = [sys.argv[0]]
     bench_postgres.main()
