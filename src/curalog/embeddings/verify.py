@@ -33,6 +33,8 @@ class Verdicts(Protocol):
     key was read and found a sound vector (a .npy file, 1-D, float, complete, finite, not all
     zeros) of length ``dim`` (any length when ``dim`` is None)."""
 
+    def may_know(self, name: str) -> bool: ...  # False: no verdict on ``name`` at all (no stat needed)
+
     def known_sound(self, name: str, key: tuple[int, int, int], dim: int | None) -> bool: ...
 
     def learned(self, name: str, key: tuple[int, int, int], length: int, problem: str) -> None: ...
@@ -49,9 +51,10 @@ def _judge_file(
         return read_vector_file(directory / name, dim)[1], None
     path = f"{directory}/{name}"  # a string, not a Path: this runs for every file of the store
     try:
-        st = os.stat(path)
-        if verdicts.known_sound(name, (st.st_size, st.st_mtime_ns, st.st_ino), dim):
-            return None, st.st_size
+        if verdicts.may_know(name):  # a file no verdict names is read without a stat first
+            st = os.stat(path)
+            if verdicts.known_sound(name, (st.st_size, st.st_mtime_ns, st.st_ino), dim):
+                return None, st.st_size
     except OSError:
         pass  # read it: the read says why it cannot be
     verdict = read_vector_verdict(path)

@@ -42,6 +42,10 @@ class CachedVerdicts:
         except Exception:  # an unreadable cache, in whatever way: read every file
             self.entries = {}
 
+    def may_know(self, name: str) -> bool:
+        hit = self.entries.get(name)
+        return hit is not None and hit[2] == ""  # only a sound verdict can spare a read
+
     def known_sound(self, name: str, key: tuple[int, int, int], dim: int | None) -> bool:
         """Sound by ``check_files`` at this very stat key, with the length asked for: then
         ``read_vector_file(path, dim)`` finds no problem either (same parser, same value rules)."""
