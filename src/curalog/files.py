@@ -349,10 +349,27 @@ def check_output(
         raise ConfigError(f"{what} {shown(path)}: the folder {shown(real.parent)} does not exist")
 
 
+def check_output_folder(real: Path, root: Path, owned: Iterable[Path], named: str, *, verb: str) -> None:
+    """Refuse an output folder (``real``: its links followed) that is the project ``root`` or a
+    folder above it, that is, holds or is inside one of the project's own files (``owned``: the
+    logs, the database, the vectors, the audit log), or that is a file. ``named`` starts each
+    message; ``verb`` says what writing there would do to an owned file ("replace")."""
+    root = target_of(root)
+    if real == root or real in root.parents:
+        raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
+    for p in owned:
+        mine = where_is(p)
+        if real == mine or real in mine.parents or mine in real.parents:
+            raise ConfigError(f"{named} would {verb} the project's own {shown(p)}; choose another folder")
+    if real.exists() and not real.is_dir():
+        raise ConfigError(f"{named} is a file, not a folder")
+
+
 __all__ = [
     "NotRegularFile",
     "append_record",
     "check_output",
+    "check_output_folder",
     "is_stream",
     "open_regular",
     "read_regular",

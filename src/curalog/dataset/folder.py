@@ -17,7 +17,7 @@ from pathlib import Path
 from curalog.audit import AuditLog
 from curalog.config import Config
 from curalog.errors import ConfigError, listing, shown
-from curalog.files import swap_folder, target_of, where_is
+from curalog.files import check_output_folder, swap_folder, target_of
 
 FILES = ("crops.parquet", "pairs.parquet", "embeddings.npy", "manifest.json", "drops.csv")
 #: the other tools' formats a build may add (``--format``): a subfolder each, holding these files
@@ -47,16 +47,9 @@ def dataset_target(config: Config, out: str | os.PathLike[str] | None, *, force:
     the project root, a folder above it, a folder that holds or is one of the project's own
     files (the logs, the database, the vectors, the audit log), or anything inside those."""
     target = Path(out).expanduser() if out is not None else config.root / "data" / "dataset"
-    real, root = target_of(target), target_of(config.root)
+    real = target_of(target)
     named = f"--out {shown(target)}"
-    if real == root or real in root.parents:
-        raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
-    for p in config.owned_paths():
-        owned = where_is(p)
-        if real == owned or real in owned.parents or owned in real.parents:
-            raise ConfigError(f"{named} would replace the project's own {shown(p)}; choose another folder")
-    if real.exists() and not real.is_dir():
-        raise ConfigError(f"{named} is a file, not a folder")
+    check_output_folder(real, config.root, config.owned_paths(), named, verb="replace")
     try:
         present = sorted(os.listdir(real)) if real.is_dir() else []
     except OSError as exc:

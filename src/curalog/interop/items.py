@@ -26,7 +26,7 @@ from typing import Any
 
 from curalog.audit import local_iso, now_local
 from curalog.errors import ConfigError, shown
-from curalog.files import check_output, target_of, write_file
+from curalog.files import check_output, check_output_folder, target_of, write_file
 from curalog.ledger import Decision
 from curalog.ledger.admission import Candidate
 from curalog.ledger.checks import Box
@@ -192,15 +192,7 @@ def _remove_stale_temps(project: Project, folder: Path, names: list[str], what: 
 def _check_folder(project: Project, shown_as: Path, real: Path, fmt: str, names: list[str], *,
                   force: bool) -> None:  # fmt: skip
     named = f"export {fmt}: {shown(shown_as)}"
-    root = target_of(project.root)
-    if real == root or real in root.parents:
-        raise ConfigError(f"{named} is the project root or a folder above it; choose a folder of its own")
-    for p in project.config.owned_paths():
-        owned = target_of(p)
-        if real == owned or owned in real.parents or real in owned.parents:
-            raise ConfigError(f"{named} would write into the project's own {shown(p)}; choose another folder")
-    if real.exists() and not real.is_dir():
-        raise ConfigError(f"{named} is a file; name a folder")
+    check_output_folder(real, project.root, project.config.owned_paths(), named, verb="write into")
     if not real.exists():
         if not real.parent.is_dir():
             raise ConfigError(f"{named}: the folder {shown(real.parent)} does not exist")
