@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 from curalog.errors import ConfigError, CuralogError, DecisionRejected, DecisionWarning, PathError, shown
 from curalog.ledger.admission import Admitted
 from curalog.ledger.ledger import near
-from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine
+from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine, refusal
 from curalog.project import Project
 
 UPLOAD = re.compile(r"^/data/upload/\d+/[0-9a-fA-F]{8}-(?P<name>.+)$")
@@ -230,8 +230,7 @@ class Importer:
         return False
 
     def _refuse(self, line: LegacyLine, kind: str, problems: list[tuple[str, str]], raw: str) -> None:
-        codes = ",".join(sorted({c for c, _ in problems}))
-        message = "; ".join(f"{c}: {m}" for c, m in problems)
+        codes, message = refusal(problems)
         self.result.refused.append((line.line, message))
         if not self.result.dry_run:
             quarantine(self.project.db, line, kind, codes, message, raw)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from curalog.audit import local_iso, now_local
@@ -116,6 +117,13 @@ def repaired_lines(db: Database, what: str) -> set[tuple[str, int, str]]:
     """(source, line, sha) of every legacy line a ``what`` repair was stored for."""
     rows = db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))
     return {(r["source"], r["line"], r["sha"]) for r in rows}
+
+
+def refusal(problems: Iterable[tuple[str, str]]) -> tuple[str, str]:
+    """(codes, message) of a refusal as the quarantine keeps it: the distinct finding codes,
+    sorted, comma-separated; every problem as ``code: message``, ``; ``-separated."""
+    problems = list(problems)
+    return ",".join(sorted({c for c, _ in problems})), "; ".join(f"{c}: {m}" for c, m in problems)
 
 
 def quarantine(db: Database, line: LegacyLine, kind: str, codes: str, message: str, raw: str) -> None:

@@ -29,6 +29,7 @@ from curalog.ledger.provenance import (
     indexed_by_legacy,
     quarantine,
     record_notes,
+    refusal,
 )
 from curalog.legacy.csvlines import physical_lines
 from curalog.legacy.index import read_index
@@ -81,8 +82,7 @@ class _Importer:
 
     def _quarantine(self, fs: FileSummary, line: int, sha: str, kind: str, problems: list[Problem],
                     raw: str) -> None:  # fmt: skip
-        codes = ",".join(sorted({p.code for p in problems}))
-        message = "; ".join(f"{p.code}: {p.message}" for p in problems)
+        codes, message = refusal(problems)
         quarantine(self.p.db, LegacyLine(fs.source, line, sha), kind, codes, message, raw)
         fs.quarantined += 1
         self.summary.quarantine.append((fs.source, line, codes, message))
