@@ -111,6 +111,10 @@ def test_replacing_an_export_is_audited_and_a_killed_one_can_be_redone(
     export_coco(embedded, tmp_path / "c.json")
     export_coco(embedded, tmp_path / "c.json", force=True)
     export_labelstudio(embedded, tmp_path / "ls")
+    fresh = [str(e.data.get("notes")) for e in AuditLog(embedded.config.path("audit_dir")).entries()]
+    assert any("curalog-export.json" in n for n in fresh) and not any(
+        "replaced the earlier export's" in n for n in fresh
+    )
     # a kill after the first manifest and a temp file: the folder says it is an incomplete export
     manifest = json.loads((tmp_path / "ls" / "curalog-export.json").read_text())
     (tmp_path / "ls" / "curalog-export.json").write_text(json.dumps(manifest | {"complete": False}))

@@ -145,13 +145,13 @@ def export_folder(project: Project, folder: str | os.PathLike[str], files: dict[
     _remove_stale_temps(project, real, [*files, MANIFEST], what)
     result.files = sorted(files)
     head = {"curalog_export": result.format, **info(), "files": result.files}
+    existed = {name for name in [*files, MANIFEST] if (real / name).is_file()}  # what is replaced
     steps = [(MANIFEST, _manifest(head, complete=False)), *files.items(),
              (MANIFEST, _manifest(head | {"account": result.summary()}, complete=True))]  # fmt: skip
-    for name, text in steps:
-        replaced = (real / name).is_file()
+    for k, (name, text) in enumerate(steps):
         write_file(real / name, text)
-        if name != MANIFEST or text == steps[-1][1]:
-            note = f"{what}: {name}" + ("; replaced the earlier export's" if replaced else "")
+        if k:  # the incomplete manifest is audited once, with the complete one that replaces it
+            note = f"{what}: {name}" + ("; replaced the earlier export's" if name in existed else "")
             project.audit.record_created((real / name).resolve(), project.root, note)
 
 
