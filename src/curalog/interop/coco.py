@@ -23,6 +23,7 @@ from curalog.interop.intake import (
     Intake,
     Refused,
     hashes_to_paths,
+    json_number,
     load_json,
     local_path,
     matched,
@@ -123,10 +124,6 @@ def _key(value: object) -> bool:
     return isinstance(value, int | str) and not isinstance(value, bool)
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _images(doc: dict[str, Any]) -> tuple[dict[Any, dict[str, Any]], set]:
     """The file's images by id (ints and strings only), and the ids named more than once."""
     images: dict[Any, dict[str, Any]] = {}
@@ -153,7 +150,7 @@ def _proposal(
     if key in twice:
         raise Refused("row.malformed", f"image_id {key!r} names more than one image of the file")
     bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(json_number(v) for v in bbox)):
         raise Refused("crop.invalid_box", f"bbox {shown(repr(bbox))} is not four numbers")
     x, y, w, h = (float(v) for v in bbox)
     chosen_path = _where(project, image, by_hash)
@@ -182,7 +179,7 @@ def _proposal(
 def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> Intake:
     """Every annotation of a COCO file becomes a crop decision through the ledger's checks, or is
     refused (kept in the quarantine with its finding codes; ``result.refused`` names each). An
-    annotation is identified by (file name, annotation id, content): importing again is a no-op."""
+    annotation is identified by its content with its image's (``intake``): importing again is a no-op."""
     path = Path(file).expanduser()
     doc = _load(path)
     images, twice = _images(doc)

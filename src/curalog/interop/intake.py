@@ -2,8 +2,10 @@
 ledger's checks and stored, refused (kept in the quarantine with its finding codes), or skipped
 with its reason; the account reconciles (items = imported + already in the ledger + refused + skipped).
 
-An item is identified by (file name, its number in the file, the sha256 of its JSON): importing
-the same file again is a no-op, and an edited item is a new one.
+An item is identified by the sha256 of its JSON (its number in the file names it in the output):
+importing the same file again, or a copy of it under another name, is a no-op, and an edited
+item is a new one. A decision equal to one the ledger holds (within the format's rounding) is not
+stored twice either.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) 
 
 
 class Importer:
-    """One import run over one file (see the module): ``take`` each item, then ``finish``."""
+    """One import run over one file (see the module): within ``run()``, ``take`` each item."""
 
     def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str, tolerance: float) -> None:
         """``tolerance``: how far (pixels) a box may be from a decision the ledger holds and
@@ -234,6 +236,11 @@ class Importer:
         self.result.refused.append((line.line, message))
         if not self.result.dry_run:
             quarantine(self.project.db, line, kind, codes, message, raw)
+
+
+def json_number(value: object) -> bool:
+    """A JSON number (not a boolean, which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def number_of(item: dict[str, Any], n: int) -> int:

@@ -24,6 +24,7 @@ the round trip to that precision.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -37,6 +38,7 @@ from curalog.interop.intake import (
     Refused,
     Skipped,
     hashes_to_paths,
+    json_number,
     load_json,
     local_path,
     matched,
@@ -120,7 +122,7 @@ def export_labelstudio(project: Project, folder: str | os.PathLike[str], *, url_
 
 # -- import ----------------------------------------------------------------------------------------
 def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+    return json_number(v) and math.isfinite(v)  # type: ignore[arg-type]
 
 
 class Task:

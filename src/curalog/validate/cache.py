@@ -20,6 +20,8 @@ from curalog.files import open_regular, write_file
 from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
+# what reading a cache that is not one (cut short, from another version, not a zip) raises
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zlib.error, UnicodeDecodeError, BadZipFile)
 
 VectorKey = tuple[int, int, int]  # size, mtime_ns, inode
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
@@ -99,16 +101,7 @@ class ValidateCache:
                 if "verify_signature" in z.files and "verify_report_z" in z.files:
                     self.verify_signature = str(z["verify_signature"])
                     self.verify_report = zlib.decompress(z["verify_report_z"].tobytes()).decode("utf-8")
-        except (
-            OSError,
-            ValueError,
-            KeyError,
-            TypeError,
-            EOFError,
-            zlib.error,
-            UnicodeDecodeError,
-            BadZipFile,
-        ):
+        except UNREADABLE:
             self.memo_signature = self.verify_signature = ""
 
     def load(self) -> None:
@@ -148,7 +141,7 @@ class ValidateCache:
                     )
                 }
             self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
-        except (OSError, ValueError, KeyError, TypeError, EOFError, BadZipFile):
+        except UNREADABLE:
             self.vector_names, self.vector_checked, self._vector_entries = [], Checked.empty(), None
             self.images, self.hashes = {}, {}
 

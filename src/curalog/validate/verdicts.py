@@ -100,7 +100,7 @@ def verify_signature(project: Project) -> str:
 
 
 def _to_json(report: VerifyReport) -> str:
-    return json.dumps({**asdict(report), "reused": False}, ensure_ascii=True)
+    return json.dumps(asdict(report), ensure_ascii=True)
 
 
 def _from_json(text: str) -> VerifyReport:
