@@ -256,3 +256,11 @@ def test_a_users_format_folder_in_the_dataset_folder_stops_force(tmp_path: Path)
 
 def test_an_http_upload_url_is_stripped_too() -> None:
     assert local_path("http://localhost:8080/data/upload/3/8f2a1c0d-IMG_1.jpg") == "IMG_1.jpg"
+
+
+def test_an_import_reports_its_progress_to_the_last_annotation(embedded: Project, tmp_path: Path) -> None:
+    anns = [{"id": k, "image_id": 1, "bbox": [10 + k, 10, 90, 90]} for k in range(1, 301)]
+    seen: list[tuple[int, int, str]] = []
+    got = import_coco(embedded, _coco(tmp_path, "many.json", [IMG], anns), dry_run=True,
+                      progress=lambda n, total, what: seen.append((n, total, what)))  # fmt: skip
+    assert got.items == 300 and seen == [(256, 300, "annotations"), (300, 300, "annotations")]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from curalog.cli.options import RootOpt, console, force_option, open_for
+from curalog.cli.options import RootOpt, console, force_option, open_for, rich_progress
 
 if TYPE_CHECKING:
     from curalog.interop.intake import Intake
@@ -114,8 +114,8 @@ def _take_in(fmt: str, file: Path, root: Path | None, dry_run: bool) -> None:
     import importlib
 
     run_import = getattr(importlib.import_module(f"curalog.interop.{fmt}"), f"import_{fmt}")
-    with open_for(root, f"import {fmt}") as proj:
-        result = run_import(proj, file, dry_run=dry_run)
+    with open_for(root, f"import {fmt}") as proj, rich_progress(f"import {fmt}", transient=True) as progress:
+        result = run_import(proj, file, dry_run=dry_run, progress=progress)
     say_imported(result)
 
 

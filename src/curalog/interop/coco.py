@@ -32,6 +32,7 @@ from curalog.interop.intake import (
 )
 from curalog.interop.items import Exported, Item, info, items_of, pixel, write_export_file
 from curalog.ledger.checks import check_box
+from curalog.progress import Progress
 from curalog.project import Project
 
 CATEGORY = {"id": 1, "name": "crop", "supercategory": "crop"}
@@ -176,7 +177,8 @@ def _proposal(
     return set_id, directory, paths, idx, (x, y, x + w, y + h), sizes
 
 
-def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> Intake:
+def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False,
+                progress: Progress | None = None) -> Intake:  # fmt: skip
     """Every annotation of a COCO file becomes a crop decision through the ledger's checks, or is
     refused (kept in the quarantine with its finding codes; ``result.refused`` names each). An
     annotation is identified by its content with its image's (``intake``): importing again is a no-op."""
@@ -184,7 +186,9 @@ def import_coco(project: Project, file: str | os.PathLike[str], *, dry_run: bool
     doc = _load(path)
     images, twice = _images(doc)
     by_hash = hashes_to_paths(project)
-    with Importer(project, path, dry_run=dry_run, tool="COCO", tolerance=0.5).run() as run:
+    importer = Importer(project, path, dry_run=dry_run, tool="COCO", tolerance=0.5,
+                        total=len(doc["annotations"]), progress=progress)  # fmt: skip
+    with importer.run() as run:
         for n, ann in enumerate(doc["annotations"], start=1):
             ann = ann if isinstance(ann, dict) else {}
 

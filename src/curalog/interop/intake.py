@@ -27,6 +27,7 @@ from curalog.errors import ConfigError, CuralogError, DecisionRejected, Decision
 from curalog.ledger.admission import Admitted
 from curalog.ledger.ledger import near
 from curalog.ledger.provenance import LegacyLine, Provenance, imported_lines, quarantine, refusal
+from curalog.progress import Progress as ProgressFn
 from curalog.project import Project
 
 UPLOAD = re.compile(r"^/data/upload/\d+/[0-9a-fA-F]{8}-(?P<name>.+)$")
@@ -151,9 +152,11 @@ def by_content(project: Project, digest: object, by_hash: dict[str, list[str]]) 
 class Importer:
     """One import run over one file (see the module): within ``run()``, ``take`` each item."""
 
-    def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str, tolerance: float) -> None:
+    def __init__(self, project: Project, path: Path, *, dry_run: bool, tool: str, tolerance: float,
+                 total: int = 0, progress: ProgressFn | None = None) -> None:  # fmt: skip
         """``tolerance``: how far (pixels) a box may be from a decision the ledger holds and
-        still be that decision: the format's own rounding (0.5 for whole pixels)."""
+        still be that decision: the format's own rounding (0.5 for whole pixels). ``progress(done,
+        total, "annotations")`` follows the ``total`` items."""
         self.project, self.result = project, Intake(path, dry_run)
         self.done = {sha for _source, _line, sha in imported_lines(project.db)}  # any file, any name
         self.name = file_label(path)
@@ -161,6 +164,7 @@ class Importer:
         self.tool = tool
         self.tolerance = tolerance
         self.admitted: dict[tuple, list] = {}  # decisions taken in this run (a dry run stores none)
+        self.total, self.progress = total, progress
 
     @contextmanager
     def run(self) -> Iterator[Importer]:
@@ -184,6 +188,8 @@ class Importer:
         already holds (an export of this ledger coming back) counts as ``already``."""
         result = self.result
         result.items += 1
+        if self.progress and (result.items % 256 == 0 or result.items == self.total):
+            self.progress(result.items, self.total, "annotations")
         line, text = self.line(number, item)
         if line.sha in self.done:
             result.already += 1

@@ -47,6 +47,7 @@ from curalog.interop.intake import (
 )  # fmt: skip
 from curalog.interop.items import Exported, Item, export_folder, items_of
 from curalog.ledger.admission import Admitted
+from curalog.progress import Progress
 from curalog.project import Project
 
 LOCAL_FILES = "/data/local-files/?d="
@@ -257,6 +258,12 @@ def _crop(project: Project, task: Task, idx: int, directory: str, boxes: list[di
     return admit("crop", task.set_id, directory, task.paths, idx, crop_coords=box, image_sizes=sizes)
 
 
+def _annotations(task: object) -> list:
+    """A task's annotations (``completions`` in older exports)."""
+    found = task.get("annotations", task.get("completions")) if isinstance(task, dict) else None
+    return found if isinstance(found, list) else []
+
+
 def _tasks(path: Path) -> list[Any]:
     doc = load_json(path, "Label Studio")
     if isinstance(doc, dict) and "data" in doc:
@@ -266,18 +273,20 @@ def _tasks(path: Path) -> list[Any]:
     return doc
 
 
-def import_labelstudio(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False) -> Intake:
+def import_labelstudio(project: Project, file: str | os.PathLike[str], *, dry_run: bool = False,
+                       progress: Progress | None = None) -> Intake:  # fmt: skip
     """Every annotation of a Label Studio JSON task export becomes a decision through the ledger's
     checks, is refused into the quarantine with its codes, or is skipped with its reason."""
     path = Path(file).expanduser()
     tasks = _tasks(path)
     by_hash = hashes_to_paths(project)
     n = 0
-    with Importer(project, path, dry_run=dry_run, tool="Label Studio", tolerance=1e-6).run() as run:
-        for t, raw in enumerate(tasks, start=1):
+    annotations = [_annotations(raw) for raw in tasks]
+    importer = Importer(project, path, dry_run=dry_run, tool="Label Studio", tolerance=1e-6,
+                        total=sum(map(len, annotations)), progress=progress)  # fmt: skip
+    with importer.run() as run:
+        for t, (raw, anns) in enumerate(zip(tasks, annotations, strict=True), start=1):
             task = raw if isinstance(raw, dict) else {}
-            anns = task.get("annotations", task.get("completions"))
-            anns = anns if isinstance(anns, list) else []
             seen = Task(project, task, t, by_hash) if anns else None
             for ann in anns:
                 n += 1
