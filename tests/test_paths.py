@@ -252,3 +252,37 @@ def test_the_index_view_places_each_line_as_index_line_does(tree: Path, raws: li
     view = PathResolver(tree, index_lines=lambda: [(r, None) for r in raws]).index_view()
     alone = PathResolver(tree)
     assert view.resolved == [alone.index_line(r) for r in raws]
+
+
+_COMPONENTS = ["M", "x", "y", "mojo1", "Users"]
+listed_paths = st.lists(st.sampled_from(_COMPONENTS), min_size=0, max_size=3).flatmap(
+    lambda parts: st.sampled_from(["a.png", "b.png"]).map(lambda name: "/".join([*parts, name]))
+)
+absolute_paths = st.tuples(st.lists(st.sampled_from(_COMPONENTS), min_size=1, max_size=3), listed_paths).map(
+    lambda t: "/" + "/".join([*t[0], t[1]])
+)
+
+
+def _answer(resolver: PathResolver, raw: str) -> tuple:
+    try:
+        r = resolver.resolve(raw)
+    except PathError as exc:
+        return (type(exc).__name__,)
+    return (r.canonical, r.method, r.on_disk)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(listing=st.sets(listed_paths, min_size=1, max_size=8),
+       raws=st.lists(absolute_paths, min_size=1, max_size=8))  # fmt: skip
+def test_answers_never_depend_on_what_was_resolved_before(tmp_path: Path, listing: set[str],
+                                                          raws: list[str]) -> None:  # fmt: skip
+    """Prefixes learned from earlier paths are a shortcut, never a different answer: nested
+    copies (``x/y/mojo1/a.png`` and ``mojo1/a.png``) under prefixes of every length, resolved in
+    one order by one resolver, give what a fresh resolver gives each path alone (an incremental
+    validation judges new lines with another history than a full run)."""
+    shared = PathResolver(tmp_path, listing=listing)
+    for raw in raws:
+        alone = _answer(PathResolver(tmp_path, listing=listing), raw)
+        quick = shared.quick(raw)
+        assert _answer(shared, raw) == alone, raw
+        assert quick is None or quick == alone[0], raw

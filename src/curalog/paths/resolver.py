@@ -60,7 +60,8 @@ class PathResolver(IndexPlacement):
         self._dirs: dict[str, str | None] = {}
         self._prefixes: list[int] = []  # how many leading components other machines' paths had
         self._top: set[str] | None = None  # top-level folders of the root
-        self._prefix_text: list[str] = []  # and those prefixes as text, e.g. "/Users/x/curation/"
+        # and those prefixes as text, e.g. "/Users/x/curation/", each with its inner components
+        self._prefix_text: list[tuple[str, tuple[str, ...]]] = []
         self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
         self._view: IndexView | None = None
         self._listed_tops: set[str] = set()  # first components of the images on disk
@@ -176,6 +177,8 @@ class PathResolver(IndexPlacement):
             # Fast paths over a trusted listing (whose members never hold ".." or links out).
             if raw in self._listing:  # type: ignore[operator]
                 return Resolution(raw, "exact", True)
+            if raw.startswith(self._root_prefix) and raw[len(self._root_prefix) :] in self._listing:  # type: ignore[operator]
+                return Resolution(raw[len(self._root_prefix) :], "exact", True)
             rest = self._listed_after_prefix(raw)
             if rest is not None:
                 return Resolution(rest, "stripped-prefix", True)
@@ -210,9 +213,10 @@ class PathResolver(IndexPlacement):
             found = look(self._inside(raw, text[len(self._root_prefix) :].split("/")), "exact")
             if found:
                 return found
-        # Prefix lengths that worked before are a shortcut on disk only: what the index holds
-        # (lent and gone paths) is looked up from the longest remainder down, whatever came first.
-        for n in self._prefixes if look == self._on_disk else ():
+        # Prefix lengths that worked before are a shortcut for stat'ed look-ups on disk only.
+        # Over a caller's listing every length is a set look-up: the longest remainder that is
+        # there wins, whatever lines came first (answers never depend on what was resolved before).
+        for n in self._prefixes if look == self._on_disk and not self._static else ():
             if 0 < n < len(parts):
                 found = self._stripped(raw, parts, n, look)
                 if found:
@@ -230,19 +234,32 @@ class PathResolver(IndexPlacement):
         """Remember another machine's prefix (its first ``n`` components) as text, for the cheap
         look-ups of ``quick`` and ``_listed_after_prefix``; a log holds few of them."""
         head = "/" + "/".join(parts[:n]) + "/"
-        if "\\" not in raw and raw.startswith(head) and head not in self._prefix_text:
-            self._prefix_text.insert(0, head)
+        if "\\" not in raw and raw.startswith(head) and all(head != p for p, _inner in self._prefix_text):
+            self._prefix_text.insert(0, (head, tuple(parts[1:n])))
             del self._prefix_text[8:]
 
     def _listed_after_prefix(self, raw: str) -> str | None:
+        """A listed image an absolute path names under this root, or after a prefix learned
+        before: what ``resolve`` answers for it, whatever was learned in whatever order. A
+        learned prefix is only a shortcut to the longest remainder on disk: it is taken when none
+        of its inner components starts a listed path (then no shorter prefix leaves a listed
+        remainder), else ``resolve`` tries every length."""
         if raw[:1] != "/":
             return None  # every prefix learned is an absolute POSIX path
-        for prefix in self._prefix_text:
+        listing: set[str] = self._listing  # type: ignore[assignment]
+        if raw.startswith(self._root_prefix) and raw[len(self._root_prefix) :] in listing:
+            return raw[len(self._root_prefix) :]  # as written, under this root (resolve's first try)
+        for prefix, inner in self._prefix_text:
             if raw.startswith(prefix):
                 rest = raw[len(prefix) :]
-                if rest in self._listing:  # type: ignore[operator]
+                if rest in listing and (not inner or self._no_listed_path_starts(inner)):
                     return rest
         return None
+
+    def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
+        """Whether none of ``components`` is the first component of a listed image."""
+        self._disk()  # fills _listed_tops
+        return self._listed_tops.isdisjoint(components)
 
     def quick(self, raw: str, directory: str = "") -> str | None:
         """What ``resolve`` would answer for a listed image found the cheap way: as written,
