@@ -10,7 +10,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from curalog.legacy.csvlines import _arrow_lines, parse_line, physical_lines, read_columns
+from curalog.legacy.csvlines import _arrow_lines, parse_line, physical_lines, read_columns, tail_of
 
 _SCRATCH = tempfile.TemporaryDirectory(prefix="curalog-test-csvlines-")  # removed at exit
 # characters on which a naive bulk parser would go wrong: quotes, commas, spaces of every kind,
@@ -106,3 +106,32 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path: Path) 
         path.write_text(data, encoding="utf-8", newline="")
         got = read_columns(path, ("timestamp",))
         assert got.header == ["timestamp", "b"] and got.pylist("timestamp") == ["2025"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(width=st.integers(1, 5), rows=_rows(_field), crlf=st.booleans(), cut=st.integers(0, 30))
+def test_the_lines_after_the_first_k_read_as_in_the_whole_file(width, rows, crlf, cut) -> None:
+    """An incremental validation reads only the lines a log gained: the header plus those
+    lines, numbered as in the file, equal the whole file's reading of them."""
+    path = _check(width, rows, crlf, True)
+    data = path.read_bytes()
+    k = min(cut, data.count(b"\n"))
+    whole = read_columns(path, ())
+    part = read_columns(path, (), tail_of(data, k))
+    keep = whole.lines > k
+    assert part.lines.tolist() == whole.lines[keep].tolist()
+    for i in range(width):
+        assert part.pylist(f"h{i}") == [
+            v for v, m in zip(whole.pylist(f"h{i}"), keep.tolist(), strict=True) if m
+        ]
+    assert part.malformed == [m for m in whole.malformed if m[0] > k]
+    # data lines: the whole file's, less those among the first k (the header is not one)
+    first = read_columns(path, (), tail_of(data[: _offset(data, k)], 0)) if k else None
+    assert part.data_lines == whole.data_lines - (first.data_lines if first is not None else 0)
+
+
+def _offset(data: bytes, k: int) -> int:
+    at = 0
+    for _ in range(k):
+        at = data.index(b"\n", at) + 1
+    return at

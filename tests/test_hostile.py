@@ -38,6 +38,7 @@ older_code_breaks_the_machine = pytest.mark.skipif(
 # files, the audit log, the snapshots in the ledger (health) and the dashboard
 OWN = (
     "data/curalog-validate-cache.npz",
+    "data/curalog-validate-cache-memo.npz",
     "data/curalog.db-wal",
     "data/curalog.db-shm",
     "data/file_operations_logs/",
@@ -579,8 +580,9 @@ def test_huge_text_stays_bounded_in_time_and_in_the_cache(proj: Path) -> None:
     assert out.returncode in (0, 1) and max(map(len, out.stdout.splitlines())) < 5000
     text = cli("validate", "--root", proj, timeout=120).stdout
     assert max(map(len, text.splitlines())) < 5000
-    cache = proj / "data" / "curalog-validate-cache.npz"
-    assert cache.stat().st_size < 5_000_000, cache.stat().st_size  # was 4 bytes a character of the report
+    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+        cache = proj / "data" / name
+        assert cache.stat().st_size < 5_000_000, cache.stat().st_size  # was 4 bytes a character of the report
 
 
 def test_output_to_a_pipe_is_never_wrapped_mid_path(proj: Path) -> None:
@@ -624,8 +626,9 @@ def test_stdout_given_as_a_file_name_is_appended_to_never_truncated(proj: Path, 
 
 def test_curalogs_own_files_are_never_written_through_a_planted_link(proj: Path) -> None:
     data = proj / "data"
-    (data / "curalog-validate-cache.npz").unlink(missing_ok=True)
-    (data / "curalog-validate-cache.npz").symlink_to("training/selection_only_log.csv")
+    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+        (data / name).unlink(missing_ok=True)
+        (data / name).symlink_to("training/selection_only_log.csv")
     (data / "health-dashboard.html").symlink_to("training/select_crop_log.csv")
     before = files(proj)
     assert cli("validate", "--root", proj).returncode == 1
@@ -723,8 +726,9 @@ def test_a_descriptor_curalog_was_not_given_is_refused(proj: Path) -> None:
 
 def test_named_pipes_at_curalogs_own_files_never_block(proj: Path) -> None:
     data = proj / "data"
-    (data / "curalog-validate-cache.npz").unlink(missing_ok=True)
-    os.mkfifo(data / "curalog-validate-cache.npz")
+    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+        (data / name).unlink(missing_ok=True)
+        os.mkfifo(data / name)
     os.mkfifo(data / "health-dashboard.html")
     assert cli("validate", "--root", proj, timeout=60).returncode == 1  # no cache this time, no hang
     one_line_error(cli("dashboard", "--root", proj, "--no-record", timeout=60), "something else is there")

@@ -151,8 +151,7 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     )
     cache.set_vectors(names, checked)
     cache.images = {"mojo1/a.png": ((1, 2, 3, 4), 640, 480)}
-    cache.memo_signature, cache.memo_report = "sig", "{}"
-    cache.memo_folders, cache.memo_images = ["", "mojo1"], ["mojo1/a.png"]
+    cache.remember("sig", "{}", ["", "mojo1"], ["mojo1/a.png"], {"listing": np.arange(3, dtype=np.uint8)})
     cache.changed = True
     cache.save()
     again = ValidateCache(path)
@@ -170,7 +169,9 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     assert again.images == cache.images
     memo = (again.memo_signature, again.memo_folders, again.memo_images)
     assert memo == ("sig", ["", "mojo1"], ["mojo1/a.png"])
+    assert again.load_resume()["listing"].tolist() == [0, 1, 2]  # in the memo file, read when asked
     path.write_bytes(b"garbage")  # a broken cache is only a slower run
+    cache.memo_path.write_bytes(b"garbage")
     broken = ValidateCache(path)
     broken.load_memo()
     broken.load()

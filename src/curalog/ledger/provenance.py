@@ -113,6 +113,19 @@ def repaired_decisions(db: Database) -> list[tuple[str, int, str, int]]:
     return [(r["source"], r["line"], r["sha"], r["decision_id"]) for r in rows]
 
 
+def linked_lines(db: Database) -> dict[str, int]:
+    """Legacy source -> the last line of it any import or repair recorded (the validator
+    judges a line with what the ledger made of it only up to there)."""
+    rows = db.query(
+        "SELECT source, MAX(line) AS line FROM legacy_lines GROUP BY source UNION ALL "
+        "SELECT source, MAX(line) AS line FROM repairs WHERE source IS NOT NULL GROUP BY source"
+    )
+    last: dict[str, int] = {}
+    for r in rows:
+        last[r["source"]] = max(last.get(r["source"], 0), int(r["line"] or 0))
+    return last
+
+
 def repaired_lines(db: Database, what: str) -> set[tuple[str, int, str]]:
     """(source, line, sha) of every legacy line a ``what`` repair was stored for."""
     rows = db.query("SELECT source, line, sha FROM repairs WHERE what = ?", (what,))

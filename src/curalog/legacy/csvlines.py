@@ -149,15 +149,45 @@ def _joined(lines: Any) -> Any:
     return ended.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
 
-def read_columns(path: Path, required: tuple[str, ...]) -> CsvColumns:
+@dataclass(frozen=True)
+class Tail:
+    """The lines of a log after its first ``skipped`` (which hold its header when ``skipped`` is
+    not 0): ``data`` is the header line followed by those lines, as bytes (the whole file when
+    nothing was skipped). Lines are read one by one, so they read the same as in the whole file."""
+
+    data: bytes
+    skipped: int
+
+
+def tail_of(data: bytes, skipped: int) -> Tail:
+    """The ``Tail`` of a log's bytes after its first ``skipped`` lines ("\n"-ended)."""
+    if skipped == 0:
+        return Tail(data, 0)
+    header_end = data.index(b"\n") + 1
+    at = header_end
+    for _ in range(skipped - 1):
+        at = data.index(b"\n", at) + 1
+    return Tail(data[:header_end] + data[at:], skipped)
+
+
+def read_columns(path: Path, required: tuple[str, ...], tail: Tail | None = None) -> CsvColumns:
     """The records of a CSV log, line-exact (see the module's docstring). A header that is not
-    a record, or lacks a required column, is reported on line 1 and the file is not read on."""
+    a record, or lacks a required column, is reported on line 1 and the file is not read on.
+    With ``tail``, only its lines are read (numbered as in the file)."""
+    out = _read_columns(path.read_bytes() if tail is None else tail.data, required)
+    shift = tail.skipped - 1 if tail is not None and tail.skipped else 0
+    if shift:
+        out.lines = out.lines + shift
+        out.malformed = [(line + shift, why) for line, why in out.malformed]
+    return out
+
+
+def _read_columns(data: bytes, required: tuple[str, ...]) -> CsvColumns:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     out = CsvColumns()
-    data = path.read_bytes()
     arrow = _arrow_lines(data)
     text_lines = _split_lines(data) if arrow is None else None
     if (arrow is None and not text_lines) or (arrow is not None and len(arrow) == 0):

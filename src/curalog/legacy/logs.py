@@ -19,7 +19,7 @@ import numpy as np
 
 from curalog.errors import ConfigError, shown
 from curalog.files import read_regular
-from curalog.legacy.csvlines import CsvColumns, read_columns
+from curalog.legacy.csvlines import CsvColumns, Tail, read_columns
 from curalog.paths import utf8
 
 MAX_IMAGES = 4
@@ -256,15 +256,18 @@ class SelectionColumns:
         return parents[keep], paths.filter(pa.array(keep))
 
 
-def read_selection_columns(path: Path, source: str) -> tuple[LogRead, SelectionColumns | None]:
-    """The selection log as columns (rows with a problem become ``Malformed`` in the LogRead)."""
+def read_selection_columns(
+    path: Path, source: str, tail: Tail | None = None
+) -> tuple[LogRead, SelectionColumns | None]:
+    """The selection log as columns (rows with a problem become ``Malformed`` in the LogRead);
+    with ``tail``, only those lines."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     read = log_read(path, source)
     if not read.exists:
         return read, None
-    t = read_columns(path, SELECTION_REQUIRED)
+    t = read_columns(path, SELECTION_REQUIRED, tail)
     _malformed(read, t)
     chosen, negatives = t.column("chosen_path"), t.column("negative_paths")
     plain = pc.match_substring_regex(negatives, _PLAIN_PATH_LIST).to_numpy(zero_copy_only=False)
@@ -304,11 +307,13 @@ def _numbers(values: list[str]) -> list[float | None]:
     return out
 
 
-def read_crop_log(path: Path, source: str) -> LogRead:
+def read_crop_log(path: Path, source: str, tail: Tail | None = None) -> LogRead:
+    """The crop log's rows (rows with a problem become ``Malformed``); with ``tail``, only those
+    lines."""
     read = log_read(path, source)
     if not read.exists:
         return read
-    t = read_columns(path, CROP_REQUIRED)
+    t = read_columns(path, CROP_REQUIRED, tail)
     _malformed(read, t)
     col, n_rows, lines = t.pylist, len(t), t.lines.tolist()
     common = list(zip(col("timestamp"), col("session_id"), col("set_id"), col("directory"), strict=True))

@@ -187,7 +187,7 @@ class IndexPlacement:
             elif ".." in parts or raw.lstrip().startswith(self._root_prefix):
                 found = self._absolute(raw, parts, listed)
             else:  # another machine's prefix: the components are already normal (no "." or "..")
-                tops = self._listed_tops  # a remainder on disk starts with one of these
+                tops = self._tops()  # a remainder on disk starts with one of these
                 for n in range(1, len(parts)):
                     if parts[n] in tops:
                         rest = "/".join(parts[n:])

@@ -64,7 +64,7 @@ class PathResolver(IndexPlacement):
         self._prefix_text: list[tuple[str, tuple[str, ...]]] = []
         self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
         self._view: IndexView | None = None
-        self._listed_tops: set[str] = set()  # first components of the images on disk
+        self._listed_tops: set[str] | None = None  # first components of the images on disk
         self._folders: dict[str, bool] = {}  # folder -> whether it is on disk (index placement)
         self._name_hashes: dict[str, dict[str, list[str]]] = {}  # file name -> sha256 -> images
 
@@ -76,7 +76,7 @@ class PathResolver(IndexPlacement):
             old = self._listing
             self._listing = set(list_images(self.root))
             if self._listing != old:
-                self._by_name = None
+                self._by_name = self._listed_tops = None
                 self._view = None
                 self._name_hashes.clear()
         if self._listing is None:
@@ -90,8 +90,13 @@ class PathResolver(IndexPlacement):
                 if prev is not c:
                     shared.setdefault(name, {prev}).add(c)
             self._by_name = (first, shared)
-            self._listed_tops = {c.partition("/")[0] for c in self._listing}
         return self._listing, *self._by_name
+
+    def _tops(self) -> set[str]:
+        """The first components of the images on disk."""
+        if self._listed_tops is None:
+            self._listed_tops = {c.partition("/")[0] for c in self._disk()[0]}
+        return self._listed_tops
 
     @property
     def listed(self) -> set[str]:
@@ -107,7 +112,7 @@ class PathResolver(IndexPlacement):
 
     def forget(self) -> None:
         """Drop the cached listing (call after files were added or the index changed)."""
-        self._by_name = None
+        self._by_name = self._listed_tops = None
         self._view = None
         self._dirs.clear()
         self._folders.clear()
@@ -256,10 +261,20 @@ class PathResolver(IndexPlacement):
                     return rest
         return None
 
+    def learned_prefixes(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The machine prefixes learned so far (text, inner components), most recent first."""
+        return list(self._prefix_text)
+
+    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str]) -> None:
+        """Take what another resolver over the same listing computed (``validate.resume``): its
+        index view, its prefixes, and the first components of the listed images (``tops``)."""
+        self._view = view
+        self._prefix_text = list(prefixes)
+        self._listed_tops = tops
+
     def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
         """Whether none of ``components`` is the first component of a listed image."""
-        self._disk()  # fills _listed_tops
-        return self._listed_tops.isdisjoint(components)
+        return self._tops().isdisjoint(components)
 
     def quick(self, raw: str, directory: str = "") -> str | None:
         """What ``resolve`` would answer for a listed image found the cheap way: as written,

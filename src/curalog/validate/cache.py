@@ -1,8 +1,11 @@
 """The validator's own cache: which vector files were already checked and what image headers
-said, keyed by each file's stat identity. One ``.npz`` file under ``data/`` (arrays only, no
-pickle), replaced atomically; safe to delete. Failing to read or write it only makes the next
-run slower. Writing it is the validator's only write, and it is not audited: ``validate``
-promises to leave every other file, the audit log included, untouched.
+said, keyed by each file's stat identity (``curalog-validate-cache.npz``), and the last result
+with what an incremental run needs (``curalog-validate-cache-memo.npz``, written alone when only
+the result changed: a nightly run does not rewrite the per-file verdicts). Two ``.npz`` files
+under ``data/`` (arrays only, no pickle), each replaced atomically; safe to delete. Failing to
+read or write them only makes the next run slower. Writing them is the validator's only write,
+and it is not audited: ``validate`` promises to leave every other file, the audit log included,
+untouched.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from curalog.files import open_regular, write_file
 from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
+MEMO_NAME = "curalog-validate-cache-memo.npz"
 # what reading a cache that is not one (cut short, from another version, not a zip) raises
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zlib.error, UnicodeDecodeError, BadZipFile)
 
+RESUME = "resume_"  # the prefix of the arrays ``resume`` keeps
 VectorKey = tuple[int, int, int]  # size, mtime_ns, inode
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 
@@ -39,6 +44,7 @@ def _decode(values: np.ndarray) -> list[str]:
 class ValidateCache:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.memo_path = path.with_name(MEMO_NAME)
         # verdicts on vector files, by file name, as the arrays check_files returns
         self.vector_names: list[str] = []
         self.vector_checked = Checked.empty()
@@ -47,7 +53,8 @@ class ValidateCache:
         self.images: dict[str, tuple[ImageKey, int, int]] = {}
         # canonical image path -> (key, sha256): images hashed to settle a shared file name
         self.hashes: dict[str, tuple[ImageKey, str]] = {}
-        self.changed = False
+        self.changed = False  # the per-file entries (save writes them)
+        self.memo_changed = False  # the memo (save writes it)
         # The last full result and the stat signature of every input it was computed from.
         self.memo_signature = ""
         self.memo_report = ""
@@ -56,6 +63,21 @@ class ValidateCache:
         # verify's last report and the stat signature of what it read (``verdicts``)
         self.verify_signature = ""
         self.verify_report = ""
+        # what an incremental run needs (``resume``); None: not read (kept as it is when saved)
+        self.resume: dict[str, np.ndarray] | None = None
+
+    def load_resume(self) -> dict[str, np.ndarray]:
+        """The arrays ``resume.capture`` made ({} when there are none)."""
+        if self.resume is None:
+            try:
+                with (
+                    os.fdopen(open_regular(self.memo_path), "rb") as fh,
+                    np.load(fh, allow_pickle=False) as z,
+                ):
+                    self.resume = {k[len(RESUME) :]: z[k] for k in z.files if k.startswith(RESUME)}
+            except UNREADABLE:
+                self.resume = {}
+        return self.resume
 
     def vector_entries(self) -> dict[str, CacheEntry]:
         """File name -> (stat key, length, problem) of every cacheable verdict (built once)."""
@@ -90,19 +112,33 @@ class ValidateCache:
         ]
 
     def load_memo(self) -> None:
-        """Only the last result and its signature (cheap: no per-file entries)."""
+        """Only the last results and their signatures (cheap: no per-file entries)."""
+        try:
+            with os.fdopen(open_regular(self.memo_path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
+                self.memo_signature = str(z["memo_signature"])
+                self.memo_report = zlib.decompress(z["memo_report_z"].tobytes()).decode("utf-8")
+                self.memo_folders = _decode(z["memo_folders"])
+                self.memo_images = _decode(z["memo_images"])
+        except UNREADABLE:
+            self.memo_signature = ""
         try:
             with os.fdopen(open_regular(self.path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
-                if "memo_signature" in z.files and "memo_report_z" in z.files:
-                    self.memo_signature = str(z["memo_signature"])
-                    self.memo_report = zlib.decompress(z["memo_report_z"].tobytes()).decode("utf-8")
-                    self.memo_folders = z["memo_folders"].tolist()
-                    self.memo_images = z["memo_images"].tolist()
                 if "verify_signature" in z.files and "verify_report_z" in z.files:
                     self.verify_signature = str(z["verify_signature"])
                     self.verify_report = zlib.decompress(z["verify_report_z"].tobytes()).decode("utf-8")
         except UNREADABLE:
-            self.memo_signature = self.verify_signature = ""
+            self.verify_signature = ""
+
+    def remember(self, signature: str, report: str, folders: list[str], images: list[str],
+                 resume: dict[str, np.ndarray]) -> None:  # fmt: skip
+        """The result to reuse while ``signature`` holds, and what an incremental run needs."""
+        self.memo_signature, self.memo_report = signature, report
+        self.memo_folders, self.memo_images, self.resume = folders, images, resume
+        self.memo_changed = True
+
+    def forget(self) -> None:
+        """No result to reuse (the inputs changed while it was computed)."""
+        self.remember("", "", [], [], {})
 
     def load(self) -> None:
         """The per-file entries: vector checks and image sizes."""
@@ -146,6 +182,9 @@ class ValidateCache:
             self.images, self.hashes = {}, {}
 
     def save(self) -> None:
+        """Write what changed: the per-file entries, the memo, or both."""
+        if self.memo_changed:
+            self._save_memo()
         if not self.changed:
             return
         i = self.images
@@ -169,17 +208,29 @@ class ValidateCache:
             hash_path=_encode(list(self.hashes)),
             hash_key=np.array([k for k, _ in self.hashes.values()], dtype=np.int64).reshape(-1, 4),
             hash_sha=np.array([d for _, d in self.hashes.values()], dtype="S64"),
+            verify_signature=np.array(self.verify_signature),
+            verify_report_z=np.frombuffer(zlib.compress(self.verify_report.encode("utf-8"), 1), np.uint8),
+        )  # fmt: skip
+        _write(self.path, buf)
+
+    def _save_memo(self) -> None:
+        buf = io.BytesIO()
+        np.savez(
+            buf,
             memo_signature=np.array(self.memo_signature),
             # UTF-8, compressed: as a NumPy string the report took 4 bytes a character
             # (300k findings made a 354 MB cache)
             memo_report_z=np.frombuffer(zlib.compress(self.memo_report.encode("utf-8"), 1), np.uint8),
-            memo_folders=np.array(self.memo_folders, dtype=str),
-            memo_images=np.array(self.memo_images, dtype=str),
-            verify_signature=np.array(self.verify_signature),
-            verify_report_z=np.frombuffer(zlib.compress(self.verify_report.encode("utf-8"), 1), np.uint8),
+            memo_folders=_encode(self.memo_folders),
+            memo_images=_encode(self.memo_images),
+            **{RESUME + k: v for k, v in self.load_resume().items()},
         )  # fmt: skip
-        try:  # a cache: a read-only project or a full disk just means no cache next time
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_file(self.path, buf.getvalue(), durable=False, own=True)
-        except (OSError, CuralogError):
-            pass
+        _write(self.memo_path, buf)
+
+
+def _write(path: Path, buf: io.BytesIO) -> None:
+    try:  # a cache: a read-only project or a full disk just means no cache next time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_file(path, buf.getvalue(), durable=False, own=True)
+    except (OSError, CuralogError):
+        pass

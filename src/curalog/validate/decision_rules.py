@@ -8,6 +8,7 @@ order (logs, selections, crops, ledger) and joins them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from curalog.validate import rules
 from curalog.validate.inputs import Inputs
 from curalog.validate.model import Finding
 from curalog.validate.outcomes import CleanSelections, Judged, RowOutcome, has_error, row_outcome
+from curalog.validate.prior import Keys, Seen, crop_key, selection_key
 from curalog.validate.rules import Where
 
 PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
@@ -149,7 +151,9 @@ def selection_rules(inputs: Inputs, collect: bool) -> Judged:
     key_path = np.array(canonical, dtype=object)[codes]
     # the rest: per-row checks (their path, for repeats, updated in key_path); repeats below
     slow, eligible = _selection_rows(inputs, cols, keep & ~clean, clean, key_path)
-    repeat, first_line = _repeats(cols, eligible, key_path)
+    prior = inputs.prior.selections if inputs.prior is not None else None
+    repeat, first_line, firsts = _repeats(cols, eligible, key_path, prior)
+    judged.firsts["selection"] = firsts
     # bulk: no finding at all
     bulk = clean & ~repeat
     judged.usable_selections += int(bulk.sum())
@@ -204,15 +208,25 @@ def _selection_rows(
     return slow, eligible
 
 
-def _repeats(cols: SelectionColumns, eligible: np.ndarray, key_path: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Which eligible rows repeat an earlier one (same session, set and chosen image), and for
-    each repeat the line of the first."""
+def _repeats(
+    cols: SelectionColumns, eligible: np.ndarray, key_path: np.ndarray, prior: Keys | None
+) -> tuple[np.ndarray, dict, Callable[[], list[tuple[bytes, int]]]]:
+    """Which eligible rows repeat an earlier one (same session, set and chosen image), for each
+    repeat the line of the first (``prior``: the first lines of the keys of lines judged before
+    these), and the function that gives the key and line of each first."""
     import pandas as pd
     import pyarrow as pa
 
     at = np.flatnonzero(eligible)
     repeat = np.zeros(len(cols), dtype=bool)
     first_line: dict[int, int] = {}
+    if prior is not None and len(at) and len(prior.digests):
+        hits = [prior.lookup(k) for k in _selection_keys(cols, at, key_path)]
+        for i, hit in zip(at.tolist(), hits, strict=True):
+            if hit is not None:
+                repeat[i], first_line[i] = True, hit
+        at = np.array([i for i, hit in zip(at.tolist(), hits, strict=True) if hit is None], dtype=np.int64)
+    firsts_at = at
     if len(at):
         take = pa.array(at)
         keys = pd.DataFrame({
@@ -228,8 +242,23 @@ def _repeats(cols: SelectionColumns, eligible: np.ndarray, key_path: np.ndarray)
                 .groupby(["session", "set", "path"])["line"]
                 .transform("first")
             )
-            first_line = dict(zip(at[dup].tolist(), firsts.to_numpy()[dup].tolist(), strict=True))
-    return repeat, first_line
+            first_line.update(zip(at[dup].tolist(), firsts.to_numpy()[dup].tolist(), strict=True))
+            firsts_at = at[~dup]
+
+    def keys() -> list[tuple[bytes, int]]:
+        lines = cols.lines[firsts_at].tolist()
+        return list(zip(_selection_keys(cols, firsts_at, key_path), lines, strict=True))
+
+    return repeat, first_line, keys
+
+
+def _selection_keys(cols: SelectionColumns, at: np.ndarray, key_path: np.ndarray) -> list[bytes]:
+    """The repeat keys (``prior.selection_key``) of the rows at positions ``at``."""
+    import pyarrow as pa
+
+    take = pa.array(at, pa.int64())
+    sessions, sets = cols.session_id.take(take).to_pylist(), cols.set_id.take(take).to_pylist()
+    return list(map(selection_key, sessions, sets, key_path[at].tolist()))
 
 
 def _clean_selections(
@@ -279,7 +308,8 @@ def crop_rules(inputs: Inputs, collect: bool) -> Judged:
         plain &= ~mask
     quick, sound, index = inputs.resolver.quick, inputs.embedded.sound, inputs.embedded.index
     size_of = inputs.images.size
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple, int] = Seen(inputs.prior.crops) if inputs.prior is not None else {}
+    judged.firsts["crop"] = lambda: [(crop_key(*key), line) for key, line in dict.items(seen)]
     for i, (row, is_plain) in enumerate(zip(rows, plain.tolist(), strict=True)):
         assert isinstance(row, CropRow)
         others = tuple(p for j, p in enumerate(row.image_paths) if j != row.chosen_index)
@@ -332,6 +362,7 @@ def ledger_rules(inputs: Inputs, collect: bool) -> Judged:
     a log line (still as repaired) replace that line, counted once."""
     judged = Judged(collect)
     project = inputs.project
+    assert project is not None  # never None where the ledger's decisions are judged
     legacy_sources = [read.source for read in (inputs.selections, inputs.crops) if read.exists]
     source = inputs.config.layout.database
     imported = imported_decision_ids(project.db, legacy_sources)

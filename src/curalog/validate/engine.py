@@ -21,29 +21,40 @@ from typing import NamedTuple
 import orjson
 
 from curalog.audit import check_since
-from curalog.codes import RECOMMEND
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.store import list_vector_files
+from curalog.ledger.provenance import linked_lines
 from curalog.paths import list_images
 from curalog.progress import Progress
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.decision_rules import crop_rules, ledger_rules, log_rules, selection_rules
 from curalog.validate.file_rules import FileFindings, file_rules
 from curalog.validate.inputs import Inputs, VectorCheck, read_inputs
-from curalog.validate.memo import ident, signature, vector_idents
+from curalog.validate.memo import (
+    base_signature,
+    combined,
+    ident,
+    log_idents,
+    signature,
+    vector_digest,
+    vector_idents,
+)
 from curalog.validate.model import Report
 from curalog.validate.outcomes import Judged
+from curalog.validate.resume import capture, log_states, resume
 from curalog.validate.vectors import check_files_in_background
 
 DECISION_RULES = (log_rules, selection_rules, crop_rules, ledger_rules)  # in this order
 
 
 class Validated(NamedTuple):
-    """A full run's report, the inputs it judged, and what the decision rules concluded."""
+    """A full run's report, the inputs it judged, what the decision rules concluded, and the last
+    line of each log the ledger links (``linked_lines``)."""
 
     report: Report
     inputs: Inputs
     judged: Judged
+    linked: dict[str, int]
 
 
 @contextmanager
@@ -80,18 +91,25 @@ def run(
     progress: Progress | None = None,
 ) -> Report:
     """Validate; when no input changed since the last full run (same stat signature), its
-    result is reused instead of recomputed (never with --deep, which re-hashes images)."""
+    result is reused instead of recomputed (never with --deep, which re-hashes images); when
+    only lines were appended to the decision logs, only those are judged (``resume``)."""
     since = check_since(since)
     cache = _open_cache(config, use_cache)
     generated_at = _now()
     memo = not deep
     if memo and cache.memo_signature:
         images = {img: ident(f"{config.root}/{img}") for img in cache.memo_images}
-        vectors = vector_idents(config.path("embeddings_dir"))
-        if cache.memo_signature == signature(config, since, cache.memo_folders, images, vectors):
+        vectors = vector_digest(vector_idents(config.path("embeddings_dir")))
+        base, logs = base_signature(config, since, cache.memo_folders, images, vectors), log_idents(config)
+        if cache.memo_signature == combined(base, logs):
             report = Report.from_dict(orjson.loads(cache.memo_report))
-            report.generated_at, report.root = generated_at, str(config.root)
             report.reused = True
+        else:
+            with gc_paused():
+                report = resume(config, cache, since=since, base=base, folders=cache.memo_folders,
+                                images=images, vectors=vectors, logs=logs)  # fmt: skip
+        if report is not None:
+            report.generated_at, report.root = generated_at, str(config.root)
             return report
     with gc_paused():
         return _run_uncached(config, cache, generated_at, deep=deep, since=since, use_cache=use_cache,
@@ -132,11 +150,14 @@ def _run_uncached(
                        progress=progress)  # fmt: skip
     if memo and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
-        cache.memo_signature = signature(config, since, folders, measured, cache.vector_idents())
-        cache.memo_report = validated.report.to_json()
-        cache.memo_folders, cache.memo_images = folders, sorted(measured)
+        base = base_signature(config, since, folders, measured, vector_digest(cache.vector_idents()))
+        logs = log_idents(config)
+        inputs = validated.inputs
+        states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
+        cache.remember(combined(base, logs), validated.report.to_json(), folders, sorted(measured),
+                       capture(inputs, validated.judged, base, states))  # fmt: skip
     else:
-        cache.memo_signature = ""
+        cache.forget()
     cache.changed = True
     cache.save()
     return validated
@@ -166,21 +187,23 @@ def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_a
     """Read the inputs, run every rule on them, and build the report."""
     vectors = _start_vector_check(config, cache, progress)
     inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
+    assert inputs.project is not None
     try:
         files = file_rules(inputs)
         judged = Judged(collect)
         for rule in DECISION_RULES:
             judged.add(rule(inputs, collect))
+        linked = linked_lines(inputs.project.db)
     finally:
         inputs.project.close()
-    return Validated(_report(config.root, generated_at, inputs, judged, files), inputs, judged)
+    return Validated(_report(config.root, generated_at, inputs, judged, files), inputs, judged, linked)
 
 
 def _report(root: Path, generated_at: str, inputs: Inputs, judged: Judged, files: FileFindings) -> Report:
     """The report: counts, every finding in (source, line, path, code) order, and the commands
     that fix them, the one that fixes the most first."""
     findings = [*files.index_files, *judged.findings, *files.vector_files]
-    findings.sort(key=lambda f: (f.source, f.line or 0, f.path, f.code))
+    findings.sort(key=Report.order)
     report = Report(
         str(root), generated_at,
         selections=inputs.selections.data_lines + judged.selections,
@@ -191,11 +214,7 @@ def _report(root: Path, generated_at: str, inputs: Inputs, judged: Judged, files
         usable_crops=judged.usable_crops,
         findings=findings,
     )  # fmt: skip
-    fixes: dict[str, int] = {}
-    for code, n in report.by_code.items():
-        if code in RECOMMEND:
-            fixes[RECOMMEND[code]] = fixes.get(RECOMMEND[code], 0) + n
-    report.recommendations = [cmd for cmd, _n in sorted(fixes.items(), key=lambda kv: -kv[1])]
+    report.recommend()
     return report
 
 

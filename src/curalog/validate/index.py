@@ -8,7 +8,7 @@ the line that counts for it and whether that line names a sound vector of the le
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from curalog.errors import PathError
 from curalog.ledger.provenance import imported_index_paths
@@ -29,6 +29,12 @@ class IndexRef(NamedTuple):
 
 
 Ref = IndexLine | IndexRef
+
+
+class SoundLines(Protocol):
+    """Content hash -> the last index line naming a sound vector of its length."""
+
+    def get(self, digest: str, /) -> Ref | None: ...
 
 
 class Vectors(NamedTuple):
@@ -150,15 +156,38 @@ class Embedded:
         self.index = _counting_lines(lines, vectors, resolver.index_view().contested)
         sound = vectors.sound
         self.sound = {path for path, ref in self.index.items() if sound(ref)}
+        # why each indexed image that is not soundly embedded is not (``problem``)
+        self.problems: dict[str, str | None] = {
+            path: vectors.problem_of(ref) for path, ref in self.index.items() if path not in self.sound
+        }
         self._content_checked: set[str] = set()  # images looked up by content (by_content)
-        self._sound_by_hash: dict[str, Ref] | None = None
+        self._any_lines = bool(lines.refs)
+        # content hash -> the last line naming a sound vector of its length (by_content)
+        self._sound_by_hash: SoundLines | None = None
+
+    @classmethod
+    def restored(cls, sound: set[str], problems: dict[str, str | None], any_lines: bool,
+                 sound_by_hash: SoundLines, resolver: PathResolver,
+                 content_hash: Callable[[str], str | None]) -> Embedded:  # fmt: skip
+        """An ``Embedded`` from what an earlier one concluded (``validate.resume``): ``problem``
+        answers as it would, without the index lines and vector verdicts it was computed from
+        (``index`` holds only the images linked by content since)."""
+        self = cls.__new__(cls)
+        self.lines, self.vectors = IndexLines([], [], 0), None  # type: ignore[assignment]
+        self.resolver, self._content_hash = resolver, content_hash
+        self.index, self.sound, self.problems = {}, sound, problems
+        self._content_checked: set[str] = set()
+        self._any_lines, self._sound_by_hash = any_lines, sound_by_hash
+        return self
 
     def problem(self, canonical: str) -> str | None:
-        """Why a resolved image has no usable vector, or None."""
-        ref = self.index.get(canonical)
-        if ref is None and self.by_content(canonical) is None:
-            return "no index line names it"
-        return self.vectors.problem_of(self.index[canonical])
+        """Why a resolved image has no usable vector, or None (every indexed image is in
+        ``sound`` or in ``problems``)."""
+        if canonical in self.sound:
+            return None
+        if canonical in self.problems:
+            return self.problems[canonical]
+        return "no index line names it" if self.by_content(canonical) is None else None
 
     def by_content(self, canonical: str) -> Ref | None:
         """For an image on disk that no index line names: an index line (any path) whose hash is
@@ -170,9 +199,9 @@ class Embedded:
         if canonical in self._content_checked:
             return self.index.get(canonical) if canonical in self.sound else None
         self._content_checked.add(canonical)
-        if canonical not in self.resolver.listed or not self.lines.refs:
+        if canonical not in self.resolver.listed or not self._any_lines:
             return None
-        if self._sound_by_hash is None:  # hash -> the last line naming a sound vector of its length
+        if self._sound_by_hash is None:
             sound = self.vectors.sound
             self._sound_by_hash = {ref.hash: ref for ref in self.lines.refs if sound(ref)}
         digest = self._content_hash(canonical)

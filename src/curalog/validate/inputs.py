@@ -32,6 +32,7 @@ from curalog.project import Project
 from curalog.validate.cache import ValidateCache
 from curalog.validate.index import Embedded, IndexLines, Vectors, place_index_lines
 from curalog.validate.measure import ImageFacts
+from curalog.validate.prior import Prior
 
 # The vector files (content hash -> file name), the temp files, and the function that waits for
 # the verdicts of the check started on them: (content hash -> length, content hash -> problem).
@@ -48,6 +49,13 @@ class LogLines:
         self._text: dict[str, list[str]] = {}
         # import-legacy's decisions by (source, line): (sha of the line, chosen path); read lazily
         self._imported: dict[tuple[str, int], tuple[str, str]] | None = None
+
+    @classmethod
+    def unlinked(cls, paths: dict[str, Path]) -> LogLines:
+        """Lines import-legacy made no decision of (those past the last line it linked)."""
+        self = cls(paths, None)  # type: ignore[arg-type]
+        self._imported = {}
+        return self
 
     def unchanged(self, source: str, line: int, sha: str) -> bool:
         """Whether line ``line`` of the log ``source`` still has the text a repair or
@@ -90,7 +98,8 @@ class Inputs:
     selection_columns: SelectionColumns | None
     crops: LogRead
     legacy_index: LogRead
-    project: Project  # the ledger and the store (open until the engine closes it)
+    project: Project | None  # the ledger and the store (open until the engine closes it; None:
+    # only appended log lines are judged, ``resume``)
     lines: IndexLines
     resolver: PathResolver
     vectors: Vectors
@@ -99,6 +108,8 @@ class Inputs:
     log_lines: LogLines
     superseded: dict[tuple[str, int], int]  # (source, line) -> the decision a repair replaced it with
     contents: dict[str, str | None]  # --deep: indexed image on disk -> its sha256 (None: unreadable)
+    # the first lines of the decisions judged before these lines (an incremental run), for repeats
+    prior: Prior | None = None
 
     @property
     def root(self) -> Path:

@@ -25,7 +25,7 @@ class ImageFacts:
     ``measured`` holds the identity (size, mtime_ns, inode) of every image a lookup looked at,
     as it was then (None: gone): a memoized report depends on those images too."""
 
-    def __init__(self, root: Path, cache: ValidateCache, db: Database) -> None:
+    def __init__(self, root: Path, cache: ValidateCache, db: Database | None) -> None:
         self.root = root
         self.cache = cache
         self.db = db
@@ -46,7 +46,7 @@ class ImageFacts:
         hit = self.cache.hashes.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1]
-        digest = stored_sha256(self.db, canonical, key)
+        digest = stored_sha256(self.db, canonical, key) if self.db is not None else None
         if digest is None:
             try:
                 digest = sha256_file(full)

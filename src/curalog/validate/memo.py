@@ -16,7 +16,7 @@ from curalog.db.postgres import change_counter as pg_change_counter
 from curalog.legacy.logs import log_problem
 from curalog.version import __version__
 
-MEMO_VERSION = 3  # bump when a rule changes what it reports
+MEMO_VERSION = 4  # bump when a rule changes what it reports
 
 Ident = tuple[int, int, int]  # size, mtime_ns, inode
 
@@ -58,6 +58,11 @@ def vector_idents(folder: Path) -> list[str]:
     return out
 
 
+DECISION_LOGS = ("selection_log", "crop_log")  # the append-only logs (``resume``)
+
+LogIdent = tuple[str, Ident | None, str | None]  # path, identity, why it cannot be read
+
+
 def signature(
     config: Config,
     since: str | None,
@@ -69,16 +74,43 @@ def signature(
     logs, the index, the ledger, every vector file, the image folders (a file added, removed
     or renamed changes its folder), and the images whose headers were measured (``images``:
     path -> identity, taken when the header was read)."""
+    digest = vector_digest(vectors) if vectors is not None else None
+    return combined(base_signature(config, since, folders, images, digest), log_idents(config))
+
+
+def vector_digest(vectors: list[str]) -> str:
+    """One digest of the vector files' identities (``vector_idents``), in any order."""
+    return hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest()
+
+
+def combined(base: str, logs: list[LogIdent]) -> str:
+    """The whole signature from its two parts."""
+    return hashlib.sha256(repr((base, logs)).encode()).hexdigest()
+
+
+def log_idents(config: Config) -> list[LogIdent]:
+    """The identity of each decision log (the part of the signature a day's lines change)."""
+    return [(str(path), ident(path), log_problem(path)) for path in map(config.path, DECISION_LOGS)]
+
+
+def base_signature(
+    config: Config,
+    since: str | None,
+    folders: list[str],
+    images: dict[str, Ident | None],
+    vectors: str | None,
+) -> str:
+    """``signature`` without the decision logs (``vectors``: their ``vector_digest``)."""
     root = config.root
     parts: list[object] = [MEMO_VERSION, __version__, since, config.policy]
-    for path in (root / "curalog.toml", *(path for _s, path in config.legacy_files())):
+    for path in (root / "curalog.toml", config.path("embedding_index")):
         parts.append((str(path), ident(path), log_problem(path)))  # a dangling link vs a loop
     if config.ledger_url:  # the server's change counter (a file's stat says nothing there)
         parts.append(("ledger", pg_change_counter(config.ledger_url)))
     else:
         parts.append(("ledger", ledger_version(config.path("database"))))
     if vectors is not None:
-        parts.append(hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest())
+        parts.append(vectors)
     for f in folders:
         parts.append((f, ident(root / f)))
     for img in sorted(images):

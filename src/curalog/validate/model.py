@@ -6,7 +6,10 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from curalog.codes import SEVERITY  # noqa: F401  (re-exported: the severity of each code)
+from curalog.codes import (
+    RECOMMEND,
+    SEVERITY,  # noqa: F401  (re-exported: the severity of each code)
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,20 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
     reused: bool = False  # True when no input changed and the last full result was reused
+    appended: int = 0  # lines judged on their own (``validate.resume``); 0: a full run, or reused
+
+    @staticmethod
+    def order(f: Finding) -> tuple:
+        """The report's order of findings: by source, line, path, code."""
+        return (f.source, f.line or 0, f.path, f.code)
+
+    def recommend(self) -> None:
+        """The commands that fix the findings, the one that fixes the most first."""
+        fixes: dict[str, int] = {}
+        for code, n in self.by_code.items():
+            if code in RECOMMEND:
+                fixes[RECOMMEND[code]] = fixes.get(RECOMMEND[code], 0) + n
+        self.recommendations = [cmd for cmd, _n in sorted(fixes.items(), key=lambda kv: -kv[1])]
 
     @property
     def errors(self) -> int:

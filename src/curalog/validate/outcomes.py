@@ -6,6 +6,7 @@ are collected only when asked (the dataset builder reads them); they are never m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -74,6 +75,9 @@ class Judged:
     usable_crops: int = 0
     rows: list[RowOutcome] = field(default_factory=list)
     clean: CleanSelections | None = None
+    # "selection" / "crop" -> the (key digest, first line) of every decision a later line would
+    # repeat, computed when asked (``validate.resume`` keeps them for the lines appended later)
+    firsts: dict[str, Callable[[], list[tuple[bytes, int]]]] = field(default_factory=dict)
 
     def finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
                    seen: dict[tuple, int]) -> bool:  # fmt: skip
@@ -123,3 +127,4 @@ class Judged:
         self.rows.extend(part.rows)
         if part.clean is not None:
             self.clean = part.clean
+        self.firsts.update(part.firsts)

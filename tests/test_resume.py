@@ -1,0 +1,141 @@
+"""Incremental validation (``validate.resume``): after lines were appended to the decision logs,
+judging only those lines gives the report a full run gives, byte for byte; anything else that
+changed (an edited or truncated log, a line cut in half, another input) makes it a full run."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from curalog.validate import validate
+from curalog.validate.model import Report
+from tests.project_gen import CROP, INDEX, SEL, generate
+
+
+def _same(a: Report, b: Report) -> str:
+    """The JSON report of ``a`` as ``b``'s time and root would write it."""
+    a.generated_at, a.root = b.generated_at, b.root
+    return a.to_json(indent=True)
+
+
+def _split(root: Path, rng: random.Random, cut: float, repeats: int) -> dict[str, str]:
+    """Cut each log after a random line; returns the text to append later: the lines cut, plus
+    copies of earlier lines (repeats of decisions judged before)."""
+    later = {}
+    for log in (SEL, CROP):
+        lines = (root / log).read_text(encoding="utf-8").splitlines(keepends=True)
+        k = 1 + int(cut * max(0, len(lines) - 1))
+        copies = [rng.choice(lines[1:]) for _ in range(repeats)] if len(lines) > 1 else []
+        (root / log).write_text("".join(lines[:k]), encoding="utf-8")
+        later[log] = "".join(lines[k:] + copies)
+    return later
+
+
+def _append(root: Path, later: dict[str, str]) -> int:
+    for log, text in later.items():
+        with open(root / log, "a", encoding="utf-8") as fh:
+            fh.write(text)
+    return sum(text.count("\n") for text in later.values())
+
+
+@settings(
+    max_examples=int(os.environ.get("CURALOG_RESUME_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(rng=st.randoms(use_true_random=False), cut=st.floats(0, 1), repeats=st.integers(0, 3),
+       days=st.integers(1, 2))  # fmt: skip
+def test_judging_only_the_appended_lines_equals_a_full_run(
+    rng: random.Random, cut: float, repeats: int, days: int
+) -> None:
+    """Every path convention and defect of the generator, repeats of lines judged before, new
+    decisions on old sets, and two nights in a row."""
+    with tempfile.TemporaryDirectory(prefix="curalog-test-resume-") as tmp:
+        root = Path(tmp)
+        generate(root, rng)
+        later = _split(root, rng, cut, repeats)
+        validate(root)  # yesterday's full run
+        for day in range(days):
+            part = {
+                log: text if day == days - 1 else text[: text.find("\n") + 1] for log, text in later.items()
+            }
+            later = {log: later[log][len(part[log]) :] for log in later}
+            n = _append(root, part)
+            nightly = validate(root)
+            assert (nightly.appended, nightly.reused) == (n, n == 0)
+            assert _same(nightly, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+        again = validate(root)
+        assert again.reused and _same(again, full) == full.to_json(indent=True)
+
+
+def _project(tmp_path: Path, seed: int = 3) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "p"
+    generate(root, random.Random(seed), max_images=10, max_rows=12)
+    later = _split(root, random.Random(seed), 0.5, 2)
+    validate(root)
+    return root, later
+
+
+def _full(root: Path) -> str:
+    return validate(root, use_cache=False).to_json(indent=True)
+
+
+def test_an_edited_line_before_the_new_ones_means_a_full_run(tmp_path: Path) -> None:
+    root, later = _project(tmp_path)
+    log = root / SEL
+    text = log.read_text(encoding="utf-8")
+    log.write_text(text.replace("set_", "SET_", 1), encoding="utf-8")  # same size, another decision
+    _append(root, later)
+    report = validate(root)
+    assert report.appended == 0 and not report.reused
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+
+
+def test_a_truncated_log_means_a_full_run(tmp_path: Path) -> None:
+    root, _later = _project(tmp_path)
+    log = root / CROP
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.write_text("".join(lines[:-1]), encoding="utf-8")
+    report = validate(root)
+    assert report.appended == 0
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+
+
+def test_a_line_cut_in_half_is_judged_whole_by_a_full_run(tmp_path: Path) -> None:
+    """A log read while its writer was mid-line ends without a newline: the rest of that line,
+    appended later, is not a line of its own."""
+    root, later = _project(tmp_path)
+    text = later[SEL]
+    cut = text.find("\n") // 2
+    _append(root, {SEL: text[:cut]})
+    validate(root)
+    _append(root, {SEL: text[cut:], CROP: later[CROP]})
+    report = validate(root)
+    assert report.appended == 0  # the log did not end on a whole line: a full run
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+    _append(root, {SEL: text[text.find("\n") + 1 :][:0] + "2025-11-01T09:00:00,s9,set_0,,mojo1/a.png,[]\n"})
+    assert validate(root).appended == 1  # and the next night is incremental again
+
+
+def test_any_other_change_means_a_full_run(tmp_path: Path) -> None:
+    root, later = _project(tmp_path)
+    _append(root, later)
+    with open(root / INDEX, "a", encoding="utf-8") as fh:
+        fh.write('{"image_path": "mojo1/selected/a.png", "hash": "00"}\n')
+    report = validate(root)
+    assert report.appended == 0 and not report.reused
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+
+
+def test_nothing_appended_after_a_touch_is_still_the_same_report(tmp_path: Path) -> None:
+    root, _later = _project(tmp_path)
+    (root / SEL).touch()
+    report = validate(root)
+    assert not report.reused and report.appended == 0
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+    assert validate(root).reused
