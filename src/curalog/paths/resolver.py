@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -82,13 +83,15 @@ class PathResolver(IndexPlacement):
         if self._listing is None:
             self._listing = set(list_images(self.root))
         if self._by_name is None:
-            first: dict[str, str] = {}
+            listing = list(self._listing)
+            names = [c.rpartition("/")[2] for c in listing]
+            first = dict(zip(names, listing, strict=True))  # of a shared name, any of its images
             shared: dict[str, set[str]] = {}
-            for c in self._listing:
-                name = c.rpartition("/")[2]
-                prev = first.setdefault(name, c)
-                if prev is not c:
-                    shared.setdefault(name, {prev}).add(c)
+            if len(first) < len(listing):
+                counts = Counter(names)
+                for name, c in zip(names, listing, strict=True):
+                    if counts[name] > 1:
+                        shared.setdefault(name, set()).add(c)
             self._by_name = (first, shared)
         return self._listing, *self._by_name
 
@@ -101,7 +104,7 @@ class PathResolver(IndexPlacement):
     @property
     def listed(self) -> set[str]:
         """The images on disk (canonical paths), as listed."""
-        return self._disk()[0]
+        return self._listing if self._listing is not None else self._disk()[0]
 
     def _named(self, name: str, refresh: bool = False) -> list[str]:
         """Every candidate with file name ``name``: images on disk and index lines whose image is

@@ -26,15 +26,17 @@ from curalog.embeddings.store import list_vector_files
 from curalog.ledger.provenance import linked_lines
 from curalog.paths import list_images
 from curalog.progress import Progress
+from curalog.validate.background import in_background
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.decision_rules import crop_rules, ledger_rules, log_rules, selection_rules
 from curalog.validate.file_rules import FileFindings, file_rules
 from curalog.validate.inputs import Inputs, VectorCheck, read_inputs
 from curalog.validate.memo import (
-    base_signature,
+    base_of,
     combined,
     ident,
     log_idents,
+    rest_signature,
     signature,
     vector_digest,
     vector_idents,
@@ -98,16 +100,16 @@ def run(
     generated_at = _now()
     memo = not deep
     if memo and cache.memo_signature:
+        folder = config.path("embeddings_dir")  # each vector file stat'ed while the rest is checked
+        vectors = in_background(lambda _report: vector_digest(vector_idents(folder)))
         images = {img: ident(f"{config.root}/{img}") for img in cache.memo_images}
-        vectors = vector_digest(vector_idents(config.path("embeddings_dir")))
-        base, logs = base_signature(config, since, cache.memo_folders, images, vectors), log_idents(config)
-        if cache.memo_signature == combined(base, logs):
+        rest, logs = rest_signature(config, since, cache.memo_folders, images), log_idents(config)
+        with gc_paused():
+            report = resume(config, cache, since=since, rest=rest, folders=cache.memo_folders, images=images,
+                            vectors=vectors, logs=logs)  # fmt: skip
+        if report is None and cache.memo_signature == combined(base_of(rest, vectors()), logs):
             report = Report.from_dict(orjson.loads(cache.memo_report))
             report.reused = True
-        else:
-            with gc_paused():
-                report = resume(config, cache, since=since, base=base, folders=cache.memo_folders,
-                                images=images, vectors=vectors, logs=logs)  # fmt: skip
         if report is not None:
             report.generated_at, report.root = generated_at, str(config.root)
             return report
@@ -150,12 +152,14 @@ def _run_uncached(
                        progress=progress)  # fmt: skip
     if memo and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
-        base = base_signature(config, since, folders, measured, vector_digest(cache.vector_idents()))
+        rest = rest_signature(config, since, folders, measured)
+        vectors = vector_digest(cache.vector_idents())
         logs = log_idents(config)
         inputs = validated.inputs
         states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
-        cache.remember(combined(base, logs), validated.report.to_json(), folders, sorted(measured),
-                       capture(inputs, validated.judged, base, states))  # fmt: skip
+        kept = capture(inputs, validated.judged, rest, vectors, states)
+        signature_now = combined(base_of(rest, vectors), logs)
+        cache.remember(signature_now, validated.report.to_json(), folders, sorted(measured), kept)
     else:
         cache.forget()
     cache.changed = True

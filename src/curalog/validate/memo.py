@@ -100,7 +100,20 @@ def base_signature(
     images: dict[str, Ident | None],
     vectors: str | None,
 ) -> str:
-    """``signature`` without the decision logs (``vectors``: their ``vector_digest``)."""
+    """``signature`` without the decision logs (``vectors``: the ``vector_digest``)."""
+    return base_of(rest_signature(config, since, folders, images), vectors)
+
+
+def base_of(rest: str, vectors: str | None) -> str:
+    """``base_signature`` from its parts: the vector files' digest is taken apart (in a forked
+    child, ``engine.run``) while the rest is checked."""
+    return hashlib.sha256(repr((rest, vectors)).encode()).hexdigest()
+
+
+def rest_signature(
+    config: Config, since: str | None, folders: list[str], images: dict[str, Ident | None]
+) -> str:
+    """``base_signature`` without the vector files."""
     root = config.root
     parts: list[object] = [MEMO_VERSION, __version__, since, config.policy]
     for path in (root / "curalog.toml", config.path("embedding_index")):
@@ -109,8 +122,6 @@ def base_signature(
         parts.append(("ledger", pg_change_counter(config.ledger_url)))
     else:
         parts.append(("ledger", ledger_version(config.path("database"))))
-    if vectors is not None:
-        parts.append(vectors)
     for f in folders:
         parts.append((f, ident(root / f)))
     for img in sorted(images):

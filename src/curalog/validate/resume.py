@@ -45,7 +45,15 @@ from curalog.validate.decision_rules import crop_rules, log_rules, selection_rul
 from curalog.validate.index import Embedded, IndexLines, IndexRef, Ref, Vectors
 from curalog.validate.inputs import Inputs, LogLines
 from curalog.validate.measure import ImageFacts
-from curalog.validate.memo import DECISION_LOGS, Ident, LogIdent, base_signature, combined, log_idents
+from curalog.validate.memo import (
+    DECISION_LOGS,
+    Ident,
+    LogIdent,
+    base_of,
+    combined,
+    log_idents,
+    rest_signature,
+)
 from curalog.validate.model import Report
 from curalog.validate.outcomes import Judged
 from curalog.validate.prior import Keys, Prior
@@ -122,13 +130,13 @@ def _read(path: Path) -> tuple[bytes, Ident | None]:
     return data, ident
 
 
-def capture(inputs: Inputs, judged: Judged, base: str, states: list[LogState]) -> dict[str, np.ndarray]:
+def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
+            states: list[LogState]) -> dict[str, np.ndarray]:  # fmt: skip
     """What a later run needs to judge appended lines as this run would (module docstring); {}
     when a text it would keep holds a NUL (no incremental run then)."""
     resolver, embedded = inputs.resolver, inputs.embedded
     view = resolver.index_view()
     prefixes = resolver.learned_prefixes()
-    vectors = inputs.vectors
     texts = {
         "listing": inputs.listing,
         "prefix_head": [head for head, _inner in prefixes],
@@ -146,11 +154,12 @@ def capture(inputs: Inputs, judged: Judged, base: str, states: list[LogState]) -
     }
     if any("\0" in t for values in texts.values() for t in values):
         return {}
-    sound_hashes = sorted({ref.hash for ref in inputs.lines.refs if vectors.sound(ref)})
+    sound_hashes = sorted({ref.hash for ref in inputs.lines.refs if inputs.vectors.sound(ref)})
     selections = Keys.of(judged.firsts["selection"]()) if "selection" in judged.firsts else Keys.of([])
     crops = Keys.of(judged.firsts["crop"]()) if "crop" in judged.firsts else Keys.of([])
     return {
-        "version": np.array(RESUME_VERSION), "base": np.array(base), "logs": _blob(states),
+        "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
+        "logs": _blob(states),
         **{name: _pack(values) for name, values in texts.items()},
         "any_lines": np.array(bool(inputs.lines.refs)),
         "sound_hash": np.array([h.encode("utf-8", "surrogateescape") for h in sound_hashes], dtype=bytes),
@@ -262,22 +271,25 @@ def resume(
     cache: ValidateCache,
     *,
     since: str | None,
-    base: str,
+    rest: str,
     folders: list[str],
     images: dict[str, Ident | None],
-    vectors: str,
+    vectors: Callable[[], str],
     logs: list[LogIdent],
 ) -> Report | None:
     """The report of a run whose only change since the last full run is lines appended to the
-    decision logs, or None when a full run is needed. ``base``: the base signature now, of
-    ``folders`` and ``images`` (what the last run's memo names, with their identities now) and
-    ``vectors`` (the vector files' digest now); ``logs``: the decision logs' identities now.
-    The result is remembered for the next run."""
+    decision logs, or None when a full run is needed (or nothing changed). ``rest``: the
+    ``rest_signature`` now, of ``folders`` and ``images`` (what the last run's memo names, with
+    their identities now); ``vectors``: waits for the vector files' digest now (taken while the
+    lines are judged); ``logs``: the decision logs' identities now. The result is remembered for
+    the next run."""
     snap = cache.load_resume()
     try:
-        if not snap or snap["version"].item() != RESUME_VERSION or str(snap["base"]) != base:
+        if not snap or snap["version"].item() != RESUME_VERSION or str(snap["rest"]) != rest:
             return None
         states = [_state_of(s) for s in orjson.loads(snap["logs"].tobytes())]
+        if [s.ident for s in states] == logs:
+            return None  # no log changed: the memo decides
         grown = appended(states, logs) if len(states) == len(DECISION_LOGS) else None
         if grown is None:
             return None
@@ -287,8 +299,8 @@ def resume(
     judged = Judged(False)
     for rule in (log_rules, selection_rules, crop_rules):
         judged.add(rule(inputs, False))
-    if log_idents(config) != logs:
-        return None  # a log changed while its lines were judged
+    if log_idents(config) != logs or vectors() != str(snap["vectors"]):
+        return None  # a log changed while its lines were judged, or a vector file did
     report = Report.from_dict(orjson.loads(cache.memo_report))
     report.findings.extend(judged.findings)
     report.findings.sort(key=Report.order)
@@ -300,16 +312,17 @@ def resume(
     report.appended = inputs.selections.data_lines + inputs.crops.data_lines
     measured = {**images, **inputs.images.measured}
     if measured != images:  # images measured for the first time (or again, changed)
-        base = base_signature(config, since, folders, measured, vectors)
+        rest = rest_signature(config, since, folders, measured)
     states = [g.state for g in grown]
-    cache.remember(combined(base, [s.ident for s in states]), report.to_json(), folders, sorted(measured),
-                   resumed_snapshot(snap, base, states, judged))  # fmt: skip
+    signature = combined(base_of(rest, vectors()), [s.ident for s in states])
+    cache.remember(signature, report.to_json(), folders, sorted(measured),
+                   resumed_snapshot(snap, rest, states, judged))  # fmt: skip
     cache.changed = False  # the per-file entries were not read: only the memo is written
     cache.save()
     return report
 
 
-def resumed_snapshot(snap: dict[str, np.ndarray], base: str, states: list[LogState],
+def resumed_snapshot(snap: dict[str, np.ndarray], rest: str, states: list[LogState],
                      judged: Judged) -> dict[str, np.ndarray]:  # fmt: skip
     """The kept snapshot after an incremental run: the new base and states, the keys grown."""
     selections, crops = Keys(snap["sel_key"], snap["sel_line"]), Keys(snap["crop_key"], snap["crop_line"])
@@ -318,7 +331,7 @@ def resumed_snapshot(snap: dict[str, np.ndarray], base: str, states: list[LogSta
     if "crop" in judged.firsts:
         crops = crops.merged(judged.firsts["crop"]())
     return {
-        **snap, "base": np.array(base), "logs": _blob(states),
+        **snap, "rest": np.array(rest), "logs": _blob(states),
         "sel_key": selections.digests, "sel_line": selections.lines,
         "crop_key": crops.digests, "crop_line": crops.lines,
     }  # fmt: skip

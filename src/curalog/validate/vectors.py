@@ -10,10 +10,7 @@ boundary as a few MB and become dicts once, on the caller's side (``Checked.leng
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from stat import S_ISREG
@@ -24,6 +21,7 @@ import numpy as np
 from curalog.embeddings.npy import vector_layout
 from curalog.files import NotRegularFile
 from curalog.progress import Progress
+from curalog.validate.background import in_background
 
 CacheEntry = tuple[tuple[int, int, int], int, str]  # (size, mtime_ns, inode), length, problem
 CHUNK = 4096
@@ -181,54 +179,8 @@ def check_files(
 def check_files_in_background(
     folder: str, items: list[tuple[str, str]], old: dict[str, CacheEntry], progress: Progress | None = None
 ) -> Callable[[], Checked]:
-    """Start ``check_files``; returns the function that waits for its verdicts.
-
-    The reading is system calls more than Python, so on Linux, with more than one core and no
-    other thread in this process, it runs in a forked child while the caller parses its logs:
-    the child sends its arrays back over a pipe, with progress on the way. Anywhere else, for
-    fewer than ``BACKGROUND_MIN`` files, or if the child fails for any reason, the check runs in
-    the waiting function instead; the verdicts are the same either way.
-    """
-    usable = (
-        sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
-        and threading.active_count() == 1 and len(items) >= BACKGROUND_MIN
-    )  # fmt: skip
-    if not usable:
-        return lambda: check_files(folder, items, old, progress)
-    receiver, sender = multiprocessing.Pipe(duplex=False)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns, whatever happens
-        status = 0
-        try:
-            receiver.close()
-
-            def report(n: int, total: int, what: str) -> None:
-                sender.send(("progress", n, total, what))
-
-            checked = check_files(folder, items, old, report if progress else None)
-            sender.send(("done", checked))
-        except BaseException:  # anything at all: the parent redoes the work
-            status = 1
-        finally:
-            os._exit(status)
-    sender.close()
-
-    def wait() -> Checked:
-        checked: Checked | None = None
-        try:
-            while True:
-                message = receiver.recv()
-                if message[0] == "progress":
-                    if progress:
-                        progress(*message[1:])
-                    continue
-                checked = message[1]
-                break
-        except (EOFError, OSError):
-            checked = None  # the child died: do it here
-        finally:
-            receiver.close()
-            os.waitpid(pid, 0)
-        return checked if checked is not None else check_files(folder, items, old, progress)
-
-    return wait
+    """Start ``check_files``; returns the function that waits for its verdicts. The check runs
+    in a forked child while the caller parses its logs (``background``), unless there are fewer
+    than ``BACKGROUND_MIN`` files."""
+    return in_background(lambda report: check_files(folder, items, old, report), progress,
+                         worth_it=len(items) >= BACKGROUND_MIN)  # fmt: skip
