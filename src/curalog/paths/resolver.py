@@ -57,7 +57,8 @@ class PathResolver(IndexPlacement):
         self._hash_of = hash_of
         # A listing given by the caller is trusted as the files on disk (no stat per lookup).
         self._static = listing is not None
-        self._listing: set[str] | None = set(listing) if listing is not None else None
+        self._given = list(listing) if listing is not None else []
+        self._listing: set[str] | None = set(self._given) if listing is not None else None
         self._dirs: dict[str, str | None] = {}
         self._prefixes: list[int] = []  # how many leading components other machines' paths had
         self._top: set[str] | None = None  # top-level folders of the root
@@ -84,16 +85,18 @@ class PathResolver(IndexPlacement):
             self._listing = set(list_images(self.root))
         if self._by_name is None:
             listing = list(self._listing)
-            names = [c.rpartition("/")[2] for c in listing]
-            first = dict(zip(names, listing, strict=True))  # of a shared name, any of its images
-            shared: dict[str, set[str]] = {}
-            if len(first) < len(listing):
-                counts = Counter(names)
-                for name, c in zip(names, listing, strict=True):
-                    if counts[name] > 1:
-                        shared.setdefault(name, set()).add(c)
-            self._by_name = (first, shared)
-        return self._listing, *self._by_name
+            self._by_name_of(listing, [c.rpartition("/")[2] for c in listing])
+        return self._listing, *self._by_name  # type: ignore[misc]
+
+    def _by_name_of(self, listing: list[str], names: list[str]) -> None:
+        first = dict(zip(names, listing, strict=True))  # of a shared name, any of its images
+        shared: dict[str, set[str]] = {}
+        if len(first) < len(listing):
+            counts = Counter(names)
+            for name, c in zip(names, listing, strict=True):
+                if counts[name] > 1:
+                    shared.setdefault(name, set()).add(c)
+        self._by_name = (first, shared)
 
     def _tops(self) -> set[str]:
         """The first components of the images on disk."""
@@ -268,12 +271,15 @@ class PathResolver(IndexPlacement):
         """The machine prefixes learned so far (text, inner components), most recent first."""
         return list(self._prefix_text)
 
-    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str]) -> None:
+    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str],
+              names: list[str]) -> None:  # fmt: skip
         """Take what another resolver over the same listing computed (``validate.resume``): its
-        index view, its prefixes, and the first components of the listed images (``tops``)."""
+        index view, its prefixes, the first components of the listed images (``tops``) and their
+        file names (``names``, in the order of the listing it was given)."""
         self._view = view
         self._prefix_text = list(prefixes)
         self._listed_tops = tops
+        self._by_name_of(self._given, names)
 
     def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
         """Whether none of ``components`` is the first component of a listed image."""

@@ -10,6 +10,8 @@ import hashlib
 import os
 from pathlib import Path
 
+import numpy as np
+
 from curalog.config import Config
 from curalog.db.connection import change_counter
 from curalog.db.postgres import change_counter as pg_change_counter
@@ -124,6 +126,9 @@ def rest_signature(
         parts.append(("ledger", ledger_version(config.path("database"))))
     for f in folders:
         parts.append((f, ident(root / f)))
-    for img in sorted(images):
-        parts.append((img, images[img]))
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
+    digest = hashlib.sha256(repr(parts).encode())
+    names = sorted(images)  # thousands: their names, then their identities as one array
+    digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
+    gone = (-1, -1, -1)
+    digest.update(np.array([images[n] or gone for n in names], dtype=np.int64).tobytes())
+    return digest.hexdigest()

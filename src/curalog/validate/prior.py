@@ -51,7 +51,11 @@ class Keys:
         return cls(digests, np.array([first[d] for d in digests.tolist()], dtype=np.int64))
 
     def merged(self, pairs: Iterable[tuple[bytes, int]]) -> Keys:
-        return Keys.of([*zip(self.digests.tolist(), self.lines.tolist(), strict=True), *pairs])
+        """These keys and ``pairs`` (keys not among these: lines judged after them)."""
+        new = Keys.of(pairs)
+        digests = np.concatenate([self.digests, new.digests]).astype("S16")
+        order = np.argsort(digests, kind="stable")
+        return Keys(digests[order], np.concatenate([self.lines, new.lines])[order])
 
     def lookup(self, digest: bytes) -> int | None:
         at = int(np.searchsorted(self.digests, digest))

@@ -151,6 +151,7 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
         "problem": [t or "" for t in embedded.problems.values()],
         "tops": sorted({p.partition("/")[0] for p in inputs.listing}),
         "top_dirs": sorted(inputs.top_dirs),
+        "names": [c.rpartition("/")[2] for c in inputs.listing],
     }
     if any("\0" in t for values in texts.values() for t in values):
         return {}
@@ -232,7 +233,8 @@ def _resolver(config: Config, snap: dict[str, np.ndarray], listing: list[str],
         (head, tuple(inner.split("/")) if inner else ())
         for head, inner in zip(_unpack(snap["prefix_head"]), _unpack(snap["prefix_inner"]), strict=True)
     ]
-    resolver.adopt(IndexView([], aliases, gone, names, contested), prefixes, set(_unpack(snap["tops"])))
+    view = IndexView([], aliases, gone, names, contested)
+    resolver.adopt(view, prefixes, set(_unpack(snap["tops"])), _unpack(snap["names"]))
     return resolver
 
 
