@@ -301,8 +301,8 @@ def resume(
     judged = Judged(False)
     for rule in (log_rules, selection_rules, crop_rules):
         judged.add(rule(inputs, False))
-    if log_idents(config) != logs or vectors() != str(snap["vectors"]):
-        return None  # a log changed while its lines were judged, or a vector file did
+    if log_idents(config) != logs:
+        return None  # a log changed while its lines were judged
     report = Report.from_dict(orjson.loads(cache.memo_report))
     report.findings.extend(judged.findings)
     report.findings.sort(key=Report.order)
@@ -315,13 +315,15 @@ def resume(
     measured = {**images, **inputs.images.measured}
     if measured != images:  # images measured for the first time (or again, changed)
         rest = rest_signature(config, since, folders, measured)
-    states = [g.state for g in grown]
-    signature = combined(base_of(rest, vectors()), [s.ident for s in states])
+    # Remembered under the vector files' identities the judging relied on, before they are
+    # known to be unchanged: if one changed, this memo never matches, and a full run follows.
+    states, relied_on = [g.state for g in grown], str(snap["vectors"])
+    signature = combined(base_of(rest, relied_on), [s.ident for s in states])
     cache.remember(signature, report.to_json(), folders, sorted(measured),
                    resumed_snapshot(snap, rest, states, judged))  # fmt: skip
     cache.changed = False  # the per-file entries were not read: only the memo is written
     cache.save()
-    return report
+    return report if vectors() == relied_on else None
 
 
 def resumed_snapshot(snap: dict[str, np.ndarray], rest: str, states: list[LogState],
