@@ -49,27 +49,28 @@ def _append(root: Path, later: dict[str, str]) -> int:
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(rng=st.randoms(use_true_random=False), cut=st.floats(0, 1), repeats=st.integers(0, 3),
-       days=st.integers(1, 2))  # fmt: skip
+       days=st.integers(1, 2), since=st.sampled_from([None, "2025-10-02T14:30"]))  # fmt: skip
 def test_judging_only_the_appended_lines_equals_a_full_run(
-    rng: random.Random, cut: float, repeats: int, days: int
+    rng: random.Random, cut: float, repeats: int, days: int, since: str | None
 ) -> None:
     """Every path convention and defect of the generator, repeats of lines judged before, new
-    decisions on old sets, and two nights in a row."""
+    decisions on old sets, two nights in a row, with and without ``--since``."""
     with tempfile.TemporaryDirectory(prefix="curalog-test-resume-") as tmp:
         root = Path(tmp)
         generate(root, rng)
         later = _split(root, rng, cut, repeats)
-        validate(root)  # yesterday's full run
+        validate(root, since=since)  # yesterday's full run
         for day in range(days):
             part = {
                 log: text if day == days - 1 else text[: text.find("\n") + 1] for log, text in later.items()
             }
             later = {log: later[log][len(part[log]) :] for log in later}
             n = _append(root, part)
-            nightly = validate(root)
+            nightly = validate(root, since=since)
             assert (nightly.appended, nightly.reused) == (n, n == 0)
-            assert _same(nightly, full := validate(root, use_cache=False)) == full.to_json(indent=True)
-        again = validate(root)
+            full = validate(root, since=since, use_cache=False)
+            assert _same(nightly, full) == full.to_json(indent=True)
+        again = validate(root, since=since)
         assert again.reused and _same(again, full) == full.to_json(indent=True)
 
 
@@ -139,3 +140,31 @@ def test_nothing_appended_after_a_touch_is_still_the_same_report(tmp_path: Path)
     assert not report.reused and report.appended == 0
     assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
     assert validate(root).reused
+
+
+def test_lines_the_ledger_imported_are_judged_as_a_full_run_judges_them(tmp_path: Path) -> None:
+    """import-legacy links log lines to decisions (the ledger's decisions of a log still on disk
+    are not counted twice): lines appended after an import are judged incrementally, and a log
+    cut back before the last line the ledger links is not (a full run, then)."""
+    import curalog
+    from curalog.legacy.importer import import_legacy
+
+    root, later = _project(tmp_path, seed=5)
+    with curalog.open_project(root) as p:
+        import_legacy(p)
+    validate(root)
+    n = _append(root, later)
+    report = validate(root)
+    assert report.appended == n > 0
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+    with curalog.open_project(root) as p:  # the whole log imported, then cut back by its user
+        import_legacy(p)
+    validate(root)
+    log = root / SEL
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.write_text("".join(lines[:2]), encoding="utf-8")
+    validate(root)  # a full run: the ledger links lines past the log's end now
+    log.write_text("".join(lines), encoding="utf-8")  # the same lines again
+    report = validate(root)
+    assert report.appended == 0 and not report.reused
+    assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
