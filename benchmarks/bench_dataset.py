@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from curalog.validate.cache import CACHE_NAME
+from curalog.validate.cache import CACHE_NAME, MEMO_NAME
 from seed_project import generate
 
 RUN = r"""
@@ -53,7 +53,8 @@ def run(keep: Path | None = None) -> dict:
             planted = generate(root, 1.0)
             (root / "planted.json").write_text(json.dumps(planted))
             os.sync()
-        (root / "data" / CACHE_NAME).unlink(missing_ok=True)
+        for name in (CACHE_NAME, MEMO_NAME):
+            (root / "data" / name).unlink(missing_ok=True)
         first = _run(root, tmp / "ds")
         warm = _run(root, tmp / "ds")
         return {"first": first, "warm": warm}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from curalog.validate.cache import CACHE_NAME
+from curalog.validate.cache import CACHE_NAME, MEMO_NAME
 from seed_project import generate
 
 FLOOR = r"""
@@ -82,12 +82,13 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None, defects:
             (root / "planted.json").write_text(json.dumps(planted))
             os.sync()  # let the writeback of the generated files finish before anything is timed
         planted = json.loads((root / "planted.json").read_text())
-        cache = root / "data" / CACHE_NAME
+        caches = [root / "data" / CACHE_NAME, root / "data" / MEMO_NAME]  # the per-file verdicts, the memo
         _run(FLOOR, root)  # warm the page cache
         floors, fulls, repeats_ = [], [], []
         for _ in range(repeats):
             floors.append(_run(FLOOR, root))
-            cache.unlink(missing_ok=True)
+            for cache in caches:
+                cache.unlink(missing_ok=True)
             fulls.append(_run(RUN, root, fmt))
             repeats_.append(_run(RUN, root, fmt))
         floor = statistics.median(r["seconds"] for r in floors)

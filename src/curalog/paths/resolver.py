@@ -57,8 +57,7 @@ class PathResolver(IndexPlacement):
         self._hash_of = hash_of
         # A listing given by the caller is trusted as the files on disk (no stat per lookup).
         self._static = listing is not None
-        self._given = list(listing) if listing is not None else []
-        self._listing: set[str] | None = set(self._given) if listing is not None else None
+        self._listing: set[str] | None = set(listing) if listing is not None else None
         self._dirs: dict[str, str | None] = {}
         self._prefixes: list[int] = []  # how many leading components other machines' paths had
         self._top: set[str] | None = None  # top-level folders of the root
@@ -67,6 +66,7 @@ class PathResolver(IndexPlacement):
         self._by_name: tuple[dict[str, str], dict[str, set[str]]] | None = None  # images on disk
         self._view: IndexView | None = None
         self._listed_tops: set[str] | None = None  # first components of the images on disk
+        self._starts: dict[tuple[str, ...], tuple[set[str], bool]] = {}  # _no_listed_path_starts
         self._folders: dict[str, bool] = {}  # folder -> whether it is on disk (index placement)
         self._name_hashes: dict[str, dict[str, list[str]]] = {}  # file name -> sha256 -> images
 
@@ -85,18 +85,20 @@ class PathResolver(IndexPlacement):
             self._listing = set(list_images(self.root))
         if self._by_name is None:
             listing = list(self._listing)
-            self._by_name_of(listing, [c.rpartition("/")[2] for c in listing])
-        return self._listing, *self._by_name  # type: ignore[misc]
+            names = [c.rpartition("/")[2] for c in listing]
+            first = dict(zip(names, listing, strict=True))  # of a shared name, any of its images
+            shared: dict[str, set[str]] = {}
+            if len(first) < len(listing):
+                counts = Counter(names)
+                for name, c in zip(names, listing, strict=True):
+                    if counts[name] > 1:
+                        shared.setdefault(name, set()).add(c)
+            self._by_name = (first, shared)
+        return self._listing, *self._by_name
 
-    def _by_name_of(self, listing: list[str], names: list[str]) -> None:
-        first = dict(zip(names, listing, strict=True))  # of a shared name, any of its images
-        shared: dict[str, set[str]] = {}
-        if len(first) < len(listing):
-            counts = Counter(names)
-            for name, c in zip(names, listing, strict=True):
-                if counts[name] > 1:
-                    shared.setdefault(name, set()).add(c)
-        self._by_name = (first, shared)
+    def listed_tops(self) -> set[str]:
+        """The first components of the images on disk."""
+        return self._tops()
 
     def _tops(self) -> set[str]:
         """The first components of the images on disk."""
@@ -271,19 +273,21 @@ class PathResolver(IndexPlacement):
         """The machine prefixes learned so far (text, inner components), most recent first."""
         return list(self._prefix_text)
 
-    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str],
-              names: list[str]) -> None:  # fmt: skip
+    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str]) -> None:
         """Take what another resolver over the same listing computed (``validate.resume``): its
-        index view, its prefixes, the first components of the listed images (``tops``) and their
-        file names (``names``, in the order of the listing it was given)."""
+        index view, its prefixes and the first components of the listed images (``tops``)."""
         self._view = view
         self._prefix_text = list(prefixes)
         self._listed_tops = tops
-        self._by_name_of(self._given, names)
 
     def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
-        """Whether none of ``components`` is the first component of a listed image."""
-        return self._tops().isdisjoint(components)
+        """Whether none of ``components`` is the first component of a listed image (remembered
+        per prefix while the listing stays)."""
+        tops = self._tops()
+        known = self._starts.get(components)
+        if known is None or known[0] is not tops:
+            known = self._starts[components] = (tops, tops.isdisjoint(components))
+        return known[1]
 
     def quick(self, raw: str, directory: str = "") -> str | None:
         """What ``resolve`` would answer for a listed image found the cheap way: as written,

@@ -22,7 +22,7 @@ from curalog.validate import rules
 from curalog.validate.inputs import Inputs
 from curalog.validate.model import Finding
 from curalog.validate.outcomes import CleanSelections, Judged, RowOutcome, has_error, row_outcome
-from curalog.validate.prior import Keys, Seen, crop_key, selection_key
+from curalog.validate.prior import Seen, SelectionKey
 from curalog.validate.rules import Where
 
 PLAIN_METHODS = frozenset({"exact", "stripped-prefix", "directory"})
@@ -209,8 +209,8 @@ def _selection_rows(
 
 
 def _repeats(
-    cols: SelectionColumns, eligible: np.ndarray, key_path: np.ndarray, prior: Keys | None
-) -> tuple[np.ndarray, dict, Callable[[], list[tuple[bytes, int]]]]:
+    cols: SelectionColumns, eligible: np.ndarray, key_path: np.ndarray, prior: dict[SelectionKey, int] | None
+) -> tuple[np.ndarray, dict, Callable[[], list[tuple[SelectionKey, int]]]]:
     """Which eligible rows repeat an earlier one (same session, set and chosen image), for each
     repeat the line of the first (``prior``: the first lines of the keys of lines judged before
     these), and the function that gives the key and line of each first."""
@@ -220,8 +220,8 @@ def _repeats(
     at = np.flatnonzero(eligible)
     repeat = np.zeros(len(cols), dtype=bool)
     first_line: dict[int, int] = {}
-    if prior is not None and len(at) and len(prior.digests):
-        hits = [prior.lookup(k) for k in _selection_keys(cols, at, key_path)]
+    if prior and len(at):
+        hits = [prior.get(k) for k in _selection_keys(cols, at, key_path)]
         for i, hit in zip(at.tolist(), hits, strict=True):
             if hit is not None:
                 repeat[i], first_line[i] = True, hit
@@ -245,20 +245,20 @@ def _repeats(
             first_line.update(zip(at[dup].tolist(), firsts.to_numpy()[dup].tolist(), strict=True))
             firsts_at = at[~dup]
 
-    def keys() -> list[tuple[bytes, int]]:
+    def keys() -> list[tuple[SelectionKey, int]]:
         lines = cols.lines[firsts_at].tolist()
         return list(zip(_selection_keys(cols, firsts_at, key_path), lines, strict=True))
 
     return repeat, first_line, keys
 
 
-def _selection_keys(cols: SelectionColumns, at: np.ndarray, key_path: np.ndarray) -> list[bytes]:
-    """The repeat keys (``prior.selection_key``) of the rows at positions ``at``."""
+def _selection_keys(cols: SelectionColumns, at: np.ndarray, key_path: np.ndarray) -> list[SelectionKey]:
+    """The repeat keys (session, set, chosen image) of the rows at positions ``at``."""
     import pyarrow as pa
 
     take = pa.array(at, pa.int64())
     sessions, sets = cols.session_id.take(take).to_pylist(), cols.set_id.take(take).to_pylist()
-    return list(map(selection_key, sessions, sets, key_path[at].tolist()))
+    return list(zip(sessions, sets, key_path[at].tolist(), strict=True))
 
 
 def _clean_selections(
@@ -309,7 +309,7 @@ def crop_rules(inputs: Inputs, collect: bool) -> Judged:
     quick, sound, index = inputs.resolver.quick, inputs.embedded.sound, inputs.embedded.index
     size_of = inputs.images.size
     seen: dict[tuple, int] = Seen(inputs.prior.crops) if inputs.prior is not None else {}
-    judged.firsts["crop"] = lambda: [(crop_key(*key), line) for key, line in dict.items(seen)]
+    judged.firsts["crop"] = lambda: list(dict.items(seen))
     for i, (row, is_plain) in enumerate(zip(rows, plain.tolist(), strict=True)):
         assert isinstance(row, CropRow)
         others = tuple(p for j, p in enumerate(row.image_paths) if j != row.chosen_index)

@@ -201,15 +201,27 @@ class Embedded:
         self._content_checked.add(canonical)
         if canonical not in self.resolver.listed or not self._any_lines:
             return None
-        if self._sound_by_hash is None:
-            sound = self.vectors.sound
-            self._sound_by_hash = {ref.hash: ref for ref in self.lines.refs if sound(ref)}
         digest = self._content_hash(canonical)
-        ref = self._sound_by_hash.get(digest) if digest else None
+        ref = self._sound_lines().get(digest) if digest else None
         if ref is not None:
             self.index[canonical] = ref
             self.sound.add(canonical)
         return ref
+
+    def _sound_lines(self) -> SoundLines:
+        if self._sound_by_hash is None:
+            sound = self.vectors.sound
+            self._sound_by_hash = {ref.hash: ref for ref in self.lines.refs if sound(ref)}
+        return self._sound_by_hash
+
+    def sound_line_hashes(self) -> list[str]:
+        """The content hashes of the sound vectors the index lines name (what ``by_content``
+        links an image by)."""
+        if self._sound_by_hash is not None:
+            return list(self._sound_by_hash)  # type: ignore[call-overload]
+        length, problem = self.vectors.length, self.vectors.problem  # Vectors.sound, per hash
+        named = {r.hash for r in self.lines.refs if r.dim in (None, length.get(r.hash, -2))}
+        return [h for h in named if h in length and h not in problem]
 
     def usable_hash(self, raw: str, directory: str) -> str | None:
         """The content hash of the usable vector of a logged path, or None."""

@@ -77,7 +77,7 @@ class Judged:
     clean: CleanSelections | None = None
     # "selection" / "crop" -> the (key digest, first line) of every decision a later line would
     # repeat, computed when asked (``validate.resume`` keeps them for the lines appended later)
-    firsts: dict[str, Callable[[], list[tuple[bytes, int]]]] = field(default_factory=dict)
+    firsts: dict[str, Callable[[], list[tuple[tuple, int]]]] = field(default_factory=dict)
 
     def finish_row(self, kind: str, where: Where, key: tuple, found: list[Finding], usable: bool,
                    seen: dict[tuple, int]) -> bool:  # fmt: skip

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -56,9 +56,10 @@ from curalog.validate.memo import (
 )
 from curalog.validate.model import Report
 from curalog.validate.outcomes import Judged
-from curalog.validate.prior import Keys, Prior
+from curalog.validate.prior import Prior
 
 RESUME_VERSION = 1
+LONGEST = 65_536  # the longest text (a path, a session id) kept
 
 
 class LogState(NamedTuple):
@@ -79,15 +80,53 @@ class Appended(NamedTuple):
     state: LogState
 
 
-def _pack(texts: list[str]) -> np.ndarray:
-    """Texts as one compressed UTF-8 blob, each ended by a NUL (a path holds none: ``capture``
-    checks)."""
+def _pack(texts: list[str]) -> np.ndarray | None:
+    """Texts as one UTF-8 blob, each ended by a NUL; None when one holds a NUL or is longer than
+    ``LONGEST`` (then no incremental run: a 3 MB "path" in an index is not kept)."""
     text = "\0".join(texts) + "\0" if texts else ""
-    return np.frombuffer(zlib.compress(text.encode("utf-8", "surrogateescape"), 1), np.uint8)
+    if text.count("\0") != len(texts) or (texts and max(map(len, texts)) > LONGEST):
+        return None
+    return np.frombuffer(text.encode("utf-8", "surrogateescape"), np.uint8)
 
 
 def _unpack(blob: np.ndarray) -> list[str]:
-    return zlib.decompress(blob.tobytes()).decode("utf-8", "surrogateescape").split("\0")[:-1]
+    """The texts ``_pack`` packed."""
+    return blob.tobytes().decode("utf-8", "surrogateescape").split("\0")[:-1]
+
+
+def _texts_of_keys(prior: Prior) -> dict[str, list[str]]:
+    sel, crop = list(prior.selections), list(prior.crops)
+    return {
+        "sel_session": [k[0] for k in sel], "sel_set": [k[1] for k in sel], "sel_path": [k[2] for k in sel],
+        "crop_session": [k[0] for k in crop], "crop_set": [k[1] for k in crop],
+        "crop_path": [k[2] for k in crop],
+    }  # fmt: skip
+
+
+def _arrays_of_keys(prior: Prior) -> dict[str, np.ndarray]:
+    return {
+        "sel_line": np.array(list(prior.selections.values()), dtype=np.int64),
+        "crop_box": np.array([k[3] for k in prior.crops], dtype=np.float64).reshape(-1, 4),
+        "crop_line": np.array(list(prior.crops.values()), dtype=np.int64),
+    }
+
+
+def _prior(snap: dict[str, np.ndarray]) -> Prior:
+    """The repeat keys ``capture`` kept."""
+    sel = zip(_unpack(snap["sel_session"]), _unpack(snap["sel_set"]), _unpack(snap["sel_path"]), strict=True)
+    boxes = map(tuple, snap["crop_box"].tolist())
+    crop = zip(_unpack(snap["crop_session"]), _unpack(snap["crop_set"]), _unpack(snap["crop_path"]), boxes,
+               strict=True)  # fmt: skip
+    return Prior(dict(zip(sel, snap["sel_line"].tolist(), strict=True)),
+                 dict(zip(crop, snap["crop_line"].tolist(), strict=True)))  # fmt: skip
+
+
+def _with_keys(arrays: dict[str, np.ndarray], prior: Prior) -> dict[str, np.ndarray] | None:
+    """``arrays`` with the repeat keys of ``prior`` packed in; None when a key cannot be."""
+    packed = {name: _pack(values) for name, values in _texts_of_keys(prior).items()}
+    if any(blob is None for blob in packed.values()):
+        return None
+    return {**arrays, **packed, **_arrays_of_keys(prior)}  # type: ignore[dict-item]
 
 
 # -- what a full run keeps ------------------------------------------------------------------------
@@ -133,40 +172,41 @@ def _read(path: Path) -> tuple[bytes, Ident | None]:
 def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
             states: list[LogState]) -> dict[str, np.ndarray]:  # fmt: skip
     """What a later run needs to judge appended lines as this run would (module docstring); {}
-    when a text it would keep holds a NUL (no incremental run then)."""
+    when a text it would keep cannot be kept (no incremental run then)."""
     resolver, embedded = inputs.resolver, inputs.embedded
     view = resolver.index_view()
     prefixes = resolver.learned_prefixes()
+    listing = inputs.listing
+    sound = embedded.sound
     texts = {
-        "listing": inputs.listing,
+        "listing": listing,
         "prefix_head": [head for head, _inner in prefixes],
         "prefix_inner": ["/".join(inner) for _head, inner in prefixes],
         "alias_key": list(view.aliases),
         "alias_to": [r.canonical if r is not None else "" for r in view.aliases.values()],
-        "gone": sorted(view.gone),
+        "gone": list(view.gone),
         "contested": list(view.contested),
         "contested_hash": [h or "" for h in view.contested.values()],
-        "sound": sorted(embedded.sound),
+        "sound": list(sound.difference(listing)),  # the listed ones: ``sound_listed``
         "problem_path": list(embedded.problems),
         "problem": [t or "" for t in embedded.problems.values()],
-        "tops": sorted({p.partition("/")[0] for p in inputs.listing}),
-        "top_dirs": sorted(inputs.top_dirs),
-        "names": [c.rpartition("/")[2] for c in inputs.listing],
+        "tops": list(resolver.listed_tops()),
+        "top_dirs": list(inputs.top_dirs),
     }
-    if any("\0" in t for values in texts.values() for t in values):
+    packed = {name: _pack(values) for name, values in texts.items()}
+    hashes = _pack_hashes(embedded.sound_line_hashes())
+    if any(blob is None for blob in packed.values()) or hashes is None:
         return {}
-    sound_hashes = sorted({ref.hash for ref in inputs.lines.refs if inputs.vectors.sound(ref)})
-    selections = Keys.of(judged.firsts["selection"]()) if "selection" in judged.firsts else Keys.of([])
-    crops = Keys.of(judged.firsts["crop"]()) if "crop" in judged.firsts else Keys.of([])
-    return {
+    prior = Prior()
+    for kind, keys in (("selection", prior.selections), ("crop", prior.crops)):
+        if kind in judged.firsts:
+            keys.update(judged.firsts[kind]())
+    arrays = {
         "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
-        "logs": _blob(states),
-        **{name: _pack(values) for name, values in texts.items()},
-        "any_lines": np.array(bool(inputs.lines.refs)),
-        "sound_hash": np.array([h.encode("utf-8", "surrogateescape") for h in sound_hashes], dtype=bytes),
-        "sel_key": selections.digests, "sel_line": selections.lines,
-        "crop_key": crops.digests, "crop_line": crops.lines,
+        "logs": _blob(states), "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,
+        "sound_listed": np.fromiter((p in sound for p in listing), dtype=bool, count=len(listing)),
     }  # fmt: skip
+    return _with_keys(arrays, prior) or {}  # type: ignore[arg-type]
 
 
 # -- a later run ----------------------------------------------------------------------------------
@@ -201,18 +241,34 @@ def appended(states: list[LogState], now: list[LogIdent]) -> list[Appended] | No
     return out
 
 
-class SoundHashes:
-    """``Embedded``'s by-content look-up over the sorted hashes of sound vectors."""
+def _pack_hashes(hashes: list[str]) -> dict[str, np.ndarray] | None:
+    """Content hashes as 32 bytes each when they are all sha256 hex (the index's own form),
+    else as texts."""
+    text = "".join(hashes)
+    if len(text) == 64 * len(hashes) and _HEX.fullmatch(text):
+        return {"sound_hash_raw": np.frombuffer(bytes.fromhex(text), np.uint8)}
+    packed = _pack(hashes)
+    return {"sound_hash": packed} if packed is not None else None
 
-    def __init__(self, hashes: np.ndarray) -> None:
-        self.hashes = hashes
+
+_HEX = re.compile("[0-9a-f]*")
+
+
+class SoundHashes:
+    """``Embedded``'s by-content look-up over the hashes of sound vectors (read when first asked)."""
+
+    def __init__(self, snap: dict[str, np.ndarray]) -> None:
+        self.snap = snap
+        self.hashes: set[str] | None = None
 
     def get(self, digest: str, /) -> Ref | None:
-        key = digest.encode("utf-8", "surrogateescape")
-        at = int(np.searchsorted(self.hashes, key))
-        if at < len(self.hashes) and self.hashes[at] == key:
-            return IndexRef(digest, None, "", None)
-        return None
+        if self.hashes is None:
+            if "sound_hash_raw" in self.snap:
+                text = self.snap["sound_hash_raw"].tobytes().hex()
+                self.hashes = {text[i : i + 64] for i in range(0, len(text), 64)}
+            else:
+                self.hashes = set(_unpack(self.snap["sound_hash"]))
+        return IndexRef(digest, None, "", None) if digest in self.hashes else None
 
 
 def _resolver(config: Config, snap: dict[str, np.ndarray], listing: list[str],
@@ -234,7 +290,7 @@ def _resolver(config: Config, snap: dict[str, np.ndarray], listing: list[str],
         for head, inner in zip(_unpack(snap["prefix_head"]), _unpack(snap["prefix_inner"]), strict=True)
     ]
     view = IndexView([], aliases, gone, names, contested)
-    resolver.adopt(view, prefixes, set(_unpack(snap["tops"])), _unpack(snap["names"]))
+    resolver.adopt(view, prefixes, set(_unpack(snap["tops"])))
     return resolver
 
 
@@ -247,8 +303,10 @@ def _inputs(config: Config, cache: ValidateCache, snap: dict[str, np.ndarray], g
     resolver = _resolver(config, snap, listing, images.content_hash)
     problems = dict(zip(_unpack(snap["problem_path"]), [t or None for t in _unpack(snap["problem"])],
                         strict=True))  # fmt: skip
-    embedded = Embedded.restored(set(_unpack(snap["sound"])), problems, bool(snap["any_lines"]),
-                                 SoundHashes(snap["sound_hash"]), resolver, images.content_hash)  # fmt: skip
+    sound = set(_unpack(snap["sound"]))
+    sound.update(p for p, ok in zip(listing, snap["sound_listed"].tolist(), strict=True) if ok)
+    embedded = Embedded.restored(sound, problems, bool(snap["any_lines"]), SoundHashes(snap), resolver,
+                                 images.content_hash)  # fmt: skip
     sel_tail, crop_tail = (g.tail for g in grown)
     sel_path, crop_path = config.path("selection_log"), config.path("crop_log")
     selections, columns = (
@@ -259,7 +317,7 @@ def _inputs(config: Config, cache: ValidateCache, snap: dict[str, np.ndarray], g
         read_crop_log(crop_path, lay.crop_log, crop_tail) if crop_tail is not None
         else LogRead(lay.crop_log, exists=True)
     )  # fmt: skip
-    prior = Prior(Keys(snap["sel_key"], snap["sel_line"]), Keys(snap["crop_key"], snap["crop_line"]))
+    prior = _prior(snap)
     return Inputs(
         config, False, since, listing, frozenset(_unpack(snap["top_dirs"])),
         selections, columns, crops, LogRead(lay.embedding_index, exists=True), None,
@@ -320,22 +378,18 @@ def resume(
     states, relied_on = [g.state for g in grown], str(snap["vectors"])
     signature = combined(base_of(rest, relied_on), [s.ident for s in states])
     cache.remember(signature, report.to_json(), folders, sorted(measured),
-                   resumed_snapshot(snap, rest, states, judged))  # fmt: skip
+                   resumed_snapshot(snap, rest, states, inputs, judged))  # fmt: skip
     cache.changed = False  # the per-file entries were not read: only the memo is written
     cache.save()
     return report if vectors() == relied_on else None
 
 
 def resumed_snapshot(snap: dict[str, np.ndarray], rest: str, states: list[LogState],
-                     judged: Judged) -> dict[str, np.ndarray]:  # fmt: skip
+                     inputs: Inputs, judged: Judged) -> dict[str, np.ndarray]:  # fmt: skip
     """The kept snapshot after an incremental run: the new base and states, the keys grown."""
-    selections, crops = Keys(snap["sel_key"], snap["sel_line"]), Keys(snap["crop_key"], snap["crop_line"])
-    if "selection" in judged.firsts:
-        selections = selections.merged(judged.firsts["selection"]())
-    if "crop" in judged.firsts:
-        crops = crops.merged(judged.firsts["crop"]())
-    return {
-        **snap, "rest": np.array(rest), "logs": _blob(states),
-        "sel_key": selections.digests, "sel_line": selections.lines,
-        "crop_key": crops.digests, "crop_line": crops.lines,
-    }  # fmt: skip
+    prior = inputs.prior
+    assert prior is not None
+    for kind, keys in (("selection", prior.selections), ("crop", prior.crops)):
+        if kind in judged.firsts:
+            keys.update(judged.firsts[kind]())  # keys of the lines judged now: none was there
+    return _with_keys({**snap, "rest": np.array(rest), "logs": _blob(states)}, prior) or {}
