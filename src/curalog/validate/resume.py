@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -187,7 +186,7 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
         "gone": list(view.gone),
         "contested": list(view.contested),
         "contested_hash": [h or "" for h in view.contested.values()],
-        "sound": list(sound.difference(listing)),  # the listed ones: ``sound_listed``
+        "sound": list(sound),
         "problem_path": list(embedded.problems),
         "problem": [t or "" for t in embedded.problems.values()],
         "tops": list(resolver.listed_tops()),
@@ -204,7 +203,6 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
     arrays = {
         "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
         "logs": _blob(states), "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,
-        "sound_listed": np.fromiter((p in sound for p in listing), dtype=bool, count=len(listing)),
     }  # fmt: skip
     return _with_keys(arrays, prior) or {}  # type: ignore[arg-type]
 
@@ -245,13 +243,15 @@ def _pack_hashes(hashes: list[str]) -> dict[str, np.ndarray] | None:
     """Content hashes as 32 bytes each when they are all sha256 hex (the index's own form),
     else as texts."""
     text = "".join(hashes)
-    if len(text) == 64 * len(hashes) and _HEX.fullmatch(text):
-        return {"sound_hash_raw": np.frombuffer(bytes.fromhex(text), np.uint8)}
+    if len(text) == 64 * len(hashes):
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+        if raw.hex() == text:  # lowercase hex through and through
+            return {"sound_hash_raw": np.frombuffer(raw, np.uint8)}
     packed = _pack(hashes)
     return {"sound_hash": packed} if packed is not None else None
-
-
-_HEX = re.compile("[0-9a-f]*")
 
 
 class SoundHashes:
@@ -304,7 +304,6 @@ def _inputs(config: Config, cache: ValidateCache, snap: dict[str, np.ndarray], g
     problems = dict(zip(_unpack(snap["problem_path"]), [t or None for t in _unpack(snap["problem"])],
                         strict=True))  # fmt: skip
     sound = set(_unpack(snap["sound"]))
-    sound.update(p for p, ok in zip(listing, snap["sound_listed"].tolist(), strict=True) if ok)
     embedded = Embedded.restored(sound, problems, bool(snap["any_lines"]), SoundHashes(snap), resolver,
                                  images.content_hash)  # fmt: skip
     sel_tail, crop_tail = (g.tail for g in grown)
