@@ -168,3 +168,32 @@ def test_lines_the_ledger_imported_are_judged_as_a_full_run_judges_them(tmp_path
     report = validate(root)
     assert report.appended == 0 and not report.reused
     assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True)
+
+
+def test_a_memo_of_another_shape_is_a_full_run_never_a_traceback(tmp_path: Path) -> None:
+    """A memo file damaged or planted with arrays of other types and shapes (found by a hostile
+    probe: a report that is a JSON list, image names that are numbers)."""
+    import zlib
+
+    import numpy as np
+
+    from curalog.validate.cache import MEMO_NAME
+
+    root, later = _project(tmp_path)
+    memo = root / "data" / MEMO_NAME
+    good = dict(np.load(memo))
+    plants = {
+        "report a list": {"memo_report_z": np.frombuffer(zlib.compress(b"[1, 2]"), np.uint8)},
+        "report not JSON": {"memo_report_z": np.frombuffer(zlib.compress(b"{"), np.uint8)},
+        "images numbers": {"memo_images": np.arange(3)},
+        "folders 2-d": {"memo_folders": np.zeros((2, 2))},
+        "snapshot wrong": {"resume_listing": np.arange(5.0), "resume_crop_box": np.zeros((3, 3))},
+        "logs not JSON": {"resume_logs": np.frombuffer(b"\xff\x00", np.uint8)},
+    }
+    _append(root, later)
+    expected = _full(root)
+    for name, arrays in plants.items():
+        with open(memo, "wb") as fh:
+            np.savez(fh, **{**good, **arrays})
+        report = validate(root)
+        assert _same(report, validate(root, use_cache=False)) == expected, name

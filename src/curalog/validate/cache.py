@@ -25,7 +25,8 @@ from curalog.validate.vectors import CacheEntry, Checked
 CACHE_NAME = "curalog-validate-cache.npz"
 MEMO_NAME = "curalog-validate-cache-memo.npz"
 # what reading a cache that is not one (cut short, from another version, not a zip) raises
-UNREADABLE = (OSError, ValueError, KeyError, TypeError, EOFError, zlib.error, UnicodeDecodeError, BadZipFile)
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EOFError, zlib.error,
+              UnicodeDecodeError, BadZipFile)  # fmt: skip
 
 RESUME = "resume_"  # the prefix of the arrays ``resume`` keeps
 VectorKey = tuple[int, int, int]  # size, mtime_ns, inode

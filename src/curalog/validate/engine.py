@@ -18,8 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-import orjson
-
 from curalog.audit import check_since
 from curalog.config import Config, find_root, load_config
 from curalog.embeddings.store import list_vector_files
@@ -108,8 +106,9 @@ def run(
             report = resume(config, cache, since=since, rest=rest, folders=cache.memo_folders, images=images,
                             vectors=vectors, logs=logs)  # fmt: skip
         if report is None and cache.memo_signature == combined(base_of(rest, vectors()), logs):
-            report = Report.from_dict(orjson.loads(cache.memo_report))
-            report.reused = True
+            report = Report.from_json(cache.memo_report)
+            if report is not None:
+                report.reused = True
         if report is not None:
             report.generated_at, report.root = generated_at, str(config.root)
             return report

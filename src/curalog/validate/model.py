@@ -80,6 +80,16 @@ class Report:
             [Finding(**f) for f in data["findings"]], list(data["recommendations"]),
         )  # fmt: skip
 
+    @classmethod
+    def from_json(cls, text: str) -> Report | None:
+        """The report ``to_json`` wrote, or None when the text is not one (a damaged memo)."""
+        import orjson
+
+        try:
+            return cls.from_dict(orjson.loads(text))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
     def to_json(self, *, indent: bool = False) -> str:
         """findings.md's JSON report (indented by two, or compact). orjson writes the findings
         straight from their dataclasses, byte for byte what ``json.dumps(self.to_dict(), ...,

@@ -353,14 +353,16 @@ def resume(
         if grown is None:
             return None
         inputs = _inputs(config, cache, snap, grown, since)
-    except (*UNREADABLE, IndexError):  # kept by another version, or damaged: a full run
+    except UNREADABLE:  # kept by another version, or damaged: a full run
         return None
     judged = Judged(False)
     for rule in (log_rules, selection_rules, crop_rules):
         judged.add(rule(inputs, False))
     if log_idents(config) != logs:
         return None  # a log changed while its lines were judged
-    report = Report.from_dict(orjson.loads(cache.memo_report))
+    report = Report.from_json(cache.memo_report)
+    if report is None:
+        return None
     report.findings.extend(judged.findings)
     report.findings.sort(key=Report.order)
     report.selections += inputs.selections.data_lines + judged.selections
