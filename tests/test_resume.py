@@ -82,10 +82,6 @@ def _project(tmp_path: Path, seed: int = 3) -> tuple[Path, dict[str, str]]:
     return root, later
 
 
-def _full(root: Path) -> str:
-    return validate(root, use_cache=False).to_json(indent=True)
-
-
 def test_an_edited_line_before_the_new_ones_means_a_full_run(tmp_path: Path) -> None:
     root, later = _project(tmp_path)
     log = root / SEL
@@ -191,9 +187,8 @@ def test_a_memo_of_another_shape_is_a_full_run_never_a_traceback(tmp_path: Path)
         "logs not JSON": {"resume_logs": np.frombuffer(b"\xff\x00", np.uint8)},
     }
     _append(root, later)
-    expected = _full(root)
     for name, arrays in plants.items():
         with open(memo, "wb") as fh:
             np.savez(fh, **{**good, **arrays})
         report = validate(root)
-        assert _same(report, validate(root, use_cache=False)) == expected, name
+        assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True), name

@@ -8,7 +8,10 @@ the line that counts for it and whether that line names a sound vector of the le
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import attrgetter
 from typing import NamedTuple, Protocol
+
+import numpy as np
 
 from curalog.errors import PathError
 from curalog.ledger.provenance import imported_index_paths
@@ -219,9 +222,14 @@ class Embedded:
         links an image by)."""
         if self._sound_by_hash is not None:
             return list(self._sound_by_hash)  # type: ignore[call-overload]
-        length, problem = self.vectors.length, self.vectors.problem  # Vectors.sound, per hash
-        named = {r.hash for r in self.lines.refs if r.dim in (None, length.get(r.hash, -2))}
-        return [h for h in named if h in length and h not in problem]
+        # Vectors.sound over every line at once: C loops over the lines' hashes and lengths
+        refs, length = self.lines.refs, self.vectors.length
+        hashes = list(map(attrgetter("hash"), refs))
+        dims = np.array(list(map(attrgetter("dim"), refs)), dtype=object)
+        lengths = np.array(list(map(length.get, hashes)), dtype=object)
+        fits = (lengths != None) & ((dims == None) | (dims == lengths))  # noqa: E711 (elementwise)
+        named = {h for h, ok in zip(hashes, fits.tolist(), strict=True) if ok}
+        return list(named.difference(self.vectors.problem))
 
     def usable_hash(self, raw: str, directory: str) -> str | None:
         """The content hash of the usable vector of a logged path, or None."""
