@@ -23,6 +23,20 @@ def _same(a: Report, b: Report) -> str:
     return a.to_json(indent=True)
 
 
+def _reference(root: Path, since: str | None = None) -> Report:
+    """A full run, leaving the validator's cache as it was (the next night resumes from what the
+    last incremental run kept, as it would without this check)."""
+    data = root / "data"
+    kept = {p: p.read_bytes() for p in data.glob("curalog-validate-cache*.npz")}
+    try:
+        return validate(root, since=since, use_cache=False)
+    finally:
+        for p in data.glob("curalog-validate-cache*.npz"):
+            p.unlink()
+        for p, content in kept.items():
+            p.write_bytes(content)
+
+
 def _split(root: Path, rng: random.Random, cut: float, repeats: int) -> dict[str, str]:
     """Cut each log after a random line; returns the text to append later: the lines cut, plus
     copies of earlier lines (repeats of decisions judged before)."""
@@ -68,7 +82,7 @@ def test_judging_only_the_appended_lines_equals_a_full_run(
             n = _append(root, part)
             nightly = validate(root, since=since)
             assert (nightly.appended, nightly.reused) == (n, n == 0)
-            full = validate(root, since=since, use_cache=False)
+            full = _reference(root, since)
             assert _same(nightly, full) == full.to_json(indent=True)
         again = validate(root, since=since)
         assert again.reused and _same(again, full) == full.to_json(indent=True)
@@ -192,3 +206,21 @@ def test_a_memo_of_another_shape_is_a_full_run_never_a_traceback(tmp_path: Path)
             np.savez(fh, **{**good, **arrays})
         report = validate(root)
         assert _same(report, full := validate(root, use_cache=False)) == full.to_json(indent=True), name
+
+
+def test_a_header_appended_to_an_empty_log_is_judged_once(tmp_path: Path) -> None:
+    """Found by a hostile probe: a log empty at the last run gets a header that lacks a column,
+    then more lines; the header's finding stays on line 1, once, night after night."""
+    root, _later = _project(tmp_path)
+    (root / SEL).write_bytes(b"")
+    validate(root)
+    _append(
+        root, {SEL: "timestamp,session_id,set_id,directory,negative_paths\n2025-10-02T14:03:11,s,set_0,,[]\n"}
+    )
+    for night in range(3):
+        report = validate(root)  # the first night judges the new lines (the header: not read)
+        full = _reference(root)
+        assert _same(report, full) == full.to_json(indent=True), night
+        assert sum(f.code == "row.malformed" and f.source.endswith("selection_only_log.csv")
+                   for f in report.findings) == 1  # fmt: skip
+        _append(root, {SEL: f"2025-10-02T14:03:11,s,set_{night + 1},,[]\n"})

@@ -137,13 +137,14 @@ def log_states(idents: list[LogIdent], reads: list[LogRead], linked: dict[str, i
     ]
 
 
+def _read_whole(read: LogRead) -> bool:
+    """Whether a log was read (its header too: a header not read means no line was)."""
+    return read.exists and read.problem is None and not any(m.line == 1 for m in read.malformed)
+
+
 def _state(ident: LogIdent, read: LogRead, linked: int) -> LogState:
     data, st = _read(Path(ident[0]))
-    whole = (
-        read.exists and read.problem is None and ident[2] is None and st == ident[1]
-        and (not data or data.endswith(b"\n"))
-        and not any(m.line == 1 for m in read.malformed)  # a header not read: no line was
-    )  # fmt: skip
+    whole = _read_whole(read) and ident[2] is None and st == ident[1] and (not data or data.endswith(b"\n"))
     lines = data.count(b"\n")
     return LogState(ident, len(data), hashlib.sha256(data).hexdigest(), lines, whole and linked <= lines)
 
@@ -376,7 +377,13 @@ def resume(
         rest = rest_signature(config, since, folders, measured)
     # Remembered under the vector files' identities the judging relied on, before they are
     # known to be unchanged: if one changed, this memo never matches, and a full run follows.
-    states, relied_on = [g.state for g in grown], str(snap["vectors"])
+    # a log that was empty got its header now: lines are appended to it only if it was read
+    reads = (inputs.selections, inputs.crops)
+    states = [
+        g.state._replace(appendable=g.state.appendable and _read_whole(r))
+        for g, r in zip(grown, reads, strict=True)
+    ]
+    relied_on = str(snap["vectors"])
     signature = combined(base_of(rest, relied_on), [s.ident for s in states])
     cache.remember(signature, report.to_json(), folders, sorted(measured),
                    resumed_snapshot(snap, rest, states, inputs, judged))  # fmt: skip
