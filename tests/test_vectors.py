@@ -146,7 +146,7 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     names = [_name(1), _name(2), _name(3), _name(4)]
     checked = vectors.Checked(
         np.array([16, -1, 16, -1]),
-        np.array([[10, 11, 12], [20, 21, 22], [30, 31, 32], [-1, -1, -1]]),
+        np.array([[10, 11, 12, 13], [20, 21, 22, 23], [30, 31, 32, 33], [-1, -1, -1, -1]]),
         {1: "unreadable (not a .npy file)", 2: "all zeros", 3: "unreadable (permission denied)"},
     )
     cache.set_vectors(names, checked)
@@ -161,9 +161,9 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
         again.vector_entries()
         == cache.vector_entries()
         == {
-            _name(1): ((10, 11, 12), 16, ""),
-            _name(2): ((20, 21, 22), -1, "unreadable (not a .npy file)"),
-            _name(3): ((30, 31, 32), 16, "all zeros"),
+            _name(1): ((10, 11, 12, 13), 16, ""),
+            _name(2): ((20, 21, 22, 23), -1, "unreadable (not a .npy file)"),
+            _name(3): ((30, 31, 32, 33), 16, "all zeros"),
         }
     )  # the unreadable file (no stat key) is not remembered
     assert again.images == cache.images

@@ -130,11 +130,14 @@ def test_a_replaced_file_is_read_again_even_with_size_and_mtime_kept(embedded: P
     assert counted.read == [path.name] and "all zeros" in report.problems[0].message
 
 
-def test_bytes_rewritten_in_place_with_mtime_restored_is_the_limit_of_stat_keys(embedded: Project) -> None:
-    """Same size, same inode, mtime_ns put back with os.utime: the stat key cannot tell, so the
-    cached verdict stands (the validator's cache has the same limit); without the cache verify
-    reads the file and sees it."""
+def test_bytes_rewritten_in_place_with_mtime_restored_are_caught_by_the_ctime(embedded: Project) -> None:
+    """Same size, same inode, mtime_ns put back with os.utime (what `cp -p` or a careless script
+    does): size, mtime and inode cannot tell, the ctime (which no user call can put back) does,
+    so the cached verdict is not used, by verify nor by validate (a hostile probe's case)."""
+    from curalog.validate import validate
+
     verify_project(embedded)
+    validate(embedded.config.root)
     path = _vector(embedded, SET1[0])
     st = path.stat()
     with open(path, "r+b") as fh:  # in place: the inode stays
@@ -144,8 +147,9 @@ def test_bytes_rewritten_in_place_with_mtime_restored_is_the_limit_of_stat_keys(
     assert (path.stat().st_size, path.stat().st_mtime_ns, path.stat().st_ino) == (
         st.st_size, st.st_mtime_ns, st.st_ino,
     )  # fmt: skip
-    assert verify_project(embedded).problems == []  # not caught: the limit of stat-key caching
-    assert "holds NaN or Inf" in str(verify_project(embedded, use_cache=False).problems)
+    assert "holds NaN or Inf" in str(verify_project(embedded).problems)
+    report = validate(embedded.config.root)
+    assert not report.reused and "embedding.corrupt" in report.by_code
 
 
 def test_an_unreadable_cache_never_fails_verify(embedded: Project) -> None:

@@ -49,6 +49,12 @@ def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> 
     return fd
 
 
+def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What identifies one version of a file without reading it: size, mtime_ns, inode and
+    ctime_ns (a file rewritten in place with its mtime restored has a new ctime)."""
+    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
 def read_regular(path: str | os.PathLike[str], limit: int = -1) -> bytes:
     """The bytes of the regular file at ``path`` (at most ``limit``; all when -1)."""
     with os.fdopen(open_regular(path), "rb") as fh:

@@ -164,8 +164,3 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
             return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError as exc:
         raise ImageError(str(path), f"cannot read ({exc.strerror or exc})") from exc
-
-
-def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
-    """What identifies one version of a file without reading it."""
-    return (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)

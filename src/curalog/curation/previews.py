@@ -7,7 +7,8 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from curalog.images import preview_jpeg, stat_key
+from curalog.files import stat_key
+from curalog.images import preview_jpeg
 from curalog.paths import served_image
 
 

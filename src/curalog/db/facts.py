@@ -14,7 +14,8 @@ from pathlib import Path
 
 from curalog.db.connection import Database
 from curalog.errors import ImageError
-from curalog.images import image_size, sha256_file, stat_key
+from curalog.files import stat_key
+from curalog.images import image_size, sha256_file
 
 _UPSERT = (
     "INSERT INTO file_facts(path, size, mtime_ns, inode, ctime_ns, sha256, width, height) "

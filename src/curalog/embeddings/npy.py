@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from curalog.files import open_regular
+from curalog.files import open_regular, stat_key
 
 _MAGIC = b"\x93NUMPY"
 _HEADERS: dict[bytes, tuple[np.dtype, bool, tuple[int, ...]] | str] = {}
@@ -99,7 +99,7 @@ class FileVerdict(NamedTuple):
     vector: np.ndarray | None  # the payload when the file is structurally sound (values unjudged)
     length: int  # the vector's length; -1 when the file is not a 1-D float vector at all
     problem: str  # why it is not a usable vector of any length; "" when it is one
-    key: tuple[int, int, int] | None  # (size, mtime_ns, inode) by fstat before the read; None: unreadable
+    key: tuple[int, int, int, int] | None  # ``files.stat_key`` by fstat before the read; None: unreadable
 
 
 def read_vector_verdict(path: str | os.PathLike[str]) -> FileVerdict:
@@ -113,7 +113,7 @@ def read_vector_verdict(path: str | os.PathLike[str]) -> FileVerdict:
             data = fh.read()
     except OSError as exc:
         return FileVerdict(None, -1, f"unreadable ({exc.strerror or exc})", None)
-    key = (st.st_size, st.st_mtime_ns, st.st_ino)
+    key = stat_key(st)
     vec, problem = parse_vector(data)
     if vec is None:
         return FileVerdict(None, -1, problem or "", key)

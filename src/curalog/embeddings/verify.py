@@ -14,6 +14,7 @@ from typing import Protocol
 from curalog.codes import TEMP_FILE_FIX, TEMP_FILE_STATE
 from curalog.embeddings.npy import read_vector_file, read_vector_verdict, with_dim
 from curalog.embeddings.store import EmbeddingStore, IndexEntry, PutResult, list_vector_files
+from curalog.files import stat_key
 from curalog.progress import Progress
 
 
@@ -35,9 +36,9 @@ class Verdicts(Protocol):
 
     def may_know(self, name: str) -> bool: ...  # False: no verdict on ``name`` at all (no stat needed)
 
-    def known_sound(self, name: str, key: tuple[int, int, int], dim: int | None) -> bool: ...
+    def known_sound(self, name: str, key: tuple[int, int, int, int], dim: int | None) -> bool: ...
 
-    def learned(self, name: str, key: tuple[int, int, int], length: int, problem: str) -> None: ...
+    def learned(self, name: str, key: tuple[int, int, int, int], length: int, problem: str) -> None: ...
 
 
 def _judge_file(
@@ -53,7 +54,7 @@ def _judge_file(
     try:
         if verdicts.may_know(name):  # a file no verdict names is read without a stat first
             st = os.stat(path)
-            if verdicts.known_sound(name, (st.st_size, st.st_mtime_ns, st.st_ino), dim):
+            if verdicts.known_sound(name, stat_key(st), dim):
                 return None, st.st_size
     except OSError:
         pass  # read it: the read says why it cannot be

@@ -29,7 +29,7 @@ UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexErr
               UnicodeDecodeError, BadZipFile)  # fmt: skip
 
 RESUME = "resume_"  # the prefix of the arrays ``resume`` keeps
-VectorKey = tuple[int, int, int]  # size, mtime_ns, inode
+VectorKey = tuple[int, int, int, int]  # ``files.stat_key``
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 
 
@@ -100,16 +100,18 @@ class ValidateCache:
         values = list(entries.values())
         checked = Checked(
             np.array([length for _k, length, _p in values], dtype=np.int64),
-            np.array([key for key, _n, _p in values], dtype=np.int64).reshape(-1, 3),
+            np.array([key for key, _n, _p in values], dtype=np.int64).reshape(-1, 4),
             {i: problem for i, (_k, _n, problem) in enumerate(values) if problem},
         )
         self.set_vectors(names, checked)
 
     def vector_idents(self) -> list[str]:
-        """ "name size mtime_ns inode" of every cached verdict (the memo signature's part)."""
+        """ "name size mtime_ns inode ctime_ns" of every cached verdict (the memo signature's part)."""
         keys = self.vector_checked.keys.tolist()
         return [
-            f"{n} {k[0]} {k[1]} {k[2]}" for n, k in zip(self.vector_names, keys, strict=True) if k[0] != -1
+            f"{n} {k[0]} {k[1]} {k[2]} {k[3]}"
+            for n, k in zip(self.vector_names, keys, strict=True)
+            if k[0] != -1
         ]
 
     def load_memo(self) -> None:
@@ -148,7 +150,7 @@ class ValidateCache:
                 names = z["vec_name"].astype(str).tolist()
                 at, text = z["vec_problem_at"].tolist(), z["vec_problem"].tolist()
                 checked = Checked(
-                    z["vec_len"].astype(np.int64), z["vec_key"].astype(np.int64).reshape(-1, 3),
+                    z["vec_len"].astype(np.int64), z["vec_key4"].astype(np.int64).reshape(-1, 4),
                     dict(zip(at, text, strict=True)),
         )  # fmt: skip
                 if not len(names) == len(checked.lengths) == len(checked.keys):
@@ -199,7 +201,7 @@ class ValidateCache:
         np.savez(
             buf,
             vec_name=np.array(names, dtype=bytes),
-            vec_len=checked.lengths[keep], vec_key=checked.keys[keep],
+            vec_len=checked.lengths[keep], vec_key4=checked.keys[keep],  # (before ctime: vec_key)
             vec_problem_at=np.array(list(problems), dtype=np.int64),
             vec_problem=np.array(list(problems.values()), dtype=str),
             img_path=_encode(list(i)),

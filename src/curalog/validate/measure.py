@@ -14,7 +14,8 @@ from pathlib import Path
 from curalog.db.connection import Database
 from curalog.db.facts import stored_sha256
 from curalog.errors import ImageError
-from curalog.images import image_size, sha256_file, stat_key
+from curalog.files import stat_key
+from curalog.images import image_size, sha256_file
 from curalog.validate.cache import ValidateCache
 from curalog.validate.memo import Ident
 
@@ -42,7 +43,7 @@ class ImageFacts:
         except OSError:
             return None
         key = stat_key(st)  # a FIFO or device named like an image: refused by sha256_file, never opened
-        self.measured.setdefault(canonical, key[:3])
+        self.measured.setdefault(canonical, key)
         hit = self.cache.hashes.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1]
@@ -72,7 +73,7 @@ class ImageFacts:
             self.measured[canonical] = None
             return None
         key = stat_key(st)
-        self.measured[canonical] = key[:3]
+        self.measured[canonical] = key
         hit = self.cache.images.get(canonical)
         if hit is not None and hit[0] == key:
             return hit[1], hit[2]

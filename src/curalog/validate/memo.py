@@ -15,21 +15,22 @@ import numpy as np
 from curalog.config import Config
 from curalog.db.connection import change_counter
 from curalog.db.postgres import change_counter as pg_change_counter
+from curalog.files import stat_key
 from curalog.legacy.logs import log_problem
 from curalog.version import __version__
 
 MEMO_VERSION = 4  # bump when a rule changes what it reports
 
-Ident = tuple[int, int, int]  # size, mtime_ns, inode
+Ident = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns (``files.stat_key``)
 
 
 def ident(path: str | Path) -> Ident | None:
-    """A file's (size, mtime_ns, inode), or None when it cannot be stat'ed."""
+    """A file's ``stat_key``, or None when it cannot be stat'ed."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
+    return stat_key(st)
 
 
 def ledger_version(db: Path) -> tuple | None:
@@ -45,7 +46,7 @@ def ledger_version(db: Path) -> tuple | None:
 
 
 def vector_idents(folder: Path) -> list[str]:
-    """ "name size mtime_ns inode" of every vector file, by stat."""
+    """ "name size mtime_ns inode ctime_ns" of every vector file, by stat."""
     if not folder.is_dir():
         return []
     out = []
@@ -56,7 +57,7 @@ def vector_idents(folder: Path) -> list[str]:
             st = e.stat(follow_symlinks=False)
             out.append(f"{e.name} link {os.readlink(e.path)!r} {st.st_mtime_ns} {st.st_ino}")
             continue
-        out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino}")
+        out.append(f"{e.name} {st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_ctime_ns}")
     return out
 
 
@@ -129,6 +130,6 @@ def rest_signature(
     digest = hashlib.sha256(repr(parts).encode())
     names = sorted(images)  # thousands: their names, then their identities as one array
     digest.update("\0".join(names).encode("utf-8", "surrogateescape"))
-    gone = (-1, -1, -1)
+    gone = (-1, -1, -1, -1)
     digest.update(np.array([images[n] or gone for n in names], dtype=np.int64).tobytes())
     return digest.hexdigest()

@@ -34,7 +34,7 @@ import numpy as np
 import orjson
 
 from curalog.config import Config
-from curalog.files import open_regular
+from curalog.files import open_regular, stat_key
 from curalog.legacy.csvlines import Tail
 from curalog.legacy.logs import LogRead, read_crop_log, read_selection_columns
 from curalog.paths import PathResolver, Resolution
@@ -163,8 +163,8 @@ def _read(path: Path) -> tuple[bytes, Ident | None]:
         before = os.fstat(fd)
         data = fh.read()
         after = os.fstat(fd)
-    ident = (before.st_size, before.st_mtime_ns, before.st_ino)
-    if ident != (after.st_size, after.st_mtime_ns, after.st_ino) or len(data) != before.st_size:
+    ident = stat_key(before)
+    if ident != stat_key(after) or len(data) != before.st_size:
         return b"", None
     return data, ident
 

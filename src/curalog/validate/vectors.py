@@ -19,11 +19,11 @@ from typing import NamedTuple
 import numpy as np
 
 from curalog.embeddings.npy import vector_layout
-from curalog.files import NotRegularFile
+from curalog.files import NotRegularFile, stat_key
 from curalog.progress import Progress
 from curalog.validate.background import in_background
 
-CacheEntry = tuple[tuple[int, int, int], int, str]  # (size, mtime_ns, inode), length, problem
+CacheEntry = tuple[tuple[int, int, int, int], int, str]  # ``files.stat_key``, length, problem
 CHUNK = 4096
 BACKGROUND_MIN = 2 * CHUNK  # fewer files than this are checked in the calling process
 NO_STATE = -2  # length of an item with no verdict (never happens for a listed file)
@@ -40,12 +40,12 @@ class Checked:
     unreadable), and the problem of each item that has one."""
 
     lengths: np.ndarray
-    keys: np.ndarray  # (n, 3) int64: size, mtime_ns, inode
+    keys: np.ndarray  # (n, 4) int64: ``files.stat_key``
     problems: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Checked:
-        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 3), dtype=np.int64), {})
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.int64), {})
 
     def lengths_by_hash(self, items: list[tuple[str, str]]) -> dict[str, int]:
         return dict(zip([d for d, _n in items], self.lengths.tolist(), strict=True))
@@ -58,7 +58,7 @@ class Checked:
         """File name -> (stat key, length, problem) of each verdict that can be cached."""
         problems = self.problems
         return {
-            name: ((key[0], key[1], key[2]), length, problems.get(i, ""))
+            name: ((key[0], key[1], key[2], key[3]), length, problems.get(i, ""))
             for i, (name, length, key) in enumerate(
                 zip(names, self.lengths.tolist(), self.keys.tolist(), strict=True)
             )
@@ -101,7 +101,7 @@ def check_files(
     verdicts by file name (an entry counts only if the file's stat key still matches)."""
     n_items = len(items)
     lengths = [NO_STATE] * n_items
-    keys: list[tuple[int, int, int]] = [(-1, -1, -1)] * n_items
+    keys: list[tuple[int, int, int, int]] = [(-1, -1, -1, -1)] * n_items
     problems: dict[int, str] = {}
     # files of the current layout, waiting to be judged together; other layouts by layout
     header, size, layout = b"", -1, None
@@ -114,7 +114,7 @@ def check_files(
         dir_fd = os.open(folder, rdonly)
     except OSError as exc:
         why = f"unreadable ({exc.strerror or exc})"
-        return Checked(np.full(n_items, -1, np.int64), np.full((n_items, 3), -1, np.int64),
+        return Checked(np.full(n_items, -1, np.int64), np.full((n_items, 4), -1, np.int64),
                        dict.fromkeys(range(n_items), why))  # fmt: skip
     try:
         for i, (_digest, name) in enumerate(items):
@@ -124,7 +124,7 @@ def check_files(
                 hit = old.get(name)
                 if hit is not None:
                     st = os.stat(name, dir_fd=dir_fd)
-                    if hit[0] == (st.st_size, st.st_mtime_ns, st.st_ino):
+                    if hit[0] == stat_key(st):
                         lengths[i], keys[i] = hit[1], hit[0]
                         if hit[2]:
                             problems[i] = hit[2]
@@ -145,7 +145,7 @@ def check_files(
             except OSError as exc:
                 lengths[i], problems[i] = -1, f"unreadable ({exc.strerror or exc})"
                 continue
-            keys[i] = (st.st_size, st.st_mtime_ns, st.st_ino)
+            keys[i] = stat_key(st)
             if len(data) == size and data.startswith(header):  # the current layout
                 datas.append(data)
                 where.append(i)
@@ -173,7 +173,7 @@ def check_files(
         _judge(datas, where, layout, lengths, problems)  # type: ignore[arg-type]
     for parsed, (group_datas, group_where) in others.items():
         _judge(group_datas, group_where, parsed, lengths, problems)
-    return Checked(np.array(lengths, dtype=np.int64), np.array(keys, dtype=np.int64).reshape(-1, 3), problems)
+    return Checked(np.array(lengths, dtype=np.int64), np.array(keys, dtype=np.int64).reshape(-1, 4), problems)
 
 
 def check_files_in_background(

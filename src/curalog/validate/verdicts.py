@@ -46,7 +46,7 @@ class CachedVerdicts:
         hit = self.entries.get(name)
         return hit is not None and hit[2] == ""  # only a sound verdict can spare a read
 
-    def known_sound(self, name: str, key: tuple[int, int, int], dim: int | None) -> bool:
+    def known_sound(self, name: str, key: tuple[int, int, int, int], dim: int | None) -> bool:
         """Sound by ``check_files`` at this very stat key, with the length asked for: then
         ``read_vector_file(path, dim)`` finds no problem either (same parser, same value rules)."""
         hit = self.entries.get(name)
@@ -55,7 +55,7 @@ class CachedVerdicts:
         length = hit[1]
         return length > 0 and (dim is None or length == dim)
 
-    def learned(self, name: str, key: tuple[int, int, int], length: int, problem: str) -> None:
+    def learned(self, name: str, key: tuple[int, int, int, int], length: int, problem: str) -> None:
         entry = (key, length, problem)
         if self.entries.get(name) != entry:  # a file with a problem is read every time: no news
             self.new[name] = entry
