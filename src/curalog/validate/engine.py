@@ -41,7 +41,8 @@ from curalog.validate.memo import (
 )
 from curalog.validate.model import Report
 from curalog.validate.outcomes import Judged
-from curalog.validate.resume import capture, log_states, resume
+from curalog.validate.resume import resume
+from curalog.validate.snapshot import capture, log_states
 from curalog.validate.vectors import check_files_in_background
 
 DECISION_RULES = (log_rules, selection_rules, crop_rules, ledger_rules)  # in this order

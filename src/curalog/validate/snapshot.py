@@ -1,0 +1,232 @@
+"""What a full run keeps for the incremental runs after it (``validate.resume``), and reading it
+back: each decision log's state (size, sha256, lines, whether lines may be appended), and what the
+rules need to judge a new line the way the full run would (the listing, the index as placed, the
+learned prefixes, which images have a sound vector and why the others have none, the hashes of
+sound vectors, the repeat keys). Kept as arrays in the memo file (``cache.ValidateCache.resume``);
+texts packed NUL-separated; a text with a NUL or over ``LONGEST`` characters means no snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import orjson
+
+from curalog.config import Config
+from curalog.files import open_regular, stat_key
+from curalog.legacy.logs import LogRead
+from curalog.paths import PathResolver, Resolution
+from curalog.paths.index_placement import IndexView
+from curalog.validate.index import IndexRef, Ref
+from curalog.validate.inputs import Inputs
+from curalog.validate.memo import Ident, LogIdent
+from curalog.validate.outcomes import Judged
+from curalog.validate.prior import Prior
+
+RESUME_VERSION = 1
+LONGEST = 65_536  # the longest text (a path, a session id) kept
+
+
+class LogState(NamedTuple):
+    """A decision log as a run judged it."""
+
+    ident: LogIdent  # as ``memo.log_idents`` gives it
+    size: int
+    sha256: str
+    lines: int  # "\n"-ended lines
+    appendable: bool  # read whole (header too), ends on a whole line, no ledger link past its end
+
+
+def _pack(texts: list[str]) -> np.ndarray | None:
+    """Texts as one UTF-8 blob, each ended by a NUL; None when one holds a NUL or is longer than
+    ``LONGEST`` (then no incremental run: a 3 MB "path" in an index is not kept)."""
+    text = "\0".join(texts) + "\0" if texts else ""
+    if text.count("\0") != len(texts) or (texts and max(map(len, texts)) > LONGEST):
+        return None
+    return np.frombuffer(text.encode("utf-8", "surrogateescape"), np.uint8)
+
+
+def unpack(blob: np.ndarray) -> list[str]:
+    """The texts ``_pack`` packed."""
+    return blob.tobytes().decode("utf-8", "surrogateescape").split("\0")[:-1]
+
+
+def _texts_of_keys(prior: Prior) -> dict[str, list[str]]:
+    sel, crop = list(prior.selections), list(prior.crops)
+    return {
+        "sel_session": [k[0] for k in sel], "sel_set": [k[1] for k in sel], "sel_path": [k[2] for k in sel],
+        "crop_session": [k[0] for k in crop], "crop_set": [k[1] for k in crop],
+        "crop_path": [k[2] for k in crop],
+    }  # fmt: skip
+
+
+def _arrays_of_keys(prior: Prior) -> dict[str, np.ndarray]:
+    return {
+        "sel_line": np.array(list(prior.selections.values()), dtype=np.int64),
+        "crop_box": np.array([k[3] for k in prior.crops], dtype=np.float64).reshape(-1, 4),
+        "crop_line": np.array(list(prior.crops.values()), dtype=np.int64),
+    }
+
+
+def prior_of(snap: dict[str, np.ndarray]) -> Prior:
+    """The repeat keys ``capture`` kept."""
+    sel = zip(unpack(snap["sel_session"]), unpack(snap["sel_set"]), unpack(snap["sel_path"]), strict=True)
+    boxes = map(tuple, snap["crop_box"].tolist())
+    crop = zip(unpack(snap["crop_session"]), unpack(snap["crop_set"]), unpack(snap["crop_path"]), boxes,
+               strict=True)  # fmt: skip
+    return Prior(dict(zip(sel, snap["sel_line"].tolist(), strict=True)),
+                 dict(zip(crop, snap["crop_line"].tolist(), strict=True)))  # fmt: skip
+
+
+def with_keys(arrays: dict[str, np.ndarray], prior: Prior) -> dict[str, np.ndarray] | None:
+    """``arrays`` with the repeat keys of ``prior`` packed in; None when a key cannot be."""
+    packed = {name: _pack(values) for name, values in _texts_of_keys(prior).items()}
+    if any(blob is None for blob in packed.values()):
+        return None
+    return {**arrays, **packed, **_arrays_of_keys(prior)}  # type: ignore[dict-item]
+
+
+def log_states(idents: list[LogIdent], reads: list[LogRead], linked: dict[str, int]) -> list[LogState]:
+    """The state of each decision log (``reads``, in ``DECISION_LOGS`` order) as read now;
+    ``linked``: source -> the last line of it the ledger links (``linked_lines``)."""
+    return [
+        _state(ident, read, linked.get(read.source, 0)) for ident, read in zip(idents, reads, strict=True)
+    ]
+
+
+def read_whole(read: LogRead) -> bool:
+    """Whether a log was read (its header too: a header not read means no line was)."""
+    return read.exists and read.problem is None and not any(m.line == 1 for m in read.malformed)
+
+
+def _state(ident: LogIdent, read: LogRead, linked: int) -> LogState:
+    data, st = read_log(Path(ident[0]))
+    whole = read_whole(read) and ident[2] is None and st == ident[1] and (not data or data.endswith(b"\n"))
+    lines = data.count(b"\n")
+    return LogState(ident, len(data), hashlib.sha256(data).hexdigest(), lines, whole and linked <= lines)
+
+
+def blob_of(states: list[LogState]) -> np.ndarray:
+    return np.frombuffer(orjson.dumps([list(s) for s in states]), np.uint8)
+
+
+def read_log(path: Path) -> tuple[bytes, Ident | None]:
+    """The file's bytes and its identity, when it held still while read (else (b"", None))."""
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return b"", None
+    with os.fdopen(fd, "rb") as fh:
+        before = os.fstat(fd)
+        data = fh.read()
+        after = os.fstat(fd)
+    ident = stat_key(before)
+    if ident != stat_key(after) or len(data) != before.st_size:
+        return b"", None
+    return data, ident
+
+
+def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
+            states: list[LogState]) -> dict[str, np.ndarray]:  # fmt: skip
+    """What a later run needs to judge appended lines as this run would (module docstring); {}
+    when a text it would keep cannot be kept (no incremental run then)."""
+    resolver, embedded = inputs.resolver, inputs.embedded
+    view = resolver.index_view()
+    prefixes = resolver.learned_prefixes()
+    listing = inputs.listing
+    sound = embedded.sound
+    texts = {
+        "listing": listing,
+        "prefix_head": [head for head, _inner in prefixes],
+        "prefix_inner": ["/".join(inner) for _head, inner in prefixes],
+        "alias_key": list(view.aliases),
+        "alias_to": [r.canonical if r is not None else "" for r in view.aliases.values()],
+        "gone": list(view.gone),
+        "contested": list(view.contested),
+        "contested_hash": [h or "" for h in view.contested.values()],
+        "sound": list(sound),
+        "problem_path": list(embedded.problems),
+        "problem": [t or "" for t in embedded.problems.values()],
+        "tops": list(resolver.listed_tops()),
+        "top_dirs": list(inputs.top_dirs),
+    }
+    packed = {name: _pack(values) for name, values in texts.items()}
+    hashes = _pack_hashes(embedded.sound_line_hashes())
+    if any(blob is None for blob in packed.values()) or hashes is None:
+        return {}
+    prior = Prior()
+    for kind, keys in (("selection", prior.selections), ("crop", prior.crops)):
+        if kind in judged.firsts:
+            keys.update(judged.firsts[kind]())
+    arrays = {
+        "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
+        "logs": blob_of(states), "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,
+    }  # fmt: skip
+    return with_keys(arrays, prior) or {}  # type: ignore[arg-type]
+
+
+def state_of(data: list) -> LogState:
+    (path, ident, problem), size, sha, lines, appendable = data
+    return LogState(
+        (path, tuple(ident) if ident is not None else None, problem), size, sha, lines, appendable
+    )
+
+
+def _pack_hashes(hashes: list[str]) -> dict[str, np.ndarray] | None:
+    """Content hashes as 32 bytes each when they are all sha256 hex (the index's own form),
+    else as texts."""
+    text = "".join(hashes)
+    if len(text) == 64 * len(hashes):
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+        if raw.hex() == text:  # lowercase hex through and through
+            return {"sound_hash_raw": np.frombuffer(raw, np.uint8)}
+    packed = _pack(hashes)
+    return {"sound_hash": packed} if packed is not None else None
+
+
+class SoundHashes:
+    """``Embedded``'s by-content look-up over the hashes of sound vectors (read when first asked)."""
+
+    def __init__(self, snap: dict[str, np.ndarray]) -> None:
+        self.snap = snap
+        self.hashes: set[str] | None = None
+
+    def get(self, digest: str, /) -> Ref | None:
+        if self.hashes is None:
+            if "sound_hash_raw" in self.snap:
+                text = self.snap["sound_hash_raw"].tobytes().hex()
+                self.hashes = {text[i : i + 64] for i in range(0, len(text), 64)}
+            else:
+                self.hashes = set(unpack(self.snap["sound_hash"]))
+        return IndexRef(digest, None, "", None) if digest in self.hashes else None
+
+
+def resolver_of(config: Config, snap: dict[str, np.ndarray], listing: list[str],
+              hash_of: Callable[[str], str | None]) -> PathResolver:  # fmt: skip
+    """The resolver as the full run left it: its listing, its index view, its prefixes."""
+    resolver = PathResolver(config.root, listing=listing, hash_of=hash_of)
+    aliases = {
+        k: Resolution(t, "index (content-hash)", True) if t else None
+        for k, t in zip(unpack(snap["alias_key"]), unpack(snap["alias_to"]), strict=True)
+    }
+    gone = frozenset(unpack(snap["gone"]))
+    names: dict[str, list[str]] = {}
+    for g in sorted(gone):
+        names.setdefault(g.rpartition("/")[2], []).append(g)
+    contested = dict(zip(unpack(snap["contested"]), [h or None for h in unpack(snap["contested_hash"])],
+                         strict=True))  # fmt: skip
+    prefixes = [
+        (head, tuple(inner.split("/")) if inner else ())
+        for head, inner in zip(unpack(snap["prefix_head"]), unpack(snap["prefix_inner"]), strict=True)
+    ]
+    view = IndexView([], aliases, gone, names, contested)
+    resolver.adopt(view, prefixes, set(unpack(snap["tops"])))
+    return resolver
