@@ -39,6 +39,7 @@ older_code_breaks_the_machine = pytest.mark.skipif(
 OWN = (
     "data/curalog-validate-cache.npz",
     "data/curalog-validate-cache-memo.npz",
+    "data/curalog-validate-cache-snapshot.npz",
     "data/curalog.db-wal",
     "data/curalog.db-shm",
     "data/file_operations_logs/",
@@ -580,7 +581,11 @@ def test_huge_text_stays_bounded_in_time_and_in_the_cache(proj: Path) -> None:
     assert out.returncode in (0, 1) and max(map(len, out.stdout.splitlines())) < 5000
     text = cli("validate", "--root", proj, timeout=120).stdout
     assert max(map(len, text.splitlines())) < 5000
-    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+    for name in (
+        "curalog-validate-cache.npz",
+        "curalog-validate-cache-memo.npz",
+        "curalog-validate-cache-snapshot.npz",
+    ):
         cache = proj / "data" / name
         assert cache.stat().st_size < 5_000_000, cache.stat().st_size  # was 4 bytes a character of the report
 
@@ -626,7 +631,11 @@ def test_stdout_given_as_a_file_name_is_appended_to_never_truncated(proj: Path, 
 
 def test_curalogs_own_files_are_never_written_through_a_planted_link(proj: Path) -> None:
     data = proj / "data"
-    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+    for name in (
+        "curalog-validate-cache.npz",
+        "curalog-validate-cache-memo.npz",
+        "curalog-validate-cache-snapshot.npz",
+    ):
         (data / name).unlink(missing_ok=True)
         (data / name).symlink_to("training/selection_only_log.csv")
     (data / "health-dashboard.html").symlink_to("training/select_crop_log.csv")
@@ -726,7 +735,11 @@ def test_a_descriptor_curalog_was_not_given_is_refused(proj: Path) -> None:
 
 def test_named_pipes_at_curalogs_own_files_never_block(proj: Path) -> None:
     data = proj / "data"
-    for name in ("curalog-validate-cache.npz", "curalog-validate-cache-memo.npz"):
+    for name in (
+        "curalog-validate-cache.npz",
+        "curalog-validate-cache-memo.npz",
+        "curalog-validate-cache-snapshot.npz",
+    ):
         (data / name).unlink(missing_ok=True)
         os.mkfifo(data / name)
     os.mkfifo(data / "health-dashboard.html")

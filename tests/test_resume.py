@@ -197,7 +197,8 @@ def test_a_memo_of_another_shape_is_a_full_run_never_a_traceback(tmp_path: Path)
         "report not JSON": {"memo_report_z": np.frombuffer(zlib.compress(b"{"), np.uint8)},
         "images numbers": {"memo_images": np.arange(3)},
         "folders 2-d": {"memo_folders": np.zeros((2, 2))},
-        "snapshot wrong": {"resume_listing": np.arange(5.0), "resume_crop_box": np.zeros((3, 3))},
+        "snapshot wrong": {"resume_crop_box": np.zeros((3, 3)), "resume_sel_line": np.arange(5.0)},
+        "snapshot of another run": {"resume_id": np.array("0123")},
         "logs not JSON": {"resume_logs": np.frombuffer(b"\xff\x00", np.uint8)},
     }
     _append(root, later)

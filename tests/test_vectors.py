@@ -151,7 +151,13 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     )
     cache.set_vectors(names, checked)
     cache.images = {"mojo1/a.png": ((1, 2, 3, 4), 640, 480)}
-    cache.remember("sig", "{}", ["", "mojo1"], ["mojo1/a.png"], {"listing": np.arange(3, dtype=np.uint8)})
+    cache.remember(
+        "sig",
+        "{}",
+        ["", "mojo1"],
+        ["mojo1/a.png"],
+        {"listing": np.arange(3, dtype=np.uint8), "logs": np.arange(2, dtype=np.uint8)},
+    )
     cache.changed = True
     cache.save()
     again = ValidateCache(path)
@@ -169,7 +175,8 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     assert again.images == cache.images
     memo = (again.memo_signature, again.memo_folders, again.memo_images)
     assert memo == ("sig", ["", "mojo1"], ["mojo1/a.png"])
-    assert again.load_resume()["listing"].tolist() == [0, 1, 2]  # in the memo file, read when asked
+    kept = again.load_resume()  # the snapshot file's part and the memo file's, read when asked
+    assert (kept["listing"].tolist(), kept["logs"].tolist()) == ([0, 1, 2], [0, 1])
     path.write_bytes(b"garbage")  # a broken cache is only a slower run
     cache.memo_path.write_bytes(b"garbage")
     broken = ValidateCache(path)

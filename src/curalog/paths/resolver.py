@@ -273,12 +273,20 @@ class PathResolver(IndexPlacement):
         """The machine prefixes learned so far (text, inner components), most recent first."""
         return list(self._prefix_text)
 
-    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str]) -> None:
+    def adopt(self, view: IndexView, prefixes: list[tuple[str, tuple[str, ...]]], tops: set[str],
+              by_name: tuple[dict[str, str], dict[str, set[str]]]) -> None:  # fmt: skip
         """Take what another resolver over the same listing computed (``validate.resume``): its
-        index view, its prefixes and the first components of the listed images (``tops``)."""
+        index view, its prefixes, the first components of the listed images (``tops``) and
+        their file names (``by_name``)."""
         self._view = view
         self._prefix_text = list(prefixes)
         self._listed_tops = tops
+        self._by_name = by_name
+
+    def by_name(self) -> tuple[dict[str, str], dict[str, set[str]]]:
+        """(file name -> an image with it, file name -> every image where several share it)."""
+        _listing, first, shared = self._disk()
+        return first, shared
 
     def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
         """Whether none of ``components`` is the first component of a listed image (remembered

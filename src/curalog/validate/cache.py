@@ -1,8 +1,8 @@
 """The validator's own cache: which vector files were already checked and what image headers
-said, keyed by each file's stat identity (``curalog-validate-cache.npz``), and the last result
-with what an incremental run needs (``curalog-validate-cache-memo.npz``, written alone when only
-the result changed: a nightly run does not rewrite the per-file verdicts). Two ``.npz`` files
-under ``data/`` (arrays only, no pickle), each replaced atomically; safe to delete. Failing to
+said, keyed by each file's stat identity (``curalog-validate-cache.npz``); the last result with
+what an incremental run changes (``-memo.npz``); and what it reads unchanged, written by full runs
+only (``-snapshot.npz``). A nightly run writes only the memo file. Three ``.npz`` files under
+``data/`` (arrays only, no pickle), each replaced atomically; safe to delete. Failing to
 read or write them only makes the next run slower. Writing them is the validator's only write,
 and it is not audited: ``validate`` promises to leave every other file, the audit log included,
 untouched.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import zlib
 from pathlib import Path
 from zipfile import BadZipFile
@@ -24,11 +25,16 @@ from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
 MEMO_NAME = "curalog-validate-cache-memo.npz"
+SNAPSHOT_NAME = "curalog-validate-cache-snapshot.npz"
 # what reading a cache that is not one (cut short, from another version, not a zip) raises
 UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError, EOFError, zlib.error,
               UnicodeDecodeError, BadZipFile)  # fmt: skip
 
 RESUME = "resume_"  # the prefix of the arrays ``resume`` keeps
+# what an incremental run changes in them (kept in the memo file; the rest, written by full runs
+# only, in the snapshot file; both carry the same "id")
+RESUMED = frozenset({"rest", "logs", "sel_session", "sel_set", "sel_path", "sel_line", "crop_session",
+                     "crop_set", "crop_path", "crop_box", "crop_line"})  # fmt: skip
 VectorKey = tuple[int, int, int, int]  # ``files.stat_key``
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 
@@ -46,6 +52,7 @@ class ValidateCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.memo_path = path.with_name(MEMO_NAME)
+        self.snapshot_path = path.with_name(SNAPSHOT_NAME)
         # verdicts on vector files, by file name, as the arrays check_files returns
         self.vector_names: list[str] = []
         self.vector_checked = Checked.empty()
@@ -56,6 +63,8 @@ class ValidateCache:
         self.hashes: dict[str, tuple[ImageKey, str]] = {}
         self.changed = False  # the per-file entries (save writes them)
         self.memo_changed = False  # the memo (save writes it)
+        self.snapshot_changed = False  # the snapshot file (save writes it)
+        self.snapshot_id = ""  # what ties the snapshot file to the memo file's part of ``resume``
         # The last full result and the stat signature of every input it was computed from.
         self.memo_signature = ""
         self.memo_report = ""
@@ -68,16 +77,17 @@ class ValidateCache:
         self.resume: dict[str, np.ndarray] | None = None
 
     def load_resume(self) -> dict[str, np.ndarray]:
-        """The arrays ``resume.capture`` made ({} when there are none)."""
+        """The arrays ``snapshot.capture`` made ({} when there are none, or when the memo file's
+        part and the snapshot file's are not of one run)."""
         if self.resume is None:
+            self.resume = {}
             try:
-                with (
-                    os.fdopen(open_regular(self.memo_path), "rb") as fh,
-                    np.load(fh, allow_pickle=False) as z,
-                ):
-                    self.resume = {k[len(RESUME) :]: z[k] for k in z.files if k.startswith(RESUME)}
+                static, resumed = _arrays(self.snapshot_path, ""), _arrays(self.memo_path, RESUME)
+                ident = str(static.pop("snapshot_id", ""))
+                if ident and ident == str(resumed.pop("id", "")):
+                    self.resume, self.snapshot_id = {**static, **resumed}, ident
             except UNREADABLE:
-                self.resume = {}
+                pass
         return self.resume
 
     def vector_entries(self) -> dict[str, CacheEntry]:
@@ -133,11 +143,14 @@ class ValidateCache:
             self.verify_signature = ""
 
     def remember(self, signature: str, report: str, folders: list[str], images: list[str],
-                 resume: dict[str, np.ndarray]) -> None:  # fmt: skip
-        """The result to reuse while ``signature`` holds, and what an incremental run needs."""
+                 resume: dict[str, np.ndarray], *, snapshot: bool = True) -> None:  # fmt: skip
+        """The result to reuse while ``signature`` holds, and what an incremental run needs
+        (``snapshot=False``: only its ``RESUMED`` arrays changed since it was loaded)."""
         self.memo_signature, self.memo_report = signature, report
         self.memo_folders, self.memo_images, self.resume = folders, images, resume
         self.memo_changed = True
+        if snapshot:
+            self.snapshot_changed, self.snapshot_id = True, secrets.token_hex(8)
 
     def forget(self) -> None:
         """No result to reuse (the inputs changed while it was computed)."""
@@ -185,7 +198,7 @@ class ValidateCache:
             self.images, self.hashes = {}, {}
 
     def save(self) -> None:
-        """Write what changed: the per-file entries, the memo, or both."""
+        """Write what changed: the per-file entries, the snapshot, the memo."""
         if self.memo_changed:
             self._save_memo()
         if not self.changed:
@@ -217,6 +230,12 @@ class ValidateCache:
         _write(self.path, buf)
 
     def _save_memo(self) -> None:
+        resume = self.load_resume()
+        if self.snapshot_changed:  # first: a memo never names a snapshot not yet written
+            buf = io.BytesIO()
+            static = {k: v for k, v in resume.items() if k not in RESUMED}
+            np.savez(buf, snapshot_id=np.array(self.snapshot_id), **static)
+            _write(self.snapshot_path, buf)
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -226,9 +245,16 @@ class ValidateCache:
             memo_report_z=np.frombuffer(zlib.compress(self.memo_report.encode("utf-8"), 1), np.uint8),
             memo_folders=_encode(self.memo_folders),
             memo_images=_encode(self.memo_images),
-            **{RESUME + k: v for k, v in self.load_resume().items()},
+            **{RESUME + k: v for k, v in resume.items() if k in RESUMED},
+            resume_id=np.array(self.snapshot_id if resume else ""),
         )  # fmt: skip
         _write(self.memo_path, buf)
+
+
+def _arrays(path: Path, prefix: str) -> dict[str, np.ndarray]:
+    """The arrays of a file whose names start with ``prefix``, without it."""
+    with os.fdopen(open_regular(path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
+        return {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
 
 
 def _write(path: Path, buf: io.BytesIO) -> None:

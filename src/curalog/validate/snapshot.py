@@ -139,9 +139,14 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
     view = resolver.index_view()
     prefixes = resolver.learned_prefixes()
     listing = inputs.listing
+    first, shared = resolver.by_name()
     sound = embedded.sound
     texts = {
         "listing": listing,
+        "name": list(first),
+        "named": list(first.values()),
+        "shared_name": [name for name, paths in shared.items() for _p in paths],
+        "shared_path": [p for paths in shared.values() for p in paths],
         "prefix_head": [head for head, _inner in prefixes],
         "prefix_inner": ["/".join(inner) for _head, inner in prefixes],
         "alias_key": list(view.aliases),
@@ -228,5 +233,9 @@ def resolver_of(config: Config, snap: dict[str, np.ndarray], listing: list[str],
         for head, inner in zip(unpack(snap["prefix_head"]), unpack(snap["prefix_inner"]), strict=True)
     ]
     view = IndexView([], aliases, gone, names, contested)
-    resolver.adopt(view, prefixes, set(unpack(snap["tops"])))
+    shared: dict[str, set[str]] = {}
+    for name, path in zip(unpack(snap["shared_name"]), unpack(snap["shared_path"]), strict=True):
+        shared.setdefault(name, set()).add(path)
+    first = dict(zip(unpack(snap["name"]), unpack(snap["named"]), strict=True))
+    resolver.adopt(view, prefixes, set(unpack(snap["tops"])), (first, shared))
     return resolver
