@@ -214,7 +214,6 @@ def _repeats(
     """Which eligible rows repeat an earlier one (same session, set and chosen image), for each
     repeat the line of the first (``prior``: the first lines of the keys of lines judged before
     these), and the function that gives the key and line of each first."""
-    import pandas as pd
     import pyarrow as pa
 
     at = np.flatnonzero(eligible)
@@ -229,20 +228,18 @@ def _repeats(
     firsts_at = at
     if len(at):
         take = pa.array(at)
-        keys = pd.DataFrame({
-            "session": _codes(cols.session_id.take(take)),
-            "set": _codes(cols.set_id.take(take)),
-            "path": pd.factorize(key_path[at])[0],
-        })  # fmt: skip
-        dup = keys.duplicated(keep="first").to_numpy()
+        paths: dict[str, int] = {}  # any text, lone surrogates too
+        path = np.fromiter(
+            (paths.setdefault(p, len(paths)) for p in key_path[at].tolist()), np.int64, len(at)
+        )
+        key = _combined(_combined(_codes(cols.session_id.take(take)), _codes(cols.set_id.take(take))), path)
+        _keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)  # first: in row order
+        dup = np.ones(len(at), dtype=bool)
+        dup[first] = False
         if dup.any():
             repeat[at[dup]] = True
-            firsts = (
-                keys.assign(line=cols.lines[at])
-                .groupby(["session", "set", "path"])["line"]
-                .transform("first")
-            )
-            first_line.update(zip(at[dup].tolist(), firsts.to_numpy()[dup].tolist(), strict=True))
+            firsts = cols.lines[at][first[inverse.reshape(-1)]]
+            first_line.update(zip(at[dup].tolist(), firsts[dup].tolist(), strict=True))
             firsts_at = at[~dup]
 
     def keys() -> list[tuple[SelectionKey, int]]:
@@ -250,6 +247,12 @@ def _repeats(
         return list(zip(_selection_keys(cols, firsts_at, key_path), lines, strict=True))
 
     return repeat, first_line, keys
+
+
+def _combined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """One code per distinct pair of codes (each below the number of rows: no overflow)."""
+    pair = a.astype(np.int64) * (int(b.max()) + 1 if len(b) else 1) + b.astype(np.int64)
+    return np.unique(pair, return_inverse=True)[1].reshape(-1)
 
 
 def _selection_keys(cols: SelectionColumns, at: np.ndarray, key_path: np.ndarray) -> list[SelectionKey]:
