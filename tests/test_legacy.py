@@ -118,3 +118,23 @@ def test_index_fast_path_reads_what_json_reads(image_path, digest, dim, model, t
             dim,
             model or "",
         )
+
+
+def test_index_fast_path_takes_only_what_json_takes_after_the_object() -> None:
+    """What may follow the object on a line: JSON's white space (space, tab, CR) and nothing
+    else; a line ending in a Unicode space (U+2003, U+00A0, U+0085) or a vertical tab is not
+    JSON, and the fast path used to take it (Python's \\s)."""
+    entry = json.dumps({"image_path": "mojo1/a.png", "hash": "a" * 64, "embedding_dim": 8})
+    tails = [" ", "\t", "  \t", "\u2003", "\xa0", "\x85", "\x0b", "\x0c", "\u3000", " x"]
+    path = _scratch("index.jsonl")
+    path.write_text("".join(entry + tail + "\n" for tail in tails), encoding="utf-8")
+    read = read_index(path, "index.jsonl")
+    expected_good = []
+    for n, tail in enumerate(tails, start=1):
+        try:
+            json.loads(entry + tail)
+            expected_good.append(n)
+        except json.JSONDecodeError:
+            pass
+    assert [r.line for r in read.rows] == expected_good == [1, 2, 3]
+    assert [m.line for m in read.malformed] == list(range(4, len(tails) + 1))

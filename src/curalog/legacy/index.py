@@ -17,8 +17,8 @@ _HASH = re.compile(r"^[0-9a-f]{64}$")
 # with exactly these values, so it is read without the JSON parser (any other line is parsed).
 _INDEX_LINE = re.compile(
     r'^\{"image_path": "([^"\\\x00-\x1f]+)", "hash": "([0-9a-f]{64})", "embedding_dim": ([1-9][0-9]*)'
-    r'(?:, "model": "([^"\\\x00-\x1f]*)")?(?:, "timestamp": "[^"\\\x00-\x1f]*")?\}\s*$'
-)
+    r'(?:, "model": "([^"\\\x00-\x1f]*)")?(?:, "timestamp": "[^"\\\x00-\x1f]*")?\}[ \t\r]*$'
+)  # JSON's white space only after the object: a line ending in U+2003 is not JSON
 
 
 class IndexLine(NamedTuple):
