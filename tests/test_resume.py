@@ -225,3 +225,28 @@ def test_a_header_appended_to_an_empty_log_is_judged_once(tmp_path: Path) -> Non
         assert sum(f.code == "row.malformed" and f.source.endswith("selection_only_log.csv")
                    for f in report.findings) == 1  # fmt: skip
         _append(root, {SEL: f"2025-10-02T14:03:11,s,set_{night + 1},,[]\n"})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rng=st.randoms(use_true_random=False))
+def test_the_hashes_kept_for_linking_by_content_are_those_of_sound_lines(rng: random.Random) -> None:
+    """The snapshot keeps the hashes ``by_content`` links an unindexed image by, computed in C
+    loops over the index lines; read the plain way here: a line whose vector file is on disk,
+    without a problem, of the length the line says (or it says none)."""
+    from curalog.config import load_config
+    from curalog.validate.engine import collect
+
+    with tempfile.TemporaryDirectory(prefix="curalog-test-resume-") as tmp:
+        root = Path(tmp)
+        generate(root, rng)
+        inputs = collect(load_config(root)).inputs
+        vectors = inputs.vectors
+        expected = set()
+        for ref in inputs.lines.refs:
+            on_disk = ref.hash in vectors.files and not vectors.problem.get(ref.hash)
+            if on_disk and (ref.dim is None or ref.dim == vectors.length[ref.hash]):
+                expected.add(ref.hash)
+        embedded = inputs.embedded
+        embedded._sound_by_hash = None  # the vectorized path, as capture takes it
+        assert set(embedded.sound_line_hashes()) == expected
+        assert set(embedded._sound_lines()) == expected  # the look-up by_content builds

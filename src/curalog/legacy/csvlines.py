@@ -159,14 +159,16 @@ class Tail:
     skipped: int
 
 
-def tail_of(data: bytes, skipped: int) -> Tail:
-    """The ``Tail`` of a log's bytes after its first ``skipped`` lines ("\n"-ended)."""
+def tail_of(data: bytes, skipped: int, at: int | None = None) -> Tail:
+    """The ``Tail`` of a log's bytes after its first ``skipped`` lines ("\n"-ended), which end
+    at byte ``at`` (found when not given)."""
     if skipped == 0:
         return Tail(data, 0)
     header_end = data.index(b"\n") + 1
-    at = header_end
-    for _ in range(skipped - 1):
-        at = data.index(b"\n", at) + 1
+    if at is None:
+        at = header_end
+        for _ in range(skipped - 1):
+            at = data.index(b"\n", at) + 1
     return Tail(data[:header_end] + data[at:], skipped)
 
 

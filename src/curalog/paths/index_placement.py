@@ -9,6 +9,7 @@ its listing (``_disk``, ``_inside``, ``_listed_after_prefix``, ``_resolve_dir``)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from curalog.errors import PathOutsideRoot
@@ -26,6 +27,14 @@ class IndexView(NamedTuple):
     # an image on disk named by several lines with different hashes -> its content hash (None when
     # it cannot be read or no hasher was given): the line with that hash is the image's line
     contested: dict[str, str | None]
+
+
+def names_of(gone: Iterable[str]) -> dict[str, list[str]]:
+    """``IndexView.names``: file name -> the gone paths with that name, in path order."""
+    names: dict[str, list[str]] = {}
+    for g in sorted(gone):
+        names.setdefault(g.rpartition("/")[2], []).append(g)
+    return names
 
 
 class IndexPlacement:
@@ -93,10 +102,7 @@ class IndexPlacement:
                     lent = Resolution(res.canonical, "index (content-hash)", True)
                     if aliases.setdefault(key, lent) != lent:
                         aliases[key] = None  # two lines with this path name different images
-        names: dict[str, list[str]] = {}
-        for g in sorted(gone):
-            names.setdefault(g.rpartition("/")[2], []).append(g)
-        self._view = IndexView(resolved, aliases, frozenset(gone), names, contested)
+        self._view = IndexView(resolved, aliases, frozenset(gone), names_of(gone), contested)
         return self._view
 
     def _contested(
@@ -187,7 +193,7 @@ class IndexPlacement:
             elif ".." in parts or raw.lstrip().startswith(self._root_prefix):
                 found = self._absolute(raw, parts, listed)
             else:  # another machine's prefix: the components are already normal (no "." or "..")
-                tops = self._tops()  # a remainder on disk starts with one of these
+                tops = self.listed_tops()  # a remainder on disk starts with one of these
                 for n in range(1, len(parts)):
                     if parts[n] in tops:
                         rest = "/".join(parts[n:])

@@ -98,10 +98,6 @@ class PathResolver(IndexPlacement):
 
     def listed_tops(self) -> set[str]:
         """The first components of the images on disk."""
-        return self._tops()
-
-    def _tops(self) -> set[str]:
-        """The first components of the images on disk."""
         if self._listed_tops is None:
             self._listed_tops = {c.partition("/")[0] for c in self._disk()[0]}
         return self._listed_tops
@@ -291,7 +287,7 @@ class PathResolver(IndexPlacement):
     def _no_listed_path_starts(self, components: tuple[str, ...]) -> bool:
         """Whether none of ``components`` is the first component of a listed image (remembered
         per prefix while the listing stays)."""
-        tops = self._tops()
+        tops = self.listed_tops()
         known = self._starts.get(components)
         if known is None or known[0] is not tops:
             known = self._starts[components] = (tops, tops.isdisjoint(components))

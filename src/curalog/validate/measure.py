@@ -23,7 +23,7 @@ from curalog.validate.memo import Ident
 class ImageFacts:
     """Sizes and content hashes of images (canonical paths), remembered for the run.
 
-    ``measured`` holds the identity (size, mtime_ns, inode) of every image a lookup looked at,
+    ``measured`` holds the identity (``files.stat_key``) of every image a lookup looked at,
     as it was then (None: gone): a memoized report depends on those images too."""
 
     def __init__(self, root: Path, cache: ValidateCache, db: Database | None) -> None:

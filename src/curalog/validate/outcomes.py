@@ -75,7 +75,7 @@ class Judged:
     usable_crops: int = 0
     rows: list[RowOutcome] = field(default_factory=list)
     clean: CleanSelections | None = None
-    # "selection" / "crop" -> the (key digest, first line) of every decision a later line would
+    # "selection" / "crop" -> the (key, first line) of every decision a later line would
     # repeat, computed when asked (``validate.resume`` keeps them for the lines appended later)
     firsts: dict[str, Callable[[], list[tuple[tuple, int]]]] = field(default_factory=dict)
 

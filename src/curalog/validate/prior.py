@@ -9,6 +9,7 @@ lines, with ``Prior`` standing in for the lines before them: for each kind, key 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SelectionKey = tuple[str, str, str]  # session, set, chosen image (canonical)
@@ -21,6 +22,13 @@ class Prior:
 
     selections: dict[SelectionKey, int] = field(default_factory=dict)
     crops: dict[CropKey, int] = field(default_factory=dict)
+
+    def learn(self, firsts: dict[str, Callable[[], list[tuple[tuple, int]]]]) -> None:
+        """Take in the first lines of the keys a run judged (``Judged.firsts``; keys of lines
+        after these, so none is here yet)."""
+        for kind, keys in (("selection", self.selections), ("crop", self.crops)):
+            if kind in firsts:
+                keys.update(firsts[kind]())  # type: ignore[arg-type]
 
 
 class Seen(dict):

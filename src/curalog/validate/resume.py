@@ -33,7 +33,7 @@ import numpy as np
 import orjson
 
 from curalog.config import Config
-from curalog.legacy.csvlines import Tail
+from curalog.legacy.csvlines import Tail, tail_of
 from curalog.legacy.logs import LogRead, read_crop_log, read_selection_columns
 from curalog.validate.cache import UNREADABLE, ValidateCache
 from curalog.validate.decision_rules import crop_rules, log_rules, selection_rules
@@ -90,9 +90,10 @@ def appended(states: list[LogState], now: list[LogIdent]) -> list[Appended] | No
         if digest.hexdigest() != old.sha256:
             return None
         digest.update(data[old.size :])
-        header = data[: data.index(b"\n") + 1] if old.lines else b""
-        tail = Tail(header + data[old.size :], old.lines) if len(data) > old.size else None
-        whole = not data or data.endswith(b"\n")  # the header was read, no link past old.lines
+        tail = tail_of(data, old.lines, old.size) if len(data) > old.size else None
+        # ends on a whole line; no ledger link past old.lines; whether a header that came only now
+        # was read is known once the tail is (``resume``)
+        whole = not data or data.endswith(b"\n")
         state = LogState(ident, len(data), digest.hexdigest(), data.count(b"\n"), whole)
         out.append(Appended(tail, state))
     return out
@@ -178,14 +179,14 @@ def resume(
     measured = {**images, **inputs.images.measured}
     if measured != images:  # images measured for the first time (or again, changed)
         rest = rest_signature(config, since, folders, measured)
-    # Remembered under the vector files' identities the judging relied on, before they are
-    # known to be unchanged: if one changed, this memo never matches, and a full run follows.
     # a log that was empty got its header now: lines are appended to it only if it was read
     reads = (inputs.selections, inputs.crops)
     states = [
         g.state._replace(appendable=g.state.appendable and read_whole(r))
         for g, r in zip(grown, reads, strict=True)
     ]
+    # Remembered under the vector files' identities the judging relied on, before they are
+    # known to be unchanged: if one changed, this memo never matches, and a full run follows.
     relied_on = str(snap["vectors"])
     signature = combined(base_of(rest, relied_on), [s.ident for s in states])
     cache.remember(signature, report.to_json(), folders, sorted(measured),
@@ -200,7 +201,5 @@ def resumed_snapshot(snap: dict[str, np.ndarray], rest: str, states: list[LogSta
     """The kept snapshot after an incremental run: the new base and states, the keys grown."""
     prior = inputs.prior
     assert prior is not None
-    for kind, keys in (("selection", prior.selections), ("crop", prior.crops)):
-        if kind in judged.firsts:
-            keys.update(judged.firsts[kind]())  # keys of the lines judged now: none was there
+    prior.learn(judged.firsts)
     return with_keys({**snap, "rest": np.array(rest), "logs": blob_of(states)}, prior) or {}

@@ -21,7 +21,7 @@ from curalog.config import Config
 from curalog.files import open_regular, stat_key
 from curalog.legacy.logs import LogRead
 from curalog.paths import PathResolver, Resolution
-from curalog.paths.index_placement import IndexView
+from curalog.paths.index_placement import IndexView, names_of
 from curalog.validate.index import IndexRef, Ref
 from curalog.validate.inputs import Inputs
 from curalog.validate.memo import Ident, LogIdent
@@ -165,9 +165,7 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
     if any(blob is None for blob in packed.values()) or hashes is None:
         return {}
     prior = Prior()
-    for kind, keys in (("selection", prior.selections), ("crop", prior.crops)):
-        if kind in judged.firsts:
-            keys.update(judged.firsts[kind]())
+    prior.learn(judged.firsts)
     arrays = {
         "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
         "logs": blob_of(states), "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,
@@ -223,16 +221,13 @@ def resolver_of(config: Config, snap: dict[str, np.ndarray], listing: list[str],
         for k, t in zip(unpack(snap["alias_key"]), unpack(snap["alias_to"]), strict=True)
     }
     gone = frozenset(unpack(snap["gone"]))
-    names: dict[str, list[str]] = {}
-    for g in sorted(gone):
-        names.setdefault(g.rpartition("/")[2], []).append(g)
     contested = dict(zip(unpack(snap["contested"]), [h or None for h in unpack(snap["contested_hash"])],
                          strict=True))  # fmt: skip
     prefixes = [
         (head, tuple(inner.split("/")) if inner else ())
         for head, inner in zip(unpack(snap["prefix_head"]), unpack(snap["prefix_inner"]), strict=True)
     ]
-    view = IndexView([], aliases, gone, names, contested)
+    view = IndexView([], aliases, gone, names_of(gone), contested)
     shared: dict[str, set[str]] = {}
     for name, path in zip(unpack(snap["shared_name"]), unpack(snap["shared_path"]), strict=True):
         shared.setdefault(name, set()).add(path)
