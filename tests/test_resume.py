@@ -250,3 +250,29 @@ def test_the_hashes_kept_for_linking_by_content_are_those_of_sound_lines(rng: ra
         embedded._sound_by_hash = None  # the vectorized path, as capture takes it
         assert set(embedded.sound_line_hashes()) == expected
         assert set(embedded._sound_lines()) == expected  # the look-up by_content builds
+
+
+def test_an_image_name_that_is_not_utf8_survives_the_snapshot(tmp_path: Path) -> None:
+    """The listing is kept as text: a file name that is not UTF-8 (surrogate escapes) comes back
+    as the same name, and an appended line naming it the only way a UTF-8 log can (its bad byte
+    replaced) is judged as a full run judges it."""
+    import os
+    import shutil
+
+    root, later = _project(tmp_path)
+    folder = root / "mojo1" / "selected"
+    folder.mkdir(parents=True, exist_ok=True)
+    some = next(p for p in root.rglob("*.png") if "data" not in p.parts)
+    shutil.copyfile(some, os.fsencode(folder) + b"/caf\xe9.png")
+    validate(root)  # a full run: a folder changed
+    name = os.fsdecode(b"caf\xe9.png")
+    line = f"2025-11-01T09:00:00,s9,set_9,mojo1/selected,{name.encode('utf-8', 'replace').decode()},[]\n"
+    n = _append(root, {**later, SEL: later[SEL] + line})
+    from curalog.validate.cache import CACHE_NAME, ValidateCache
+    from curalog.validate.snapshot import unpack
+
+    kept = ValidateCache(root / "data" / CACHE_NAME).load_resume()
+    assert "mojo1/selected/" + name in unpack(kept["listing"])
+    report = validate(root)
+    assert report.appended == n
+    assert _same(report, full := _reference(root)) == full.to_json(indent=True)
