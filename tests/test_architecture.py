@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, int]] = [
     # 0 foundations: no knowledge of decisions or vectors
     ("curalog.errors", 0), ("curalog.progress", 0), ("curalog.codes", 0), ("curalog.version", 0),
     ("curalog.files", 0), ("curalog.audit", 0), ("curalog.config", 0), ("curalog.images", 0),
-    ("curalog.paths", 0), ("curalog.boxes", 0), ("curalog.ledger_url", 0),
+    ("curalog.paths", 0), ("curalog.boxes", 0), ("curalog.ledger_url", 0), ("curalog.arrays", 0),
     # 1 storage and formats
     ("curalog.db", 1), ("curalog.ledger", 1), ("curalog.embeddings", 1),
     ("curalog.legacy.csvlines", 1), ("curalog.legacy.logs", 1), ("curalog.legacy.index", 1),

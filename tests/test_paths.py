@@ -238,10 +238,14 @@ def test_a_fifo_chosen_in_a_crop_row_does_not_hang_validate(tmp_path: Path) -> N
 
 
 raw_paths = st.lists(
-    st.sampled_from(["mojo1", "mojo2", "crop", "a.png", "b.png", "C:", ".", "..", "", " x", "Users"]),
+    st.sampled_from(
+        ["mojo1", "mojo2", "crop", "a.png", "b.png", "c.jpg", "C:", ".", "..", "", " x", "Users"]
+    ),
     min_size=1,
     max_size=5,
-).map("/".join) | st.sampled_from(["C:\\mojo1\\a.png", "mojo1\\b.png", " mojo1/a.png", "mojo1/a.png "])
+).map("/".join) | st.sampled_from(
+    ["C:\\mojo1\\a.png", "mojo1\\b.png", " mojo1/a.png", "mojo1/a.png ", "a.png ", "\\a.png", "C:a.png"]
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from curalog.arrays import flags, indices, scalar, strings
+from curalog.arrays import mask as arrow_mask
+
 # Characters on which Python's csv + str.strip and Arrow's CSV reader + ASCII trim could disagree
 # (controls, non-ASCII white space, a byte-order mark). RE2 syntax.
 _UNSAFE = (
@@ -43,10 +46,9 @@ class CsvColumns:
 
     def column(self, name: str) -> Any:
         """The column as a pyarrow string array ("" where the header lacks it)."""
-        import pyarrow as pa
 
         found = self.columns.get(name)
-        return found if found is not None else pa.array([""] * len(self.lines), pa.string())
+        return found if found is not None else strings([""] * len(self.lines))
 
     def pylist(self, name: str) -> list[str]:
         found = self.columns.get(name)
@@ -144,7 +146,7 @@ def _joined(lines: Any) -> Any:
     """The Arrow buffer holding ``lines`` (a string array) each followed by "\\n"."""
     import pyarrow.compute as pc
 
-    ended = pc.binary_join_element_wise(lines, "", "\n")
+    ended = pc.binary_join_element_wise(lines, scalar(""), scalar("\n"))
     offsets = np.frombuffer(ended.buffers()[1], dtype=np.int32)[ended.offset : ended.offset + len(ended) + 1]
     return ended.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
@@ -208,15 +210,18 @@ def _read_columns(data: bytes, required: tuple[str, ...]) -> CsvColumns:
     out.header = header
     width = len(header)
     names = [f"c{i}" for i in range(width)]
-    columns: list[Any] = [pa.array([], pa.string()) for _ in names]
+    columns: list[Any] = [strings([]) for _ in names]
     plain_at = np.zeros(0, dtype=np.int64)  # positions in the body (line - 2)
     if arrow is not None and width > 1 and len(arrow) > 1:
         body = arrow.slice(1)
         pattern = f"^{_PLAIN_FIELD}(?:,{_PLAIN_FIELD}){{{width - 1}}}$"
-        mask = pc.match_substring_regex(body, pattern).to_numpy(zero_copy_only=False)
-        plain_at = np.flatnonzero(mask)
+        plain = flags(pc.match_substring_regex(body, pattern))
+        plain_at = np.flatnonzero(plain)
         if len(plain_at):
-            source = pa.py_buffer(data)[data.index(b"\n") + 1 :] if mask.all() else _joined(body.filter(mask))
+            if plain.all():
+                source = pa.py_buffer(data)[data.index(b"\n") + 1 :]
+            else:
+                source = _joined(body.filter(arrow_mask(plain)))
             try:
                 table = pacsv.read_csv(pa.BufferReader(source), *_arrow_options(names))
             except pa.ArrowException:
@@ -225,8 +230,8 @@ def _read_columns(data: bytes, required: tuple[str, ...]) -> CsvColumns:
                 plain_at = np.zeros(0, dtype=np.int64)
             else:
                 columns = [pc.ascii_trim_whitespace(table.column(i)).combine_chunks() for i in range(width)]
-        rest_at = np.flatnonzero(~mask) if len(plain_at) else np.arange(len(body))
-        rest = body.take(pa.array(rest_at)).to_pylist()
+        rest_at = np.flatnonzero(~plain) if len(plain_at) else np.arange(len(body))
+        rest = body.take(indices(rest_at)).to_pylist()
     else:
         rest = text_lines[1:] if text_lines is not None else arrow.slice(1).to_pylist()
         rest_at = np.arange(len(rest))
@@ -249,10 +254,11 @@ def _read_columns(data: bytes, required: tuple[str, ...]) -> CsvColumns:
     lines = plain_at + 2
     if records:  # merge the records read one by one back into line order
         lines = np.concatenate([lines, np.array(numbers, dtype=np.int64)])
-        order = pa.array(np.argsort(lines, kind="stable"))
-        lines = lines[order.to_numpy()]
+        by_line = np.argsort(lines, kind="stable")
+        order = indices(by_line)
+        lines = lines[by_line]
         columns = [
-            pa.concat_arrays([columns[j], pa.array(list(extra), pa.string())]).take(order)
+            pa.concat_arrays([columns[j], strings(list(extra))]).take(order)
             for j, extra in enumerate(zip(*records, strict=True))
         ]
     out.lines = lines.astype(np.int64)

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from curalog.arrays import flags, indices, mask, numbers, scalar, strings
 from curalog.errors import ConfigError, shown
 from curalog.files import read_regular
 from curalog.legacy.csvlines import CsvColumns, Tail, read_columns
@@ -238,22 +239,22 @@ class SelectionColumns:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        text = self.negative_paths.take(pa.array(at, pa.int64()))
+        text = self.negative_paths.take(indices(at))
         plain = self.plain_negatives[at]
         inner = pc.utf8_slice_codeunits(text, 2, -2)
         listed = pc.if_else(
-            pa.array(plain & ~np.isin(text.to_numpy(zero_copy_only=False), ["", "[]"])), inner, None
+            mask(plain & ~flags(pc.is_in(text, value_set=strings(["", "[]"])))), inner, scalar(None)
         )
         split = pc.split_pattern_regex(listed, '", ?"')
-        parents = pc.list_parent_indices(split).to_numpy()
+        parents = numbers(pc.list_parent_indices(split))
         paths = pc.list_flatten(split)
         odd = np.flatnonzero(~plain)
         if len(odd):  # lists with escapes or other spacing: through the JSON parser
             extra = [(k, p) for k in odd.tolist() for p in _path_list(text[k].as_py())]  # type: ignore[union-attr]
             parents = np.concatenate([parents, np.array([k for k, _p in extra], dtype=np.int64)])
-            paths = pa.concat_arrays([paths, pa.array([p for _k, p in extra], pa.string())])
-        keep = pc.not_equal(paths, "").to_numpy(zero_copy_only=False)
-        return parents[keep], paths.filter(pa.array(keep))
+            paths = pa.concat_arrays([paths, strings([p for _k, p in extra])])
+        keep = flags(pc.not_equal(paths, scalar("")))
+        return parents[keep], paths.filter(mask(keep))
 
 
 def read_selection_columns(
@@ -261,7 +262,6 @@ def read_selection_columns(
 ) -> tuple[LogRead, SelectionColumns | None]:
     """The selection log as columns (rows with a problem become ``Malformed`` in the LogRead);
     with ``tail``, only those lines."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     read = log_read(path, source)
@@ -270,8 +270,8 @@ def read_selection_columns(
     t = read_columns(path, SELECTION_REQUIRED, tail)
     _malformed(read, t)
     chosen, negatives = t.column("chosen_path"), t.column("negative_paths")
-    plain = pc.match_substring_regex(negatives, _PLAIN_PATH_LIST).to_numpy(zero_copy_only=False)
-    empty = pc.equal(chosen, "").to_numpy(zero_copy_only=False)
+    plain = flags(pc.match_substring_regex(negatives, _PLAIN_PATH_LIST))
+    empty = flags(pc.equal(chosen, scalar("")))
     good = ~empty
     lines = t.lines
     for i in np.flatnonzero(empty).tolist():
@@ -281,7 +281,7 @@ def read_selection_columns(
         if isinstance(why, str):
             read.malformed.append(Malformed(source, int(lines[i]), why, chosen[i].as_py()))
             good[i] = False
-    keep = pa.array(good)
+    keep = mask(good)
     columns = SelectionColumns(
         source, lines[good],
         *(t.column(name).filter(keep) for name in ("timestamp", "session_id", "set_id", "directory")),

@@ -55,6 +55,14 @@ class IndexPlacement:
                 res: Resolution | None = Resolution(raw, "exact", True)
             elif (rest := after_prefix(raw)) is not None:
                 res = Resolution(rest, "stripped-prefix", True)
+            elif "/" not in raw and raw in first:
+                # a bare file name (the names of images on disk are never "." or ".."): unique,
+                # it is that image; written with white space around it, or shared, ``_place``
+                # decides (by content hash)
+                if raw not in shared and "\\" not in raw and raw == raw.strip():
+                    res = Resolution(first[raw], "file-name", True)
+                else:
+                    res = place(raw, digest, listing, first, shared)
             else:
                 # the seed's drift, `<project>/<name>` with a unique name, the cheap way (what
                 # ``_place`` answers: its folder is a project folder, so the name decides)

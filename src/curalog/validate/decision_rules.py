@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from curalog.arrays import indices, numbers, strings
 from curalog.boxes import BOX_RULES, BoxColumns
 from curalog.errors import PathAmbiguous, PathError
 from curalog.ledger.provenance import imported_decision_ids
@@ -32,7 +33,7 @@ def _codes(values: Any) -> np.ndarray:
     """Dictionary codes of a pyarrow string array (equal strings, equal codes)."""
     import pyarrow.compute as pc
 
-    return pc.dictionary_encode(values).indices.to_numpy(zero_copy_only=False)
+    return numbers(pc.dictionary_encode(values).indices)
 
 
 def canonical_codes(resolver: PathResolver, raw: Any, directory: Any) -> tuple[np.ndarray, list[str | None]]:
@@ -47,12 +48,12 @@ def canonical_codes(resolver: PathResolver, raw: Any, directory: Any) -> tuple[n
     encoded = pc.dictionary_encode(raw)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    codes = numbers(encoded.indices)
     found: list[str | None] = [quick(r, "") for r in encoded.dictionary.to_pylist()]
     unplaced = np.array([f is None for f in found], dtype=bool)
     need = np.flatnonzero(unplaced[codes]) if len(found) else np.zeros(0, dtype=np.int64)
     if len(need):
-        at = pa.array(need)
+        at = indices(need)
         memo: dict[tuple[str, str], int] = {}
         for j, r, d in zip(
             need.tolist(), raw.take(at).to_pylist(), directory.take(at).to_pylist(), strict=True
@@ -214,7 +215,6 @@ def _repeats(
     """Which eligible rows repeat an earlier one (same session, set and chosen image), for each
     repeat the line of the first (``prior``: the first lines of the keys of lines judged before
     these), and the function that gives the key and line of each first."""
-    import pyarrow as pa
 
     at = np.flatnonzero(eligible)
     repeat = np.zeros(len(cols), dtype=bool)
@@ -227,7 +227,7 @@ def _repeats(
         at = np.array([i for i, hit in zip(at.tolist(), hits, strict=True) if hit is None], dtype=np.int64)
     firsts_at = at
     if len(at):
-        take = pa.array(at)
+        take = indices(at)
         paths: dict[str, int] = {}  # any text, lone surrogates too
         path = np.fromiter(
             (paths.setdefault(p, len(paths)) for p in key_path[at].tolist()), np.int64, len(at)
@@ -257,9 +257,8 @@ def _combined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _selection_keys(cols: SelectionColumns, at: np.ndarray, key_path: np.ndarray) -> list[SelectionKey]:
     """The repeat keys (session, set, chosen image) of the rows at positions ``at``."""
-    import pyarrow as pa
 
-    take = pa.array(at, pa.int64())
+    take = indices(at)
     sessions, sets = cols.session_id.take(take).to_pylist(), cols.set_id.take(take).to_pylist()
     return list(zip(sessions, sets, key_path[at].tolist(), strict=True))
 
@@ -273,13 +272,12 @@ def _clean_selections(
     index: dict,
 ) -> CleanSelections:
     """The selections with no finding (``bulk``), by column."""
-    import pyarrow as pa
 
     u_hash = [index[c].hash if ok else "" for c, ok in zip(canonical, in_sound, strict=True)]
     u_project = [c.split("/", 1)[0] if c else "" for c in canonical]
     rows_at = np.flatnonzero(bulk)
-    take, by_code = pa.array(rows_at), pa.array(codes[rows_at])
-    project, path, digest = (pa.array(v, pa.string()).take(by_code) for v in (u_project, canonical, u_hash))
+    take, by_code = indices(rows_at), indices(codes[rows_at])
+    project, path, digest = (strings(v).take(by_code) for v in (u_project, canonical, u_hash))
     return CleanSelections(
         cols, rows_at, cols.lines[rows_at], cols.set_id.take(take), project, path, digest,
         cols.directory.take(take), codes[rows_at], u_hash,
