@@ -587,6 +587,9 @@ def test_huge_text_stays_bounded_in_time_and_in_the_cache(proj: Path) -> None:
         "curalog-validate-cache-snapshot.npz",
     ):
         cache = proj / "data" / name
+        if name.endswith("-snapshot.npz"):  # a 3 MB path is never kept: no snapshot, no incremental run
+            assert not cache.exists()
+            continue
         assert cache.stat().st_size < 5_000_000, cache.stat().st_size  # was 4 bytes a character of the report
 
 

@@ -63,7 +63,6 @@ class ValidateCache:
         self.hashes: dict[str, tuple[ImageKey, str]] = {}
         self.changed = False  # the per-file entries (save writes them)
         self.memo_changed = False  # the memo (save writes it)
-        self.snapshot_changed = False  # the snapshot file (save writes it)
         self.snapshot_id = ""  # what ties the snapshot file to the memo file's part of ``resume``
         # The last full result and the stat signature of every input it was computed from.
         self.memo_signature = ""
@@ -143,18 +142,30 @@ class ValidateCache:
             self.verify_signature = ""
 
     def remember(self, signature: str, report: str, folders: list[str], images: list[str],
-                 resume: dict[str, np.ndarray], *, snapshot: bool = True) -> None:  # fmt: skip
-        """The result to reuse while ``signature`` holds, and what an incremental run needs
-        (``snapshot=False``: only its ``RESUMED`` arrays changed since it was loaded)."""
+                 resume: dict[str, np.ndarray], snapshot_id: str | None = None) -> None:  # fmt: skip
+        """The result to reuse while ``signature`` holds, and what an incremental run needs:
+        ``resume``'s ``RESUMED`` arrays, tied to the snapshot file ``snapshot_id`` names (None:
+        the one loaded; "": none, no incremental run next)."""
         self.memo_signature, self.memo_report = signature, report
         self.memo_folders, self.memo_images, self.resume = folders, images, resume
         self.memo_changed = True
-        if snapshot:
-            self.snapshot_changed, self.snapshot_id = True, secrets.token_hex(8)
+        if snapshot_id is not None:
+            self.snapshot_id = snapshot_id
 
     def forget(self) -> None:
         """No result to reuse (the inputs changed while it was computed)."""
-        self.remember("", "", [], [], {})
+        self.remember("", "", [], [], {}, "")
+
+    def write_snapshot(self, static: dict[str, np.ndarray]) -> str:
+        """Write the snapshot file (``snapshot.capture``'s arrays) under a new id; returns it ("":
+        nothing to keep, or not written). Written before the memo that names it: a memo never
+        names a snapshot not yet written, and a crash between the two leaves ids that differ."""
+        if not static:
+            return ""
+        ident = secrets.token_hex(8)
+        buf = io.BytesIO()
+        np.savez(buf, snapshot_id=np.array(ident), **static)
+        return ident if _write(self.snapshot_path, buf) else ""
 
     def load(self) -> None:
         """The per-file entries: vector checks and image sizes."""
@@ -230,12 +241,7 @@ class ValidateCache:
         _write(self.path, buf)
 
     def _save_memo(self) -> None:
-        resume = self.load_resume()
-        if self.snapshot_changed:  # first: a memo never names a snapshot not yet written
-            buf = io.BytesIO()
-            static = {k: v for k, v in resume.items() if k not in RESUMED}
-            np.savez(buf, snapshot_id=np.array(self.snapshot_id), **static)
-            _write(self.snapshot_path, buf)
+        resume = self.load_resume() if self.snapshot_id else {}
         buf = io.BytesIO()
         np.savez(
             buf,
@@ -246,7 +252,7 @@ class ValidateCache:
             memo_folders=_encode(self.memo_folders),
             memo_images=_encode(self.memo_images),
             **{RESUME + k: v for k, v in resume.items() if k in RESUMED},
-            resume_id=np.array(self.snapshot_id if resume else ""),
+            resume_id=np.array(self.snapshot_id if resume else ""),  # its snapshot file's id
         )  # fmt: skip
         _write(self.memo_path, buf)
 
@@ -257,9 +263,11 @@ def _arrays(path: Path, prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
 
 
-def _write(path: Path, buf: io.BytesIO) -> None:
+def _write(path: Path, buf: io.BytesIO) -> bool:
+    """Whether it was written."""
     try:  # a cache: a read-only project or a full disk just means no cache next time
         path.parent.mkdir(parents=True, exist_ok=True)
         write_file(path, buf.getvalue(), durable=False, own=True)
     except (OSError, CuralogError):
-        pass
+        return False
+    return True

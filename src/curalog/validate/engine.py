@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ from curalog.validate.memo import (
 from curalog.validate.model import Report
 from curalog.validate.outcomes import Judged
 from curalog.validate.resume import resume
-from curalog.validate.snapshot import capture, log_states
+from curalog.validate.snapshot import capture, captured_keys, log_states
 from curalog.validate.vectors import check_files_in_background
 
 DECISION_RULES = (log_rules, selection_rules, crop_rules, ledger_rules)  # in this order
@@ -142,24 +142,33 @@ def _run_uncached(
 ) -> Validated:
     """Compute the report, and remember it in the memo when ``memo`` and nothing changed while
     it was computed (the vector files' part comes from the fstat of each file as it was read, or
-    verified unchanged)."""
+    verified unchanged). With ``memo``, the snapshot for incremental runs is written by a
+    forked child while the rules run (``snapshot.capture``), its keys after them."""
     if use_cache:
         cache.load()
     folders: list[str] = []
     listing = list_images(config.root, folders)
     before = signature(config, since, folders, {}, None) if memo else ""
+    vectors: list[str] = []  # the vector files' digest, once they are checked
+    written: list[Callable[[], str]] = []  # waits for the snapshot file's id
+
+    def keep_snapshot(inputs: Inputs) -> None:
+        vectors.append(vector_digest(cache.vector_idents()))
+        written.append(in_background(lambda _report: cache.write_snapshot(capture(inputs, vectors[0]))))
+
     validated = _judge(config, cache, listing, generated_at, deep=deep, since=since, collect=collect,
-                       progress=progress)  # fmt: skip
-    if memo and signature(config, since, folders, {}, None) == before:
+                       progress=progress, inputs_read=keep_snapshot if memo else None)  # fmt: skip
+    snapshot_id = written[0]() if written else ""  # never left running past this run
+    if memo and vectors and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
         rest = rest_signature(config, since, folders, measured)
-        vectors = vector_digest(cache.vector_idents())
         logs = log_idents(config)
         inputs = validated.inputs
         states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
-        kept = capture(inputs, validated.judged, rest, vectors, states)
-        signature_now = combined(base_of(rest, vectors), logs)
-        cache.remember(signature_now, validated.report.to_json(), folders, sorted(measured), kept)
+        keys = captured_keys(validated.judged, rest, states)
+        signature_now = combined(base_of(rest, vectors[0]), logs)
+        cache.remember(signature_now, validated.report.to_json(), folders, sorted(measured), keys,
+                       snapshot_id if keys else "")  # fmt: skip
     else:
         cache.forget()
     cache.changed = True
@@ -187,12 +196,16 @@ def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress
 
 
 def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_at: str, *, deep: bool,
-           since: str | None, collect: bool, progress: Progress | None) -> Validated:  # fmt: skip
-    """Read the inputs, run every rule on them, and build the report."""
+           since: str | None, collect: bool, progress: Progress | None,
+           inputs_read: Callable[[Inputs], None] | None = None) -> Validated:  # fmt: skip
+    """Read the inputs, run every rule on them, and build the report (``inputs_read`` is told
+    the inputs before the rules run)."""
     vectors = _start_vector_check(config, cache, progress)
     inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
     assert inputs.project is not None
     try:
+        if inputs_read is not None:
+            inputs_read(inputs)
         files = file_rules(inputs)
         judged = Judged(collect)
         for rule in DECISION_RULES:

@@ -190,7 +190,7 @@ def resume(
     relied_on = str(snap["vectors"])
     signature = combined(base_of(rest, relied_on), [s.ident for s in states])
     cache.remember(signature, report.to_json(), folders, sorted(measured),
-                   resumed_snapshot(snap, rest, states, inputs, judged), snapshot=False)  # fmt: skip
+                   resumed_snapshot(snap, rest, states, inputs, judged))  # fmt: skip
     cache.changed = False  # the per-file entries were not read: only the memo is written
     cache.save()
     return report if vectors() == relied_on else None

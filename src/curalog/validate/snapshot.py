@@ -131,10 +131,12 @@ def read_log(path: Path) -> tuple[bytes, Ident | None]:
     return data, ident
 
 
-def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
-            states: list[LogState]) -> dict[str, np.ndarray]:  # fmt: skip
-    """What a later run needs to judge appended lines as this run would (module docstring); {}
-    when a text it would keep cannot be kept (no incremental run then)."""
+def capture(inputs: Inputs, vectors: str) -> dict[str, np.ndarray]:
+    """The part of the snapshot a full run writes once its inputs are read (the snapshot file):
+    what a later run needs to judge appended lines as this run would, except the repeat keys
+    and the log states (``captured_keys``); {} when a text it would keep cannot be kept (no
+    incremental run then). Asked before the rules run: what they learn on the way (a machine
+    prefix, an image linked by content) is only a shortcut a later run finds again."""
     resolver, embedded = inputs.resolver, inputs.embedded
     view = resolver.index_view()
     prefixes = resolver.learned_prefixes()
@@ -164,13 +166,18 @@ def capture(inputs: Inputs, judged: Judged, rest: str, vectors: str,
     hashes = _pack_hashes(embedded.sound_line_hashes())
     if any(blob is None for blob in packed.values()) or hashes is None:
         return {}
+    return {
+        "version": np.array(RESUME_VERSION), "vectors": np.array(vectors),
+        "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,  # type: ignore[dict-item]
+    }  # fmt: skip
+
+
+def captured_keys(judged: Judged, rest: str, states: list[LogState]) -> dict[str, np.ndarray]:
+    """The rest of the snapshot, once the rules ran (the memo file): the signature of the other
+    inputs, each log's state, the repeat keys; {} when a key cannot be kept."""
     prior = Prior()
     prior.learn(judged.firsts)
-    arrays = {
-        "version": np.array(RESUME_VERSION), "rest": np.array(rest), "vectors": np.array(vectors),
-        "logs": blob_of(states), "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,
-    }  # fmt: skip
-    return with_keys(arrays, prior) or {}  # type: ignore[arg-type]
+    return with_keys({"rest": np.array(rest), "logs": blob_of(states)}, prior) or {}
 
 
 def state_of(data: list) -> LogState:
