@@ -149,24 +149,26 @@ def _run_uncached(
     folders: list[str] = []
     listing = list_images(config.root, folders)
     before = signature(config, since, folders, {}, None) if memo else ""
-    vectors: list[str] = []  # the vector files' digest, once they are checked
-    written: list[Callable[[], str]] = []  # waits for the snapshot file's id
+    written: list[Callable[[], tuple[str, str]]] = []  # waits for the snapshot file's id
 
     def keep_snapshot(inputs: Inputs) -> None:
-        vectors.append(vector_digest(cache.vector_idents()))
-        written.append(in_background(lambda _report: cache.write_snapshot(capture(inputs, vectors[0]))))
+        def work(_report: Progress | None) -> tuple[str, str]:  # the vector files' digest, the id
+            vectors = vector_digest(cache.vector_idents())  # of the verdicts the rules rely on
+            return vectors, cache.write_snapshot(capture(inputs, vectors))
+
+        written.append(in_background(work))
 
     validated = _judge(config, cache, listing, generated_at, deep=deep, since=since, collect=collect,
                        progress=progress, inputs_read=keep_snapshot if memo else None)  # fmt: skip
-    snapshot_id = written[0]() if written else ""  # never left running past this run
-    if memo and vectors and signature(config, since, folders, {}, None) == before:
+    vectors, snapshot_id = written[0]() if written else ("", "")  # never left running past this run
+    if memo and written and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
         rest = rest_signature(config, since, folders, measured)
         logs = log_idents(config)
         inputs = validated.inputs
         states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
         keys = captured_keys(validated.judged, rest, states)
-        signature_now = combined(base_of(rest, vectors[0]), logs)
+        signature_now = combined(base_of(rest, vectors), logs)
         cache.remember(signature_now, validated.report.to_json(), folders, sorted(measured), keys,
                        snapshot_id if keys else "")  # fmt: skip
     else:
