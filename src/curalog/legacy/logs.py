@@ -216,22 +216,21 @@ class SelectionColumns:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def row(self, i: int) -> SelectionRow:
-        negatives = _path_list(self.negative_paths[i].as_py())
-        assert not isinstance(negatives, str)  # malformed rows are not in the columns
-        return SelectionRow(
-            self.source, int(self.lines[i]), self.timestamp[i].as_py(), self.session_id[i].as_py(),
-            self.set_id[i].as_py(), self.directory[i].as_py(), self.chosen_path[i].as_py(), negatives,
-        )  # fmt: skip
-
-    def rows(self) -> list[SelectionRow]:
-        columns = (self.timestamp, self.session_id, self.set_id, self.directory, self.chosen_path)
-        negatives = map(_path_list, self.negative_paths.to_pylist())
+    def rows(self, at: np.ndarray | None = None) -> list[SelectionRow]:
+        """Every row, or those at positions ``at`` (malformed rows are not in the columns: each
+        one's negative paths are a list)."""
+        columns = [self.timestamp, self.session_id, self.set_id, self.directory, self.chosen_path,
+                   self.negative_paths]  # fmt: skip
+        lines = self.lines
+        if at is not None:
+            take = indices(at)
+            columns, lines = [c.take(take) for c in columns], lines[at]
+        *values, negative_texts = (c.to_pylist() for c in columns)
+        negatives = map(_path_list, negative_texts)
         return [
-            SelectionRow(self.source, line, *values, negs)  # type: ignore[arg-type]
-            for line, *values, negs in zip(self.lines.tolist(), *(c.to_pylist() for c in columns), negatives,
-                                           strict=True)
-        ]  # fmt: skip
+            SelectionRow(self.source, line, *row, negs)  # type: ignore[arg-type]
+            for line, *row, negs in zip(lines.tolist(), *values, negatives, strict=True)
+        ]
 
     def negatives(self, at: np.ndarray) -> tuple[np.ndarray, Any]:
         """The non-empty negative paths of the rows at positions ``at``, flattened: (for each

@@ -320,10 +320,13 @@ class PathResolver(IndexPlacement):
     def _stripped(
         self, raw: str, parts: list[str], n: int, look: Callable[[str, str], Resolution | None]
     ) -> Resolution | None:
-        try:
-            found = look(self._inside(raw, parts[n:]), "stripped-prefix")
-        except PathOutsideRoot:
-            return None
+        if self._static and "." not in parts and ".." not in parts:  # already normal, no stat to do
+            found = look("/".join(parts[n:]), "stripped-prefix")
+        else:
+            try:
+                found = look(self._inside(raw, parts[n:]), "stripped-prefix")
+            except PathOutsideRoot:
+                return None
         if found is not None and found.method == "exact":
             return found._replace(method="stripped-prefix")
         return found

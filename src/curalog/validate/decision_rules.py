@@ -161,11 +161,14 @@ def selection_rules(inputs: Inputs, collect: bool) -> Judged:
     if collect and bulk.any():
         judged.clean = _clean_selections(cols, bulk, codes, canonical, in_sound, index)
     # one by one: repeats of clean rows, and the rows that had findings
-    for i in np.flatnonzero((clean & repeat) | (keep & ~clean)).tolist():
+    one_by_one = np.flatnonzero((clean & repeat) | (keep & ~clean))
+    fresh = [i for i in one_by_one.tolist() if i not in slow]
+    rows = dict(zip(fresh, cols.rows(np.array(fresh, dtype=np.int64)), strict=True))
+    for i in one_by_one.tolist():
         if i in slow:
             row, where, found, usable, error = slow[i]
         else:
-            row, c = cols.row(i), canonical[codes[i]]
+            row, c = rows[i], canonical[codes[i]]
             assert c is not None
             where, found, usable, error = Where(row.source, row.line, c.split("/", 1)[0], c), [], True, False
         usable = judged.conclude("selection", where, found, usable, error, first_line.get(i))
@@ -194,8 +197,8 @@ def _selection_rows(
     among which repeats are judged. Sets ``key_path`` of such a row to its resolved path."""
     slow: dict[int, tuple[SelectionRow, Where, list[Finding], bool, bool]] = {}
     eligible = clean.copy()
-    for i in np.flatnonzero(rows).tolist():
-        row = cols.row(i)
+    at = np.flatnonzero(rows)
+    for i, row in zip(at.tolist(), cols.rows(at), strict=True):
         found: list[Finding] = []
         where = Where(row.source, row.line, "", row.chosen_path)
         where, _resolved, usable = _decision(

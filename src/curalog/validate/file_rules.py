@@ -3,6 +3,7 @@ files themselves (unnamed, unsound, of a length no line expects, temp files left
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import NamedTuple
 
 from curalog.codes import TEMP_FILE_STATE
@@ -20,7 +21,7 @@ class FileFindings(NamedTuple):
 
 def file_rules(inputs: Inputs) -> FileFindings:
     """The findings on the index's files and on the vector files."""
-    hashes = [ref.hash for ref in inputs.lines.refs]
+    hashes = list(map(attrgetter("hash"), inputs.lines.refs))
     indexed = set(hashes)
     return FileFindings(
         _index_files(inputs, hashes, indexed), _vector_files(inputs.lines, inputs.vectors, hashes, indexed)
@@ -59,7 +60,8 @@ def _vector_files(lines: IndexLines, vectors: Vectors, hashes: list[str], indexe
     length, problems = vectors.length, vectors.problem
     suspects = set(on_disk - indexed)
     suspects.update(problems)
-    suspects.update(ref.hash for ref in refs if ref.dim and length.get(ref.hash, ref.dim) != ref.dim)
+    dims, lengths = map(attrgetter("dim"), refs), map(length.get, hashes)  # a length no line expects
+    suspects.update(h for h, d, n in zip(hashes, dims, lengths, strict=True) if d and n not in (None, d))
     suspects &= on_disk
     first_image: dict[str, str] = {}
     dims: dict[str, set[int]] = {}

@@ -157,8 +157,12 @@ class Embedded:
         self.resolver = resolver
         self._content_hash = content_hash
         self.index = _counting_lines(lines, vectors, resolver.index_view().contested)
-        sound = vectors.sound
-        self.sound = {path for path, ref in self.index.items() if sound(ref)}
+        length, problem = vectors.length, vectors.problem  # ``Vectors.sound`` inline: one pass
+        self.sound = {
+            path
+            for path, ref in self.index.items()
+            if (n := length.get(ref.hash)) is not None and ref.hash not in problem and ref.dim in (None, n)
+        }
         # why each indexed image that is not soundly embedded is not (``problem``)
         self.problems: dict[str, str | None] = {
             path: vectors.problem_of(ref) for path, ref in self.index.items() if path not in self.sound
