@@ -33,8 +33,8 @@ UNREADABLE = (OSError, ValueError, KeyError, TypeError, AttributeError, IndexErr
 RESUME = "resume_"  # the prefix of the arrays ``resume`` keeps
 # what an incremental run changes in them (kept in the memo file; the rest, written by full runs
 # only, in the snapshot file; both carry the same "id")
-RESUMED = frozenset({"rest", "logs", "sel_session", "sel_set", "sel_path", "sel_line", "crop_session",
-                     "crop_set", "crop_path", "crop_box", "crop_line"})  # fmt: skip
+RESUMED = frozenset({"rest", "vectors", "logs", "sel_session", "sel_set", "sel_path", "sel_line",
+                     "crop_session", "crop_set", "crop_path", "crop_box", "crop_line"})  # fmt: skip
 VectorKey = tuple[int, int, int, int]  # ``files.stat_key``
 ImageKey = tuple[int, int, int, int]  # size, mtime_ns, inode, ctime_ns
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from curalog.audit import check_since
 from curalog.config import Config, find_root, load_config
@@ -39,12 +39,13 @@ from curalog.validate.memo import (
     vector_digest,
     vector_idents,
 )
-from curalog.validate.model import Report
+from curalog.validate.model import Finding, Report
 from curalog.validate.outcomes import Judged
 from curalog.validate.resume import resume
 from curalog.validate.snapshot import capture, captured_keys, log_states
 from curalog.validate.vectors import check_files_in_background
 
+T = TypeVar("T")
 DECISION_RULES = (log_rules, selection_rules, crop_rules, ledger_rules)  # in this order
 
 
@@ -56,6 +57,7 @@ class Validated(NamedTuple):
     inputs: Inputs
     judged: Judged
     linked: dict[str, int]
+    vectors: str  # the ``vector_digest`` of the verdicts the rules relied on ("": not taken)
 
 
 @contextmanager
@@ -149,26 +151,21 @@ def _run_uncached(
     folders: list[str] = []
     listing = list_images(config.root, folders)
     before = signature(config, since, folders, {}, None) if memo else ""
-    written: list[Callable[[], tuple[str, str]]] = []  # waits for the snapshot file's id
 
-    def keep_snapshot(inputs: Inputs) -> None:
-        def work(_report: Progress | None) -> tuple[str, str]:  # the vector files' digest, the id
-            vectors = vector_digest(cache.vector_idents())  # of the verdicts the rules rely on
-            return vectors, cache.write_snapshot(capture(inputs, vectors))
+    def keep_snapshot(inputs: Inputs) -> str:  # the snapshot file's id
+        return cache.write_snapshot(capture(inputs))
 
-        written.append(in_background(work))
-
-    validated = _judge(config, cache, listing, generated_at, deep=deep, since=since, collect=collect,
-                       progress=progress, inputs_read=keep_snapshot if memo else None)  # fmt: skip
-    vectors, snapshot_id = written[0]() if written else ("", "")  # never left running past this run
-    if memo and written and signature(config, since, folders, {}, None) == before:
+    keep = keep_snapshot if memo else None
+    validated, snapshot_id = _judge(config, cache, listing, generated_at, deep=deep, since=since,
+                                    collect=collect, progress=progress, keep=keep)  # fmt: skip
+    if memo and signature(config, since, folders, {}, None) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
         rest = rest_signature(config, since, folders, measured)
         logs = log_idents(config)
         inputs = validated.inputs
         states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
-        keys = captured_keys(validated.judged, rest, states)
-        signature_now = combined(base_of(rest, vectors), logs)
+        keys = captured_keys(validated.judged, rest, validated.vectors, states)
+        signature_now = combined(base_of(rest, validated.vectors), logs)
         cache.remember(signature_now, validated.report.to_json(), folders, sorted(measured), keys,
                        snapshot_id if keys else "")  # fmt: skip
     else:
@@ -199,23 +196,34 @@ def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress
 
 def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_at: str, *, deep: bool,
            since: str | None, collect: bool, progress: Progress | None,
-           inputs_read: Callable[[Inputs], None] | None = None) -> Validated:  # fmt: skip
-    """Read the inputs, run every rule on them, and build the report (``inputs_read`` is told
-    the inputs before the rules run)."""
+           keep: Callable[[Inputs], T] | None = None) -> tuple[Validated, T | None]:  # fmt: skip
+    """Read the inputs, run every rule on them, and build the report. The file rules and
+    ``keep(inputs)`` (what a run keeps of its inputs) run in a forked child (``background``)
+    while the decision rules run here; the result of ``keep`` comes back with the report."""
     vectors = _start_vector_check(config, cache, progress)
     inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
     assert inputs.project is not None
     try:
-        if inputs_read is not None:
-            inputs_read(inputs)
-        files = file_rules(inputs)
+
+        def aside(_report: Progress | None) -> tuple[list[tuple], list[tuple], T | None]:
+            files = file_rules(inputs)  # as tuples: they cross the pipe a few times faster
+            kept = keep(inputs) if keep is not None else None
+            values = Finding.values
+            return list(map(values, files.index_files)), list(map(values, files.vector_files)), kept
+
+        pending = in_background(aside)
         judged = Judged(collect)
         for rule in DECISION_RULES:
             judged.add(rule(inputs, collect))
         linked = linked_lines(inputs.project.db)
+        # the digest of the vector files' identities the verdicts come from, while the child works
+        vectors = vector_digest(cache.vector_idents()) if keep is not None else ""
+        index_files, vector_files, kept = pending()
     finally:
         inputs.project.close()
-    return Validated(_report(config.root, generated_at, inputs, judged, files), inputs, judged, linked)
+    files = FileFindings([Finding(*f) for f in index_files], [Finding(*f) for f in vector_files])
+    report = _report(config.root, generated_at, inputs, judged, files)
+    return Validated(report, inputs, judged, linked, vectors), kept
 
 
 def _report(root: Path, generated_at: str, inputs: Inputs, judged: Judged, files: FileFindings) -> Report:

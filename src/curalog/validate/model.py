@@ -26,6 +26,11 @@ class Finding:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def values(self) -> tuple[str, str, str, int | None, str, str, str, str]:
+        """The fields in order (``Finding(*values)`` is this finding again)."""
+        return (self.code, self.severity, self.source, self.line, self.project, self.path, self.message,
+                self.fix)  # fmt: skip
+
 
 @dataclass
 class Report:

@@ -28,7 +28,7 @@ from curalog.validate.memo import Ident, LogIdent
 from curalog.validate.outcomes import Judged
 from curalog.validate.prior import Prior
 
-RESUME_VERSION = 1
+RESUME_VERSION = 2  # 2: the vector files' digest is kept in the memo file
 LONGEST = 65_536  # the longest text (a path, a session id) kept
 
 
@@ -131,10 +131,10 @@ def read_log(path: Path) -> tuple[bytes, Ident | None]:
     return data, ident
 
 
-def capture(inputs: Inputs, vectors: str) -> dict[str, np.ndarray]:
+def capture(inputs: Inputs) -> dict[str, np.ndarray]:
     """The part of the snapshot a full run writes once its inputs are read (the snapshot file):
-    what a later run needs to judge appended lines as this run would, except the repeat keys
-    and the log states (``captured_keys``); {} when a text it would keep cannot be kept (no
+    what a later run needs to judge appended lines as this run would, except the repeat keys,
+    the log states and the signatures (``captured_keys``); {} when a text it would keep cannot be kept (no
     incremental run then). Asked before the rules run: what they learn on the way (a machine
     prefix, an image linked by content) is only a shortcut a later run finds again."""
     resolver, embedded = inputs.resolver, inputs.embedded
@@ -166,18 +166,18 @@ def capture(inputs: Inputs, vectors: str) -> dict[str, np.ndarray]:
     hashes = _pack_hashes(embedded.sound_line_hashes())
     if any(blob is None for blob in packed.values()) or hashes is None:
         return {}
-    return {
-        "version": np.array(RESUME_VERSION), "vectors": np.array(vectors),
-        "any_lines": np.array(bool(inputs.lines.refs)), **packed, **hashes,  # type: ignore[dict-item]
-    }  # fmt: skip
+    kept = {"version": np.array(RESUME_VERSION), "any_lines": np.array(bool(inputs.lines.refs))}
+    return {**kept, **packed, **hashes}  # type: ignore[dict-item]
 
 
-def captured_keys(judged: Judged, rest: str, states: list[LogState]) -> dict[str, np.ndarray]:
-    """The rest of the snapshot, once the rules ran (the memo file): the signature of the other
-    inputs, each log's state, the repeat keys; {} when a key cannot be kept."""
+def captured_keys(judged: Judged, rest: str, vectors: str, states: list[LogState]) -> dict[str, np.ndarray]:
+    """The rest of the snapshot, once the rules ran (the memo file): the signatures of the other
+    inputs and of the vector files, each log's state, the repeat keys; {} when a key cannot be
+    kept."""
     prior = Prior()
     prior.learn(judged.firsts)
-    return with_keys({"rest": np.array(rest), "logs": blob_of(states)}, prior) or {}
+    arrays = {"rest": np.array(rest), "vectors": np.array(vectors), "logs": blob_of(states)}
+    return with_keys(arrays, prior) or {}
 
 
 def state_of(data: list) -> LogState:
