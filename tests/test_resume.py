@@ -276,3 +276,29 @@ def test_an_image_name_that_is_not_utf8_survives_the_snapshot(tmp_path: Path) ->
     report = validate(root)
     assert report.appended == n
     assert _same(report, full := _reference(root)) == full.to_json(indent=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    content=st.binary(max_size=300) | st.sampled_from([b"", b"\n", b"a\r\n", b"x" * 70]), big=st.booleans()
+)
+def test_a_log_scanned_in_chunks_reads_as_read_whole(content: bytes, big: bool) -> None:
+    """The log states a full run keeps are taken a chunk at a time (4 MB): the same size, sha256,
+    lines and last byte as reading the whole file (a log over a chunk, with a line across the
+    boundary, too)."""
+    import hashlib
+
+    from curalog.validate.snapshot import _scanned, read_log
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "log.csv"
+        path.write_bytes((b"a,b\n" * (1 << 20) + b"c" if big else b"") + content)  # 4 MB + 1: across
+        data, ident = read_log(path)
+        assert _scanned(path) == (
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+            data.count(b"\n"),
+            not data or data.endswith(b"\n"),
+            ident,
+        )
+        assert _scanned(Path(tmp) / "missing.csv")[4] is None

@@ -158,7 +158,7 @@ def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
     return not stat.S_ISREG(st.st_mode)
 
 
-def _write_all(fd: int, payload: bytes) -> None:
+def _write_all(fd: int, payload: bytes | memoryview) -> None:
     view = memoryview(payload)
     while view:
         view = view[os.write(fd, view) :]
@@ -166,7 +166,7 @@ def _write_all(fd: int, payload: bytes) -> None:
 
 def write_file(
     path: os.PathLike[str] | str,
-    data: str | bytes,
+    data: str | bytes | memoryview,
     *,
     encoding: str = "utf-8",
     durable: bool = True,

@@ -40,13 +40,21 @@ def read_index(path: Path, source: str) -> LogRead:
     if lines[-1] == "":
         lines.pop()
     rows = read.rows
+    # one object per distinct dimension and model: an index holds few, and hundreds of thousands
+    # of lines (tens of MB at ten times the seed)
+    dims: dict[str, int] = {}
+    models: dict[str, str] = {}
     for n, (text, fast) in enumerate(zip(lines, map(_INDEX_LINE.match, lines), strict=True), start=1):
         if fast is not None:
             image_path, digest, dim, model = fast.groups()
             image_path = image_path.strip()
             if image_path:
                 read.data_lines += 1
-                rows.append(IndexLine(source, n, image_path, digest, int(dim), model or ""))
+                number = dims.get(dim)
+                if number is None:
+                    number = dims[dim] = int(dim)
+                model = models.setdefault(model, model) if model else ""
+                rows.append(IndexLine(source, n, image_path, digest, number, model))
                 continue
         if not text.strip():
             continue

@@ -123,7 +123,9 @@ class IndexPlacement:
         for (_raw, digest), res in zip(lines, resolved, strict=True):
             if res is None or not res.on_disk:
                 continue
-            d = (digest or "").lower()
+            d = digest or ""
+            if not d.islower():  # a new text for each line only when it has upper case
+                d = d.lower()
             if first_hash.setdefault(res.canonical, d) != d:
                 disagree.add(res.canonical)
         hash_of = self._hash_of

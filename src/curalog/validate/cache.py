@@ -21,6 +21,7 @@ import numpy as np
 
 from curalog.errors import CuralogError
 from curalog.files import open_regular, write_file
+from curalog.validate.memo import checked_idents, vector_digest
 from curalog.validate.vectors import CacheEntry, Checked
 
 CACHE_NAME = "curalog-validate-cache.npz"
@@ -116,12 +117,11 @@ class ValidateCache:
 
     def vector_idents(self) -> list[str]:
         """ "name size mtime_ns inode ctime_ns" of every cached verdict (the memo signature's part)."""
-        keys = self.vector_checked.keys.tolist()
-        return [
-            f"{n} {k[0]} {k[1]} {k[2]} {k[3]}"
-            for n, k in zip(self.vector_names, keys, strict=True)
-            if k[0] != -1
-        ]
+        return checked_idents(self.vector_names, self.vector_checked.keys.tolist())
+
+    def vector_digest(self) -> str:
+        """``vector_digest`` of ``vector_idents`` (taken where the files were checked, if it was)."""
+        return self.vector_checked.digest or vector_digest(self.vector_idents())
 
     def load_memo(self) -> None:
         """Only the last results and their signatures (cheap: no per-file entries)."""
@@ -267,7 +267,8 @@ def _write(path: Path, buf: io.BytesIO) -> bool:
     """Whether it was written."""
     try:  # a cache: a read-only project or a full disk just means no cache next time
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, buf.getvalue(), durable=False, own=True)
+        with buf.getbuffer() as view:  # no copy of a file of tens of MB
+            write_file(path, view, durable=False, own=True)
     except (OSError, CuralogError):
         return False
     return True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from curalog.arrays import release_arrow_memory
 from curalog.config import Config
 from curalog.errors import ImageError
 from curalog.images import sha256_file
@@ -143,6 +144,7 @@ def read_inputs(
     lay = config.layout
     selections, selection_columns = read_selection_columns(config.path("selection_log"), lay.selection_log)
     crops = read_crop_log(config.path("crop_log"), lay.crop_log)
+    release_arrow_memory()
     legacy_index = read_index(config.path("embedding_index"), lay.embedding_index)
     project = Project(config, tool="curalog validate")
     try:

@@ -103,9 +103,19 @@ def signature(
     return combined(base_signature(config, since, folders, images, digest), log_idents(config))
 
 
+def checked_idents(names: list[str], keys: list[list[int]]) -> list[str]:
+    """``vector_idents`` of checked vector files: their names and ``files.stat_key`` (a key of
+    -1s, a file that could not be read, has none)."""
+    return [f"{n} {k[0]} {k[1]} {k[2]} {k[3]}" for n, k in zip(names, keys, strict=True) if k[0] != -1]
+
+
 def vector_digest(vectors: list[str]) -> str:
-    """One digest of the vector files' identities (``vector_idents``), in any order."""
-    return hashlib.sha256("\n".join(sorted(vectors)).encode()).hexdigest()
+    """One digest of the vector files' identities (``vector_idents``), in any order: the sha256
+    of them sorted and joined by "\n", hashed a slice at a time (never one text of them all)."""
+    digest, ordered, step = hashlib.sha256(), sorted(vectors), 65_536
+    for i in range(0, len(ordered), step):
+        digest.update((("\n" if i else "") + "\n".join(ordered[i : i + step])).encode())
+    return digest.hexdigest()
 
 
 def combined(base: str, logs: list[LogIdent]) -> str:

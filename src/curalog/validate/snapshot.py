@@ -105,10 +105,31 @@ def read_whole(read: LogRead) -> bool:
 
 
 def _state(ident: LogIdent, read: LogRead, linked: int) -> LogState:
-    data, st = read_log(Path(ident[0]))
-    whole = read_whole(read) and ident[2] is None and st == ident[1] and (not data or data.endswith(b"\n"))
-    lines = data.count(b"\n")
-    return LogState(ident, len(data), hashlib.sha256(data).hexdigest(), lines, whole and linked <= lines)
+    size, sha, lines, ends_whole, st = _scanned(Path(ident[0]))
+    whole = read_whole(read) and ident[2] is None and st == ident[1] and ends_whole
+    return LogState(ident, size, sha, lines, whole and linked <= lines)
+
+
+def _scanned(path: Path) -> tuple[int, str, int, bool, Ident | None]:
+    """What ``read_log`` would give of a log, read a chunk at a time (a log of millions of lines
+    is never held whole): its size, sha256, "\n"-ended lines, whether it ends on a whole line,
+    and its identity (an empty reading and None when it did not hold still while read)."""
+    nothing = (0, hashlib.sha256().hexdigest(), 0, True, None)
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return nothing
+    digest, size, lines, last = hashlib.sha256(), 0, 0, b""
+    with os.fdopen(fd, "rb") as fh:
+        before = os.fstat(fd)
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+            size, lines, last = size + len(chunk), lines + chunk.count(b"\n"), chunk[-1:]
+        after = os.fstat(fd)
+    ident = stat_key(before)
+    if ident != stat_key(after) or size != before.st_size:
+        return nothing
+    return size, digest.hexdigest(), lines, last in (b"", b"\n"), ident
 
 
 def blob_of(states: list[LogState]) -> np.ndarray:
