@@ -4,8 +4,9 @@ The floor: read every .npy once, parse both logs, list the image folders (warm p
 Targets: a full run (no validator cache) within 2x the floor; a repeat run with nothing changed
 within 0.5x. Each measurement runs in its own process (timed inside it, imports excluded) so
 peak memory (VmHWM, the process's own high-water RSS) is per run; the full run also reports its
-forked vector-check child's peak (RUSAGE_CHILDREN). Also checks that the
-findings equal what was planted.
+forked vector-check child's peak (RUSAGE_CHILDREN). One more full run, untimed, measures the
+memory of the run and its forked children together (the peak sum of their PSS, ``footprint``).
+Also checks that the findings equal what was planted.
 
     .venv/bin/python benchmarks/bench_validate.py [--scale 1.0] [--keep DIR] [--defects 8 --format json]
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from curalog.validate.cache import CACHE_NAME, MEMO_NAME
+from footprint import peak_footprint
 from seed_project import generate
 
 FLOOR = r"""
@@ -91,6 +93,10 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None, defects:
                 cache.unlink(missing_ok=True)
             fulls.append(_run(RUN, root, fmt))
             repeats_.append(_run(RUN, root, fmt))
+        for cache in caches:
+            cache.unlink(missing_ok=True)
+        footprint, status = peak_footprint([sys.executable, "-c", RUN, str(root), fmt])
+        assert status == 0, "the untimed full run failed"
         floor = statistics.median(r["seconds"] for r in floors)
         full = statistics.median(r["seconds"] for r in fulls)
         repeat = statistics.median(r["seconds"] for r in repeats_)
@@ -105,6 +111,7 @@ def run(scale: float = 1.0, repeats: int = 3, keep: Path | None = None, defects:
             "repeat_ratio": repeat / floor,
             "full_rss_mb": max(r["max_rss_mb"] for r in fulls),
             "full_child_rss_mb": max(r["child_rss_mb"] for r in fulls),
+            "full_footprint_mb": footprint,
             "repeat_rss_mb": max(r["max_rss_mb"] for r in repeats_),
             "floor_rss_mb": max(r["max_rss_mb"] for r in floors),
             "planted": planted,
@@ -122,7 +129,9 @@ def report(r: dict) -> None:
           f"peak {r['floor_rss_mb']:.0f} MB")  # fmt: skip
     print(f"  full run, no validator cache                     {r['full_s']:7.3f} s   "
           f"{r['full_ratio']:.2f}x floor (target <= 2x)   peak {r['full_rss_mb']:.0f} MB"
-          f" (+ vector-check child {r['full_child_rss_mb']:.0f} MB)")  # fmt: skip
+          f" (+ its children {r['full_child_rss_mb']:.0f} MB)")  # fmt: skip
+    print(f"  full run, memory of it and its forked children together (peak sum of PSS): "
+          f"{r['full_footprint_mb']:.0f} MB")  # fmt: skip
     print(f"  repeat run, nothing changed                      {r['repeat_s']:7.3f} s   "
           f"{r['repeat_ratio']:.2f}x floor (target <= 0.5x)   peak {r['repeat_rss_mb']:.0f} MB")  # fmt: skip
     same = r["planted"] == r["found"]

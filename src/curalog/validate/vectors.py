@@ -104,13 +104,11 @@ def check_files(
     verdicts by file name (an entry counts only if the file's stat key still matches)."""
     n_items = len(items)
     lengths = [NO_STATE] * n_items
-    # ``files.stat_key`` of each item, a column each (no tuple per file: 150 MB at 770k files)
-    keys = [array("q", [-1]) * n_items for _ in range(4)]
+    keys = [array("q", [-1]) * n_items for _ in range(4)]  # ``stat_key`` by column: no tuple a file
     problems: dict[int, str] = {}
     # files of the current layout, waiting to be judged together; other layouts by layout
     header, size, layout = b"", -1, None
-    datas: list[bytes] = []
-    where: list[int] = []
+    datas, where = list[bytes](), list[int]()
     others: dict[tuple[np.dtype, int, int], tuple[list[bytes], list[int]]] = {}
     os_open, fstat, read, close, rdonly = os.open, os.fstat, os.read, os.close, os.O_RDONLY
     nonblocking = rdonly | os.O_NONBLOCK  # a named pipe called <hash>.npy must not hang the check
@@ -178,8 +176,12 @@ def check_files(
         _judge(datas, where, layout, lengths, problems)  # type: ignore[arg-type]
     for parsed, (group_datas, group_where) in others.items():
         _judge(group_datas, group_where, parsed, lengths, problems)
-    key_columns = np.stack([np.frombuffer(column, dtype=np.int64) for column in keys], axis=1)
-    return Checked(np.array(lengths, dtype=np.int64), key_columns.reshape(-1, 4), problems)
+    return Checked(np.array(lengths, dtype=np.int64), _stacked(keys), problems)
+
+
+def _stacked(columns: list[array]) -> np.ndarray:
+    """The stat keys' columns as one (n, 4) int64 array."""
+    return np.stack([np.frombuffer(column, dtype=np.int64) for column in columns], axis=1).reshape(-1, 4)
 
 
 def check_files_in_background(
