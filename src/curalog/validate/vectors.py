@@ -51,7 +51,10 @@ class Checked:
         return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.int64), {})
 
     def lengths_by_hash(self, items: list[tuple[str, str]]) -> dict[str, int]:
-        return dict(zip([d for d, _n in items], self.lengths.tolist(), strict=True))
+        """Hash -> length, one int object per distinct length (a folder holds few)."""
+        distinct, at = np.unique(self.lengths, return_inverse=True)
+        lengths = list(map(distinct.tolist().__getitem__, at.reshape(-1).tolist()))
+        return dict(zip([d for d, _n in items], lengths, strict=True))
 
     def problems_by_hash(self, items: list[tuple[str, str]]) -> dict[str, str]:
         """Only the files that have a problem."""
