@@ -42,9 +42,17 @@ def _folder(tmp_path: Path) -> tuple[str, list[tuple[str, str]]]:
     return str(folder), items
 
 
+def _names(items: list[tuple[str, str]]) -> list[str]:
+    return [name for _d, name in items]
+
+
+def _columns(items: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    return [d for d, _n in items], _names(items)
+
+
 def test_verdicts(tmp_path: Path) -> None:
     folder, items = _folder(tmp_path)
-    states, new = check_files(folder, items, {}).as_dicts(items)
+    states, new = check_files(folder, _names(items), {}).as_dicts(*_columns(items))
     by_name = {name: states[digest] for digest, name in items}
     assert all(by_name[_name(i)] == (16, "") for i in range(40))
     assert by_name[_name(100)] == (16, "holds NaN or Inf")
@@ -61,10 +69,10 @@ def test_verdicts(tmp_path: Path) -> None:
 
 def test_cache_entries_skip_unchanged_files_only(tmp_path: Path) -> None:
     folder, items = _folder(tmp_path)
-    _states, cache = check_files(folder, items, {}).as_dicts(items)
+    _states, cache = check_files(folder, _names(items), {}).as_dicts(*_columns(items))
     lie = {name: (key, 16, "") for name, (key, _n, _p) in cache.items()}  # a cache that says "sound"
     np.save(Path(folder) / _name(3), np.zeros(16, dtype=np.float32))  # changed since
-    states, _ = check_files(folder, items, lie).as_dicts(items)
+    states, _ = check_files(folder, _names(items), lie).as_dicts(*_columns(items))
     assert states[_name(100)[:64]] == (16, "")  # unchanged: taken from the cache, not re-read
     assert states[_name(3)[:64]] == (16, "all zeros")  # changed: read again
 
@@ -82,7 +90,7 @@ def _arrays(checked) -> tuple:
 
 def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch) -> None:
     folder, items = _folder(tmp_path)
-    expected = _arrays(check_files(folder, items, {}))
+    expected = _arrays(check_files(folder, _names(items), {}))
     parent = os.getpid()
     pids = tmp_path / "pids"
     real = vectors.check_files
@@ -94,7 +102,7 @@ def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch
 
     monkeypatch.setattr(vectors, "check_files", recording)
     seen: list[tuple[int, int]] = []
-    checked = check_files_in_background(folder, items, {}, lambda n, t, _w: seen.append((n, t)))()
+    checked = check_files_in_background(folder, _names(items), {}, lambda n, t, _w: seen.append((n, t)))()
     assert _arrays(checked) == expected
     ran_in = [int(p) for p in pids.read_text().split()]
     assert ran_in and parent not in ran_in  # it ran in a child, and only there
@@ -104,7 +112,7 @@ def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch
 @pytest.mark.parametrize("how", ["raise", "kill -9"])
 def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch, how: str) -> None:
     folder, items = _folder(tmp_path)
-    expected = _arrays(check_files(folder, items, {}))
+    expected = _arrays(check_files(folder, _names(items), {}))
     parent = os.getpid()
     real = vectors.check_files
 
@@ -116,7 +124,7 @@ def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(vectors, "check_files", dying)
-    assert _arrays(check_files_in_background(folder, items, {})()) == expected
+    assert _arrays(check_files_in_background(folder, _names(items), {})()) == expected
     # no child left behind
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
@@ -131,11 +139,11 @@ def test_no_fork_with_other_threads(tmp_path: Path, background, monkeypatch) -> 
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        checked = check_files_in_background(folder, items, {})()
+        checked = check_files_in_background(folder, _names(items), {})()
     finally:
         stop.set()
         t.join()
-    assert _arrays(checked) == _arrays(check_files(folder, items, {}))
+    assert _arrays(checked) == _arrays(check_files(folder, _names(items), {}))
 
 
 def test_validator_cache_round_trips(tmp_path: Path) -> None:

@@ -188,14 +188,14 @@ def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress
     reading overlaps the reading of the logs) and remembers them in the cache."""
     folder = config.path("embeddings_dir")
     files, temp_files = list_vector_files(folder)
-    items = list(files.items())
-    pending = check_files_in_background(str(folder), items, cache.vector_entries(), progress)
+    hashes, names = list(files), list(files.values())  # no tuple per file (a child reads names)
+    pending = check_files_in_background(str(folder), names, cache.vector_entries(), progress)
 
     def verdicts() -> tuple[dict[str, int], dict[str, str]]:
         checked = pending()
         # hash -> length (-1: not a vector); hash -> problem, for the files that have one
-        lengths, problems = checked.lengths_by_hash(items), checked.problems_by_hash(items)
-        cache.set_vectors([name for _d, name in items], checked)
+        lengths, problems = checked.lengths_by_hash(hashes), checked.problems_by_hash(hashes)
+        cache.set_vectors(names, checked)
         return lengths, problems
 
     return files, temp_files, verdicts

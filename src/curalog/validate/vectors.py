@@ -4,7 +4,7 @@ files (same size, mtime_ns, inode as when last verified) not read again.
 The loop is the validator's hottest: for a file whose bytes start with the header of the
 previous file and have its length (all vectors of one model do), the per-file work is open,
 fstat, read, close and two appends; the payloads are cut out and judged by NumPy per chunk.
-Verdicts are kept as arrays in the order of the items (``Checked``), so they cross a process
+Verdicts are kept as arrays in the order of the files (``Checked``), so they cross a process
 boundary as a few MB and become dicts once, on the caller's side (``Checked.lengths_by_hash``…).
 """
 
@@ -44,21 +44,21 @@ class Checked:
     lengths: np.ndarray
     keys: np.ndarray  # (n, 4) int64: ``files.stat_key``
     problems: dict[int, str] = field(default_factory=dict)
-    digest: str = ""  # ``memo.vector_digest`` of the items' identities, when taken with the check
+    digest: str = ""  # ``memo.vector_digest`` of the files' identities, when taken with the check
 
     @classmethod
     def empty(cls) -> Checked:
         return cls(np.zeros(0, dtype=np.int64), np.zeros((0, 4), dtype=np.int64), {})
 
-    def lengths_by_hash(self, items: list[tuple[str, str]]) -> dict[str, int]:
-        """Hash -> length, one int object per distinct length (a folder holds few)."""
+    def lengths_by_hash(self, hashes: list[str]) -> dict[str, int]:
+        """Hash -> length (``hashes``: the files' in order), one int object per distinct length."""
         distinct, at = np.unique(self.lengths, return_inverse=True)
         lengths = list(map(distinct.tolist().__getitem__, at.reshape(-1).tolist()))
-        return dict(zip([d for d, _n in items], lengths, strict=True))
+        return dict(zip(hashes, lengths, strict=True))
 
-    def problems_by_hash(self, items: list[tuple[str, str]]) -> dict[str, str]:
+    def problems_by_hash(self, hashes: list[str]) -> dict[str, str]:
         """Only the files that have a problem."""
-        return {items[i][0]: p for i, p in self.problems.items()}
+        return {hashes[i]: p for i, p in self.problems.items()}
 
     def cache_entries(self, names: list[str]) -> dict[str, CacheEntry]:
         """File name -> (stat key, length, problem) of each verdict that can be cached."""
@@ -71,15 +71,17 @@ class Checked:
             if key[0] != -1
         }
 
-    def as_dicts(self, items: list[tuple[str, str]]) -> tuple[dict[str, VectorState], dict[str, CacheEntry]]:
-        """({hash: VectorState}, {file name: cache entry})."""
-        problems = self.problems_by_hash(items)
+    def as_dicts(
+        self, hashes: list[str], names: list[str]
+    ) -> tuple[dict[str, VectorState], dict[str, CacheEntry]]:
+        """({hash: VectorState}, {file name: cache entry}) of the files ``names`` (their hashes)."""
+        problems = self.problems_by_hash(hashes)
         states = {
             d: VectorState(n, problems.get(d, ""))
-            for d, n in self.lengths_by_hash(items).items()
+            for d, n in self.lengths_by_hash(hashes).items()
             if n != NO_STATE
         }
-        return states, self.cache_entries([name for _d, name in items])
+        return states, self.cache_entries(names)
 
 
 def _judge(datas: list[bytes], where: list[int], layout: tuple[np.dtype, int, int],
@@ -101,11 +103,11 @@ def _judge(datas: list[bytes], where: list[int], layout: tuple[np.dtype, int, in
 
 
 def check_files(
-    folder: str, items: list[tuple[str, str]], old: dict[str, CacheEntry], progress: Progress | None = None
+    folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None
 ) -> Checked:
-    """Verdicts on ``(hash, file name)`` items of ``folder``; ``old`` is the cache of earlier
-    verdicts by file name (an entry counts only if the file's stat key still matches)."""
-    n_items = len(items)
+    """Verdicts on the files ``names`` of ``folder`` (only names: a child copies what it reads);
+    ``old``: earlier verdicts by file name (one counts only if the file's stat key still matches)."""
+    n_items = len(names)
     lengths = [NO_STATE] * n_items
     keys = [array("q", [-1]) * n_items for _ in range(4)]  # ``stat_key`` by column: no tuple a file
     problems: dict[int, str] = {}
@@ -122,7 +124,7 @@ def check_files(
         return Checked(np.full(n_items, -1, np.int64), np.full((n_items, 4), -1, np.int64),
                        dict.fromkeys(range(n_items), why))  # fmt: skip
     try:
-        for i, (_digest, name) in enumerate(items):
+        for i, name in enumerate(names):
             if progress and ((i + 1) % CHUNK == 0 or i + 1 == n_items):
                 progress(i + 1, n_items, "checking vectors")
             try:
@@ -188,15 +190,15 @@ def _stacked(columns: list[array]) -> np.ndarray:
 
 
 def check_files_in_background(
-    folder: str, items: list[tuple[str, str]], old: dict[str, CacheEntry], progress: Progress | None = None
+    folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None
 ) -> Callable[[], Checked]:
     """Start ``check_files``; returns the function that waits for its verdicts. The check runs
     in a forked child while the caller parses its logs (``background``), unless there are fewer
     than ``BACKGROUND_MIN`` files."""
 
     def work(report: Progress | None) -> Checked:  # the digest too: the child's memory, not the caller's
-        checked = check_files(folder, items, old, report)
-        checked.digest = vector_digest(checked_idents([name for _d, name in items], checked.keys.tolist()))
+        checked = check_files(folder, names, old, report)
+        checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()))
         return checked
 
-    return in_background(work, progress, worth_it=len(items) >= BACKGROUND_MIN)
+    return in_background(work, progress, worth_it=len(names) >= BACKGROUND_MIN)
