@@ -302,3 +302,28 @@ def test_a_log_scanned_in_chunks_reads_as_read_whole(content: bytes, big: bool) 
             ident,
         )
         assert _scanned(Path(tmp) / "missing.csv")[4] is None
+
+
+def test_other_files_in_the_vector_folder_keep_the_memo_and_a_temp_file_does_not(tmp_path: Path) -> None:
+    """A README, a ``.DS_Store`` or a subfolder among the vector files is in no report, so it
+    changes nothing: the next run reuses the last result, and appended lines are judged alone.
+    A temp file left by an interrupted write is a finding: its coming is a change."""
+    from tests.project_gen import EMB
+
+    generate(tmp_path, random.Random(8), max_images=10, max_rows=12)
+    validate(tmp_path)
+    emb = tmp_path / EMB
+    (emb / "README.txt").write_text("vectors of the curation project\n")
+    (emb / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (emb / "old").mkdir()
+    assert validate(tmp_path).reused
+    log = tmp_path / SEL
+    lines = log.read_bytes().splitlines(keepends=True)
+    log.write_bytes(b"".join(lines) + lines[-1])
+    grown = validate(tmp_path)
+    assert grown.appended == 1
+    assert _same(grown, _reference(tmp_path)) == _reference(tmp_path).to_json(indent=True)
+    (emb / f".curalog-tmp-123-abcd-{'0' * 64}.npy").write_bytes(b"half")
+    after = validate(tmp_path)
+    assert not after.reused and not after.appended
+    assert "embedding.orphan_file" in after.by_code

@@ -159,7 +159,7 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     )
     cache.set_vectors(names, checked)
     cache.images = {"mojo1/a.png": ((1, 2, 3, 4), 640, 480)}
-    ident = cache.write_snapshot({"listing": np.arange(3, dtype=np.uint8)})  # first, as a full run does
+    ident = cache.write_snapshot([("listing", np.arange(3, dtype=np.uint8))])  # first, as a full run does
     assert ident
     cache.remember("sig", "{}", ["", "mojo1"], ["mojo1/a.png"], {"logs": np.arange(2, dtype=np.uint8)}, ident)
     cache.changed = True

@@ -18,10 +18,13 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from curalog.errors import ConfigError, shown
+
+Writer = Callable[[BinaryIO], None]  # writes a file's content to the file object it is given
 
 
 class NotRegularFile(OSError):
@@ -158,6 +161,13 @@ def _is_direct(path: os.PathLike[str] | str, real: Path) -> bool:
     return not stat.S_ISREG(st.st_mode)
 
 
+def _fill(fd: int, content: bytes | memoryview | Writer) -> None:
+    if not callable(content):
+        return _write_all(fd, content)
+    with os.fdopen(fd, "wb", closefd=False) as fh:
+        content(fh)
+
+
 def _write_all(fd: int, payload: bytes | memoryview) -> None:
     view = memoryview(payload)
     while view:
@@ -166,7 +176,7 @@ def _write_all(fd: int, payload: bytes | memoryview) -> None:
 
 def write_file(
     path: os.PathLike[str] | str,
-    data: str | bytes | memoryview,
+    data: str | bytes | memoryview | Writer,
     *,
     encoding: str = "utf-8",
     durable: bool = True,
@@ -181,6 +191,7 @@ def write_file(
     ``own=True`` (curalog's own files: its cache) accepts only a regular file or a new name: a
     link planted there could point at a user's file, a named pipe would block. ``/dev/stdout``
     and ``/proc/self/fd/N`` (descriptors the process was given) go to the open descriptor.
+    ``data`` may be a ``Writer`` (never whole in memory); what it raises leaves nothing behind.
     """
     payload = data.encode(encoding) if isinstance(data, str) else data
     if own:
@@ -188,13 +199,13 @@ def write_file(
     inherited = _inherited_fd(path)
     try:
         if inherited is not None:
-            _write_all(inherited, payload)
+            _fill(inherited, payload)
             return Path(path)
         real = target_of(path)
         if _is_direct(path, real):
             fd = os.open(real, os.O_WRONLY | os.O_NOCTTY)  # no O_TRUNC, no O_CREAT: into what is there
             try:
-                _write_all(fd, payload)
+                _fill(fd, payload)
             finally:
                 os.close(fd)
             return Path(path)
@@ -208,7 +219,7 @@ def write_file(
         mode = stat.S_IMODE(os.stat(real).st_mode) if real.exists() else None
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
-            _write_all(fd, payload)
+            _fill(fd, payload)
             if mode is not None:
                 os.fchmod(fd, mode)
             if durable:
@@ -216,10 +227,12 @@ def write_file(
         finally:
             os.close(fd)
         os.replace(tmp, real)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write {shown(path)}: {exc.strerror or exc}") from exc
+        raise
     if not durable:
         return real
     with contextlib.suppress(OSError):  # the rename itself survives a power cut

@@ -13,14 +13,18 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import zipfile
 import zlib
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
+from typing import BinaryIO
 from zipfile import BadZipFile
 
 import numpy as np
 
 from curalog.errors import CuralogError
-from curalog.files import open_regular, write_file
+from curalog.files import Writer, open_regular, write_file
 from curalog.validate.memo import checked_idents, vector_digest
 from curalog.validate.vectors import CacheEntry, Checked
 
@@ -47,6 +51,11 @@ def _encode(paths: list[str]) -> np.ndarray:
 
 def _decode(values: np.ndarray) -> list[str]:
     return [b.decode("utf-8", "surrogateescape") for b in values.tolist()]
+
+
+class NotKept(Exception):
+    """Raised by a snapshot's arrays (``snapshot.capture``) for a text it cannot keep (a NUL in
+    it, or too long): no snapshot is written, and the next run is a full one."""
 
 
 class ValidateCache:
@@ -120,7 +129,8 @@ class ValidateCache:
         return checked_idents(self.vector_names, self.vector_checked.keys.tolist())
 
     def vector_digest(self) -> str:
-        """``vector_digest`` of ``vector_idents`` (taken where the files were checked, if it was)."""
+        """``vector_digest`` of the checked files, taken where they were checked (with the temp
+        files); read back from the cache file it has no temp files (never equal to a memo's)."""
         return self.vector_checked.digest or vector_digest(self.vector_idents())
 
     def load_memo(self) -> None:
@@ -156,16 +166,23 @@ class ValidateCache:
         """No result to reuse (the inputs changed while it was computed)."""
         self.remember("", "", [], [], {}, "")
 
-    def write_snapshot(self, static: dict[str, np.ndarray]) -> str:
-        """Write the snapshot file (``snapshot.capture``'s arrays) under a new id; returns it ("":
-        nothing to keep, or not written). Written before the memo that names it: a memo never
-        names a snapshot not yet written, and a crash between the two leaves ids that differ."""
-        if not static:
-            return ""
+    def write_snapshot(self, arrays: Iterable[tuple[str, np.ndarray]]) -> str:
+        """Write the snapshot file (``snapshot.capture``'s arrays, each written as it comes: an
+        npz as ``numpy.savez`` writes it) under a new id; returns it ("": a text could not be
+        kept, or not written). Written before the memo that names it: a memo never names a
+        snapshot not yet written, and a crash between the two leaves ids that differ."""
         ident = secrets.token_hex(8)
-        buf = io.BytesIO()
-        np.savez(buf, snapshot_id=np.array(ident), **static)
-        return ident if _write(self.snapshot_path, buf) else ""
+
+        def write(fh: BinaryIO) -> None:
+            with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as npz:
+                for name, array in chain([("snapshot_id", np.array(ident))], arrays):
+                    with npz.open(f"{name}.npy", "w", force_zip64=True) as out:
+                        np.lib.format.write_array(out, np.asanyarray(array), allow_pickle=False)
+
+        try:
+            return ident if _write(self.snapshot_path, write) else ""
+        except NotKept:
+            return ""
 
     def load(self) -> None:
         """The per-file entries: vector checks and image sizes."""
@@ -263,11 +280,14 @@ def _arrays(path: Path, prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: z[k] for k in z.files if k.startswith(prefix)}
 
 
-def _write(path: Path, buf: io.BytesIO) -> bool:
-    """Whether it was written."""
+def _write(path: Path, content: io.BytesIO | Writer) -> bool:
+    """Whether it was written (``content``: the bytes, or what writes them)."""
     try:  # a cache: a read-only project or a full disk just means no cache next time
         path.parent.mkdir(parents=True, exist_ok=True)
-        with buf.getbuffer() as view:  # no copy of a file of tens of MB
+        if callable(content):
+            write_file(path, content, durable=False, own=True)
+            return True
+        with content.getbuffer() as view:  # no copy of a file of tens of MB
             write_file(path, view, durable=False, own=True)
     except (OSError, CuralogError):
         return False

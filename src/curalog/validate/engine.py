@@ -24,7 +24,7 @@ from curalog.embeddings.store import list_vector_files
 from curalog.ledger.provenance import linked_lines
 from curalog.paths import list_images
 from curalog.progress import Progress
-from curalog.validate.background import in_background
+from curalog.validate.background import Pending, in_background
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.decision_rules import crop_rules, ledger_rules, log_rules, selection_rules
 from curalog.validate.file_rules import FileFindings, file_rules
@@ -189,7 +189,7 @@ def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress
     folder = config.path("embeddings_dir")
     files, temp_files = list_vector_files(folder)
     hashes, names = list(files), list(files.values())  # no tuple per file (a child reads names)
-    pending = check_files_in_background(str(folder), names, cache.vector_entries(), progress)
+    pending = check_files_in_background(str(folder), names, cache.vector_entries(), progress, temp_files)
 
     def verdicts() -> tuple[dict[str, int], dict[str, str]]:
         checked = pending()
@@ -198,7 +198,7 @@ def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress
         cache.set_vectors(names, checked)
         return lengths, problems
 
-    return files, temp_files, verdicts
+    return files, temp_files, Pending(verdicts, pending.close)
 
 
 def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_at: str, *, deep: bool,
@@ -208,7 +208,10 @@ def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_a
     ``keep(inputs)`` (what a run keeps of its inputs) run in a forked child (``background``)
     while the decision rules run here; the result of ``keep`` comes back with the report."""
     vectors = _start_vector_check(config, cache, progress)
-    inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
+    try:
+        inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
+    finally:
+        vectors[2].close()  # on an error before the verdicts: no child left behind
     assert inputs.project is not None
     try:
 
@@ -222,13 +225,16 @@ def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_a
         # written): worth it while that is small; a bigger project keeps the memory instead.
         size = len(inputs.lines.refs) + len(inputs.vectors.files)
         pending = in_background(aside, worth_it=size <= ASIDE_MAX)
-        judged = Judged(collect)
-        for rule in DECISION_RULES:
-            judged.add(rule(inputs, collect))
-        linked = linked_lines(inputs.project.db)
-        # the digest of the vector files' identities the verdicts come from, while the child works
-        vectors = cache.vector_digest() if keep is not None else ""
-        index_files, vector_files, kept = pending()
+        try:
+            judged = Judged(collect)
+            for rule in DECISION_RULES:
+                judged.add(rule(inputs, collect))
+            linked = linked_lines(inputs.project.db)
+            # the digest of the vector files' identities the verdicts come from, while the child works
+            vectors = cache.vector_digest() if keep is not None else ""
+            index_files, vector_files, kept = pending()
+        finally:
+            pending.close()  # on an error: no child left behind
     finally:
         inputs.project.close()
     files = FileFindings([Finding(*f) for f in index_files], [Finding(*f) for f in vector_files])

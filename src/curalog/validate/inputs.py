@@ -9,7 +9,6 @@ order, so what they remember is the same every run. The dataset builder reads th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from curalog.legacy.logs import (
 )  # fmt: skip
 from curalog.paths import PathResolver, _split
 from curalog.project import Project
+from curalog.validate.background import Pending
 from curalog.validate.cache import ValidateCache
 from curalog.validate.index import Embedded, IndexLines, Vectors, place_index_lines
 from curalog.validate.measure import ImageFacts
@@ -37,7 +37,8 @@ from curalog.validate.prior import Prior
 
 # The vector files (content hash -> file name), the temp files, and the function that waits for
 # the verdicts of the check started on them: (content hash -> length, content hash -> problem).
-VectorCheck = tuple[dict[str, str], list[str], Callable[[], tuple[dict[str, int], dict[str, str]]]]
+# the vector files, the temp files, and what waits for the verdicts (lengths, problems by hash)
+VectorCheck = tuple[dict[str, str], list[str], Pending[tuple[dict[str, int], dict[str, str]]]]
 
 
 class LogLines:

@@ -15,6 +15,7 @@ import numpy as np
 from curalog.config import Config
 from curalog.db.connection import change_counter
 from curalog.db.postgres import change_counter as pg_change_counter
+from curalog.embeddings.store import list_vector_files
 from curalog.files import stat_key
 from curalog.legacy.logs import log_problem
 from curalog.validate.background import in_background
@@ -47,15 +48,15 @@ def ledger_version(db: Path) -> tuple | None:
 
 
 def vector_idents(folder: Path) -> list[str]:
-    """ "name size mtime_ns inode ctime_ns" of every vector file, by stat: tens of thousands of
-    system calls, half of them in a forked child (``background``)."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return []
+    """ "name size mtime_ns inode ctime_ns" of every vector file, by stat (tens of thousands of
+    system calls, half of them in a forked child, ``background``), and "name temp" of each temp
+    file: what the report depends on. Anything else in the folder (a README, ``.DS_Store``) is
+    not, as ``list_vector_files`` lists neither."""
+    files, temps = list_vector_files(folder)
+    names = list(files.values())
     half = len(names) // 2
     other = in_background(lambda _report: _idents(folder, names[half:]), worth_it=half >= 4096)
-    return _idents(folder, names[:half]) + other()
+    return _idents(folder, names[:half]) + other() + temp_idents(temps)
 
 
 def _idents(folder: Path, names: list[str]) -> list[str]:
@@ -101,6 +102,11 @@ def signature(
     path -> identity, taken when the header was read)."""
     digest = vector_digest(vectors) if vectors is not None else None
     return combined(base_signature(config, since, folders, images, digest), log_idents(config))
+
+
+def temp_idents(temps: list[str]) -> list[str]:
+    """``vector_idents`` of temp files: only whether each is there counts."""
+    return [f"{name} temp" for name in temps]
 
 
 def checked_idents(names: list[str], keys: list[list[int]]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,7 +22,8 @@ from curalog.files import open_regular, stat_key
 from curalog.legacy.logs import LogRead
 from curalog.paths import PathResolver, Resolution
 from curalog.paths.index_placement import IndexView, names_of
-from curalog.validate.index import IndexRef, Ref
+from curalog.validate.cache import NotKept
+from curalog.validate.index import Embedded, IndexRef, Ref
 from curalog.validate.inputs import Inputs
 from curalog.validate.memo import Ident, LogIdent
 from curalog.validate.outcomes import Judged
@@ -152,43 +153,49 @@ def read_log(path: Path) -> tuple[bytes, Ident | None]:
     return data, ident
 
 
-def capture(inputs: Inputs) -> dict[str, np.ndarray]:
-    """The part of the snapshot a full run writes once its inputs are read (the snapshot file):
-    what a later run needs to judge appended lines as this run would, except the repeat keys,
-    the log states and the signatures (``captured_keys``); {} when a text it would keep cannot be kept (no
-    incremental run then). Asked before the rules run: what they learn on the way (a machine
-    prefix, an image linked by content) is only a shortcut a later run finds again."""
+def capture(inputs: Inputs) -> Iterator[tuple[str, np.ndarray]]:
+    """The part of the snapshot a full run writes once its inputs are read (the snapshot file),
+    array by array as the writer asks (each packed, written and let go: at ten times the seed
+    they are ~400 MB together): what a later run needs to judge appended lines as this run
+    would, except the repeat keys, the log states and the signatures (``captured_keys``).
+    Raises ``NotKept`` for a text it cannot keep (no incremental run then). Taken before the
+    rules run: what they learn on the way (a machine prefix, an image linked by content) is
+    only a shortcut a later run finds again."""
     resolver, embedded = inputs.resolver, inputs.embedded
-    view = resolver.index_view()
-    prefixes = resolver.learned_prefixes()
-    listing = inputs.listing
-    first, shared = resolver.by_name()
-    sound = embedded.sound
-    texts = {
-        "listing": listing,
-        "name": list(first),
-        "named": list(first.values()),
-        "shared_name": [name for name, paths in shared.items() for _p in paths],
-        "shared_path": [p for paths in shared.values() for p in paths],
-        "prefix_head": [head for head, _inner in prefixes],
-        "prefix_inner": ["/".join(inner) for _head, inner in prefixes],
-        "alias_key": list(view.aliases),
-        "alias_to": [r.canonical if r is not None else "" for r in view.aliases.values()],
-        "gone": list(view.gone),
-        "contested": list(view.contested),
-        "contested_hash": [h or "" for h in view.contested.values()],
-        "sound": list(sound),
-        "problem_path": list(embedded.problems),
-        "problem": [t or "" for t in embedded.problems.values()],
-        "tops": list(resolver.listed_tops()),
-        "top_dirs": list(inputs.top_dirs),
-    }
-    packed = {name: _pack(values) for name, values in texts.items()}
+    yield "version", np.array(RESUME_VERSION)
+    yield "any_lines", np.array(bool(inputs.lines.refs))
+    for name, texts in _texts(inputs, resolver, embedded):
+        blob = _pack(texts)
+        if blob is None:
+            raise NotKept(name)
+        yield name, blob
     hashes = _pack_hashes(embedded.sound_line_hashes())
-    if any(blob is None for blob in packed.values()) or hashes is None:
-        return {}
-    kept = {"version": np.array(RESUME_VERSION), "any_lines": np.array(bool(inputs.lines.refs))}
-    return {**kept, **packed, **hashes}  # type: ignore[dict-item]
+    if hashes is None:
+        raise NotKept("sound_hash")
+    yield from hashes.items()
+
+
+def _texts(inputs: Inputs, resolver: PathResolver, embedded: Embedded) -> Iterator[tuple[str, list[str]]]:
+    """The snapshot's texts, one list at a time."""
+    view, prefixes = resolver.index_view(), resolver.learned_prefixes()
+    first, shared = resolver.by_name()
+    yield "listing", inputs.listing
+    yield "name", list(first)
+    yield "named", list(first.values())
+    yield "shared_name", [name for name, paths in shared.items() for _p in paths]
+    yield "shared_path", [p for paths in shared.values() for p in paths]
+    yield "prefix_head", [head for head, _inner in prefixes]
+    yield "prefix_inner", ["/".join(inner) for _head, inner in prefixes]
+    yield "alias_key", list(view.aliases)
+    yield "alias_to", [r.canonical if r is not None else "" for r in view.aliases.values()]
+    yield "gone", list(view.gone)
+    yield "contested", list(view.contested)
+    yield "contested_hash", [h or "" for h in view.contested.values()]
+    yield "sound", list(embedded.sound)
+    yield "problem_path", list(embedded.problems)
+    yield "problem", [t or "" for t in embedded.problems.values()]
+    yield "tops", list(resolver.listed_tops())
+    yield "top_dirs", list(inputs.top_dirs)
 
 
 def captured_keys(judged: Judged, rest: str, vectors: str, states: list[LogState]) -> dict[str, np.ndarray]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from array import array
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from stat import S_ISREG
 from typing import NamedTuple
@@ -22,8 +21,8 @@ import numpy as np
 from curalog.embeddings.npy import vector_layout
 from curalog.files import NotRegularFile, stat_key
 from curalog.progress import Progress
-from curalog.validate.background import in_background
-from curalog.validate.memo import checked_idents, vector_digest
+from curalog.validate.background import Pending, in_background
+from curalog.validate.memo import checked_idents, temp_idents, vector_digest
 
 CacheEntry = tuple[tuple[int, int, int, int], int, str]  # ``files.stat_key``, length, problem
 CHUNK = 4096
@@ -190,15 +189,18 @@ def _stacked(columns: list[array]) -> np.ndarray:
 
 
 def check_files_in_background(
-    folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None
-) -> Callable[[], Checked]:
+    folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None,
+    temps: list[str] | None = None,
+) -> Pending[Checked]:  # fmt: skip
     """Start ``check_files``; returns the function that waits for its verdicts. The check runs
     in a forked child while the caller parses its logs (``background``), unless there are fewer
     than ``BACKGROUND_MIN`` files."""
 
     def work(report: Progress | None) -> Checked:  # the digest too: the child's memory, not the caller's
         checked = check_files(folder, names, old, report)
-        checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()))
+        checked.digest = vector_digest(
+            checked_idents(names, checked.keys.tolist()) + temp_idents(temps or [])
+        )
         return checked
 
     return in_background(work, progress, worth_it=len(names) >= BACKGROUND_MIN)
