@@ -327,3 +327,27 @@ def test_other_files_in_the_vector_folder_keep_the_memo_and_a_temp_file_does_not
     after = validate(tmp_path)
     assert not after.reused and not after.appended
     assert "embedding.orphan_file" in after.by_code
+
+
+def test_a_line_appended_while_a_full_run_ends_is_judged_next_time(tmp_path: Path, monkeypatch) -> None:
+    """A line the cron job's logger appends just after the run read the logs (while it writes its
+    memo) is in no memo that says it was judged: the next run judges it."""
+    from curalog.validate import engine
+
+    generate(tmp_path, random.Random(11), max_images=10, max_rows=12)
+    log = tmp_path / SEL
+    lines = log.read_bytes().splitlines(keepends=True)
+    real = engine.rest_signature
+
+    def appending(*args, **kwargs):  # called once the run checked that nothing changed
+        if log.read_bytes().count(b"\n") == len(lines):
+            log.write_bytes(b"".join(lines) + lines[-1])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "rest_signature", appending)
+    first = validate(tmp_path)
+    monkeypatch.setattr(engine, "rest_signature", real)
+    after = validate(tmp_path)
+    reference = _reference(tmp_path)
+    assert after.selections == first.selections + 1 == reference.selections
+    assert _same(after, reference) == reference.to_json(indent=True)

@@ -31,6 +31,7 @@ from curalog.validate.file_rules import FileFindings, file_rules
 from curalog.validate.inputs import Inputs, VectorCheck, read_inputs
 from curalog.validate.memo import (
     base_of,
+    base_signature,
     combined,
     ident,
     log_idents,
@@ -166,10 +167,12 @@ def _run_uncached(
     keep = keep_snapshot if memo else None
     validated, snapshot_id = _judge(config, cache, listing, generated_at, deep=deep, since=since,
                                     collect=collect, progress=progress, keep=keep)  # fmt: skip
-    if memo and signature(config, since, folders, {}, None) == before:
+    # the logs' identities are taken once, and the check that nothing changed is made with them:
+    # a line appended after it is never in a memo that says it was judged
+    logs = log_idents(config) if memo else []
+    if memo and combined(base_signature(config, since, folders, {}, None), logs) == before:
         measured = validated.inputs.images.measured  # their identities as they were read
         rest = rest_signature(config, since, folders, measured)
-        logs = log_idents(config)
         inputs = validated.inputs
         states = log_states(logs, [inputs.selections, inputs.crops], validated.linked)
         keys = captured_keys(validated.judged, rest, validated.vectors, states)
