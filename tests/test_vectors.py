@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from curalog.validate import vectors
 from curalog.validate.vectors import check_files, check_files_in_background
@@ -208,3 +210,33 @@ def test_read_vectors_in_bulk(tmp_path: Path) -> None:
         npy.read_vectors(folder, [*names, _name(60)], 16)
     with pytest.raises(ValueError, match="length 8, expected 16"):
         npy.read_vectors(folder, [_name(61)], 16)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    names=st.lists(
+        st.one_of(
+            st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: h + ".npy"),
+            st.text("0123456789abcdefAF-. ", min_size=63, max_size=65).map(lambda h: h + ".npy"),
+            st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: f".curalog-tmp-1-ab-{h}.npy"),
+            st.sampled_from(["README.txt", ".DS_Store", "x.npy", "0" * 64 + ".NPY", "0" * 64 + ".npy.bak"]),
+        ),
+        unique=True,
+        max_size=12,
+    )
+)
+def test_vector_file_names_are_what_the_one_name_rule_says(tmp_path: Path, names: list[str]) -> None:
+    """The names checked all at once equal the rule read name by name: 64 lowercase hex digits
+    and ``.npy`` is a vector file, a ``.curalog-tmp-`` name a temp file, anything else neither."""
+    from curalog.embeddings.store import TEMP_PREFIX, list_vector_files, vector_file_names
+
+    folder = tmp_path / f"emb{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_bytes(b"")
+    vectors, temps = vector_file_names(folder)
+    hexdigits = set("0123456789abcdef")
+    expected = [n for n in names if len(n) == 68 and n.endswith(".npy") and set(n[:64]) <= hexdigits]
+    assert sorted(vectors) == sorted(expected)
+    assert sorted(temps) == sorted(n for n in names if n.startswith(TEMP_PREFIX))
+    assert list_vector_files(folder) == ({n[:64]: n for n in vectors}, temps)

@@ -31,24 +31,28 @@ if TYPE_CHECKING:
 
 TEMP_PREFIX = ".curalog-tmp-"
 _HEX = "0123456789abcdef"
+_HEX_RUN = re.compile("[0-9a-f]*")
 
 
 def list_vector_files(directory: str | os.PathLike[str]) -> tuple[dict[str, str], list[str]]:
     """({hash: file name} of every vector file, [names of temp files left by interrupted writes])
     in a vector folder; both empty when there is no such folder. One listing, no stat."""
-    files: dict[str, str] = {}
-    temps: list[str] = []
+    names, temps = vector_file_names(directory)
+    return {name[:64]: name for name in names}, temps
+
+
+def vector_file_names(directory: str | os.PathLike[str]) -> tuple[list[str], list[str]]:
+    """([every vector file's name], [temp files' names]) of a vector folder, as
+    ``list_vector_files`` lists them: a vector file is ``<64 lowercase hex digits>.npy``."""
     try:
         names = os.listdir(directory)
     except (FileNotFoundError, NotADirectoryError):
-        return files, temps
-    for name in names:
-        # <64 lowercase hex digits>.npy, without a regex per name (a folder holds 100k+ of them)
-        if len(name) == 68 and name[64:] == ".npy" and not name[:64].strip(_HEX):
-            files[name[:64]] = name
-        elif name.startswith(TEMP_PREFIX):
-            temps.append(name)
-    return files, temps
+        return [], []
+    shaped = [name for name in names if len(name) == 68 and name.endswith(".npy")]
+    # the hex of all of them checked at once (a folder holds 100k+); an odd one: each alone
+    if not _HEX_RUN.fullmatch("".join([name[:64] for name in shaped])):
+        shaped = [name for name in shaped if not name[:64].strip(_HEX)]
+    return shaped, [name for name in names if name.startswith(TEMP_PREFIX)]
 
 
 _TEMP_NAME = re.compile(r"^\.curalog-tmp-(\d+)-[0-9a-f]+-([0-9a-f]{64})\.npy$")

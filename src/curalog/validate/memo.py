@@ -15,7 +15,7 @@ import numpy as np
 from curalog.config import Config
 from curalog.db.connection import change_counter
 from curalog.db.postgres import change_counter as pg_change_counter
-from curalog.embeddings.store import list_vector_files
+from curalog.embeddings.store import vector_file_names
 from curalog.files import stat_key
 from curalog.legacy.logs import log_problem
 from curalog.validate.background import in_background
@@ -51,9 +51,8 @@ def vector_idents(folder: Path) -> list[str]:
     """ "name size mtime_ns inode ctime_ns" of every vector file, by stat (tens of thousands of
     system calls, half of them in a forked child, ``background``), and "name temp" of each temp
     file: what the report depends on. Anything else in the folder (a README, ``.DS_Store``) is
-    not, as ``list_vector_files`` lists neither."""
-    files, temps = list_vector_files(folder)
-    names = list(files.values())
+    not, as the validator lists neither (``vector_file_names``)."""
+    names, temps = vector_file_names(folder)
     half = len(names) // 2
     other = in_background(lambda _report: _idents(folder, names[half:]), worth_it=half >= 4096)
     return _idents(folder, names[:half]) + other() + temp_idents(temps)
