@@ -140,8 +140,8 @@ def read_inputs(
     since: str | None,
 ) -> Inputs:
     """Read the logs, the index and the ledger, and wait for the vector verdicts (the check runs
-    meanwhile); the image headers of the crops and, with ``deep``, the indexed images' contents
-    are read before the wait too. The project is left open for the rules (closed on error)."""
+    meanwhile); with ``deep``, the indexed images' contents are read before the wait too. The
+    project is left open for the rules (closed on error)."""
     lay = config.layout
     selections, selection_columns = read_selection_columns(config.path("selection_log"), lay.selection_log)
     crops = read_crop_log(config.path("crop_log"), lay.crop_log)
@@ -156,7 +156,6 @@ def read_inputs(
         }
         log_lines = LogLines(log_paths, project.ledger)
         superseded = _superseded(project, log_lines)
-        _prefetch_sizes(crops, resolver, images, since)
         files, temp_files, verdicts = vectors
         contents = _indexed_contents(config.root, lines, files) if deep else {}
         vector_set = Vectors(files, temp_files, *verdicts(), lay.embeddings_dir)
@@ -182,8 +181,9 @@ def _superseded(project: Project, log_lines: LogLines) -> dict[tuple[str, int], 
     return superseded
 
 
-def _prefetch_sizes(crops: LogRead, resolver: PathResolver, images: ImageFacts, since: str | None) -> None:
-    """Read the headers of the crop rows' chosen images while the vectors are checked."""
+def prefetch_sizes(inputs: Inputs) -> None:
+    """Read the headers of the crop rows' chosen images (while a child works: ``engine._judge``)."""
+    crops, resolver, images, since = inputs.crops, inputs.resolver, inputs.images, inputs.since
     quick = resolver.quick
     for row in crops.rows:
         if in_range(since, row.timestamp) and row.chosen_size[0] > 0 and row.chosen_size[1] > 0:
