@@ -20,7 +20,6 @@ from typing import NamedTuple, TypeVar
 
 from curalog.audit import check_since
 from curalog.config import Config, find_root, load_config
-from curalog.embeddings.store import list_vector_files
 from curalog.ledger.provenance import linked_lines
 from curalog.paths import list_images
 from curalog.progress import Progress
@@ -44,7 +43,7 @@ from curalog.validate.model import Finding, Report
 from curalog.validate.outcomes import Judged
 from curalog.validate.resume import resume
 from curalog.validate.snapshot import capture, captured_keys, log_states
-from curalog.validate.vectors import check_files_in_background
+from curalog.validate.vectors import check_folder_in_background
 
 T = TypeVar("T")
 # the most index lines and vector files whose file rules and snapshot run in a forked child
@@ -157,16 +156,20 @@ def _run_uncached(
     forked child while the rules run (``snapshot.capture``), its keys after them."""
     if use_cache:
         cache.load()
-    folders: list[str] = []
-    listing = list_images(config.root, folders)
-    before = signature(config, since, folders, {}, None) if memo else ""
+    vectors = _start_vector_check(config, cache, progress)  # first: a child lists and reads them
+    try:
+        folders: list[str] = []
+        listing = list_images(config.root, folders)
+        before = signature(config, since, folders, {}, None) if memo else ""
 
-    def keep_snapshot(inputs: Inputs) -> str:  # the snapshot file's id
-        return cache.write_snapshot(capture(inputs))
+        def keep_snapshot(inputs: Inputs) -> str:  # the snapshot file's id
+            return cache.write_snapshot(capture(inputs))
 
-    keep = keep_snapshot if memo else None
-    validated, snapshot_id = _judge(config, cache, listing, generated_at, deep=deep, since=since,
-                                    collect=collect, progress=progress, keep=keep)  # fmt: skip
+        keep = keep_snapshot if memo else None
+        validated, snapshot_id = _judge(config, cache, listing, vectors, generated_at, deep=deep, since=since,
+                                        collect=collect, progress=progress, keep=keep)  # fmt: skip
+    finally:
+        vectors.close()  # on an error before the verdicts: no child left behind
     # the logs' identities are taken once, and the check that nothing changed is made with them:
     # a line appended after it is never in a memo that says it was judged
     logs = log_idents(config) if memo else []
@@ -186,35 +189,35 @@ def _run_uncached(
 
 
 def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress | None) -> VectorCheck:
-    """Start judging every vector file (unchanged ones from the cache, the rest read once);
-    returns the files, the temp files, and the function that waits for the verdicts (the
-    reading overlaps the reading of the logs) and remembers them in the cache."""
+    """Start listing the vector folder and judging every vector file (unchanged ones from the
+    cache, the rest read once), in a forked child while the logs are read; returns what waits
+    for the files, the temp files and the verdicts, and remembers the verdicts in the cache."""
     folder = config.path("embeddings_dir")
-    files, temp_files = list_vector_files(folder)
-    hashes, names = list(files), list(files.values())  # no tuple per file (a child reads names)
-    pending = check_files_in_background(str(folder), names, cache.vector_entries(), progress, temp_files)
+    pending = check_folder_in_background(str(folder), cache.vector_entries(), progress)
 
-    def verdicts() -> tuple[dict[str, int], dict[str, str]]:
-        checked = pending()
-        # hash -> length (-1: not a vector); hash -> problem, for the files that have one
-        lengths, problems = checked.lengths_by_hash(hashes), checked.problems_by_hash(hashes)
+    def verdicts() -> tuple[dict[str, str], list[str], dict[str, int], dict[str, str]]:
+        names, temps, checked = pending()
+        hashes = [name[:64] for name in names]  # a vector file is <hash>.npy
         cache.set_vectors(names, checked)
-        return lengths, problems
+        # hash -> length (-1: not a vector); hash -> problem, for the files that have one
+        return (
+            dict(zip(hashes, names, strict=True)),
+            temps,
+            checked.lengths_by_hash(hashes),
+            checked.problems_by_hash(hashes),
+        )
 
-    return files, temp_files, Pending(verdicts, pending.close)
+    return Pending(verdicts, pending.close)
 
 
-def _judge(config: Config, cache: ValidateCache, listing: list[str], generated_at: str, *, deep: bool,
-           since: str | None, collect: bool, progress: Progress | None,
+def _judge(config: Config, cache: ValidateCache, listing: list[str], vectors: VectorCheck, generated_at: str,
+           *, deep: bool, since: str | None, collect: bool, progress: Progress | None,
            keep: Callable[[Inputs], T] | None = None) -> tuple[Validated, T | None]:  # fmt: skip
-    """Read the inputs, run every rule on them, and build the report. The file rules and
-    ``keep(inputs)`` (what a run keeps of its inputs) run in a forked child (``background``)
-    while the decision rules run here; the result of ``keep`` comes back with the report."""
-    vectors = _start_vector_check(config, cache, progress)
-    try:
-        inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
-    finally:
-        vectors[2].close()  # on an error before the verdicts: no child left behind
+    """Read the inputs (``vectors``: the vector check started), run every rule on them, and
+    build the report. The file rules and ``keep(inputs)`` (what a run keeps of its inputs) run
+    in a forked child (``background``) while the decision rules run here; the result of
+    ``keep`` comes back with the report."""
+    inputs = read_inputs(config, cache, listing, vectors, deep=deep, since=since)
     assert inputs.project is not None
     try:
 

@@ -35,10 +35,9 @@ from curalog.validate.index import Embedded, IndexLines, Vectors, place_index_li
 from curalog.validate.measure import ImageFacts
 from curalog.validate.prior import Prior
 
-# The vector files (content hash -> file name), the temp files, and the function that waits for
-# the verdicts of the check started on them: (content hash -> length, content hash -> problem).
-# the vector files, the temp files, and what waits for the verdicts (lengths, problems by hash)
-VectorCheck = tuple[dict[str, str], list[str], Pending[tuple[dict[str, int], dict[str, str]]]]
+# What waits for the vector folder's check: the vector files (content hash -> file name), the temp
+# files, and the verdicts (content hash -> length, content hash -> problem)
+VectorCheck = Pending[tuple[dict[str, str], list[str], dict[str, int], dict[str, str]]]
 
 
 class LogLines:
@@ -139,9 +138,9 @@ def read_inputs(
     deep: bool,
     since: str | None,
 ) -> Inputs:
-    """Read the logs, the index and the ledger, and wait for the vector verdicts (the check runs
-    meanwhile); with ``deep``, the indexed images' contents are read before the wait too. The
-    project is left open for the rules (closed on error)."""
+    """Read the logs, the index and the ledger, and wait for the vector folder's listing and
+    verdicts (the check runs meanwhile); with ``deep``, then read the indexed images' contents.
+    The project is left open for the rules (closed on error)."""
     lay = config.layout
     selections, selection_columns = read_selection_columns(config.path("selection_log"), lay.selection_log)
     crops = read_crop_log(config.path("crop_log"), lay.crop_log)
@@ -156,9 +155,9 @@ def read_inputs(
         }
         log_lines = LogLines(log_paths, project.ledger)
         superseded = _superseded(project, log_lines)
-        files, temp_files, verdicts = vectors
+        files, temp_files, lengths, problems = vectors()
         contents = _indexed_contents(config.root, lines, files) if deep else {}
-        vector_set = Vectors(files, temp_files, *verdicts(), lay.embeddings_dir)
+        vector_set = Vectors(files, temp_files, lengths, problems, lay.embeddings_dir)
         embedded = Embedded(lines, vector_set, resolver, images.content_hash)
     except BaseException:
         project.close()

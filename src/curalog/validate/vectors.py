@@ -19,6 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from curalog.embeddings.npy import vector_layout
+from curalog.embeddings.store import vector_file_names
 from curalog.files import NotRegularFile, stat_key
 from curalog.progress import Progress
 from curalog.validate.background import Pending, in_background
@@ -192,15 +193,30 @@ def check_files_in_background(
     folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None,
     temps: list[str] | None = None,
 ) -> Pending[Checked]:  # fmt: skip
-    """Start ``check_files``; returns the function that waits for its verdicts. The check runs
-    in a forked child while the caller parses its logs (``background``), unless there are fewer
-    than ``BACKGROUND_MIN`` files."""
+    """Start ``check_files``; returns what waits for its verdicts. The check runs in a forked
+    child while the caller parses its logs (``background``), unless there are fewer than
+    ``BACKGROUND_MIN`` files."""
+    return in_background(lambda report: _checked(folder, names, temps or [], old, report), progress,
+                         worth_it=len(names) >= BACKGROUND_MIN)  # fmt: skip
 
-    def work(report: Progress | None) -> Checked:  # the digest too: the child's memory, not the caller's
-        checked = check_files(folder, names, old, report)
-        checked.digest = vector_digest(
-            checked_idents(names, checked.keys.tolist()) + temp_idents(temps or [])
-        )
-        return checked
 
-    return in_background(work, progress, worth_it=len(names) >= BACKGROUND_MIN)
+def check_folder_in_background(
+    folder: str, old: dict[str, CacheEntry], progress: Progress | None = None
+) -> Pending[tuple[list[str], list[str], Checked]]:
+    """List a vector folder and check its vector files, all in a forked child (the listing of
+    hundreds of thousands of names too): waits for (vector file names, temp file names, their
+    verdicts in the names' order)."""
+
+    def work(report: Progress | None) -> tuple[list[str], list[str], Checked]:
+        names, temps = vector_file_names(folder)
+        return names, temps, _checked(folder, names, temps, old, report)
+
+    return in_background(work, progress)
+
+
+def _checked(folder: str, names: list[str], temps: list[str], old: dict[str, CacheEntry],
+             report: Progress | None) -> Checked:  # fmt: skip
+    """``check_files``, with the digest of the files' identities (in the child: its memory)."""
+    checked = check_files(folder, names, old, report)
+    checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()) + temp_idents(temps))
+    return checked
