@@ -242,11 +242,10 @@ def test_html_report_is_self_contained(legacy) -> None:
 
 
 def test_vectors_checked_in_a_child_give_the_same_report(legacy, monkeypatch) -> None:
-    from curalog.validate import vectors
 
     root, _ = legacy
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)  # no child at all: every check in this process
     inline = validate(root, use_cache=False).to_dict()
-    monkeypatch.setattr(vectors, "BACKGROUND_MIN", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     forked = validate(root, use_cache=False).to_dict()
     for report in (inline, forked):

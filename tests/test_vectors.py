@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from curalog.validate import vectors
-from curalog.validate.vectors import check_files, check_files_in_background
+from curalog.validate.vectors import check_files, check_folder_in_background
 
 
 def _name(i: int) -> str:
@@ -81,7 +81,6 @@ def test_cache_entries_skip_unchanged_files_only(tmp_path: Path) -> None:
 
 @pytest.fixture
 def background(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(vectors, "BACKGROUND_MIN", 0)
     if os.cpu_count() == 1:
         monkeypatch.setattr(os, "cpu_count", lambda: 2)
 
@@ -92,7 +91,6 @@ def _arrays(checked) -> tuple:
 
 def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch) -> None:
     folder, items = _folder(tmp_path)
-    expected = _arrays(check_files(folder, _names(items), {}))
     parent = os.getpid()
     pids = tmp_path / "pids"
     real = vectors.check_files
@@ -104,8 +102,9 @@ def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch
 
     monkeypatch.setattr(vectors, "check_files", recording)
     seen: list[tuple[int, int]] = []
-    checked = check_files_in_background(folder, _names(items), {}, lambda n, t, _w: seen.append((n, t)))()
-    assert _arrays(checked) == expected
+    names, temps, checked = check_folder_in_background(folder, {}, lambda n, t, _w: seen.append((n, t)))()
+    assert sorted(names) == sorted(_names(items)) and temps == []
+    assert _arrays(checked) == _arrays(real(folder, names, {}))
     ran_in = [int(p) for p in pids.read_text().split()]
     assert ran_in and parent not in ran_in  # it ran in a child, and only there
     assert seen and seen[-1] == (len(items), len(items))  # the child's progress reached us
@@ -113,8 +112,7 @@ def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch
 
 @pytest.mark.parametrize("how", ["raise", "kill -9"])
 def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch, how: str) -> None:
-    folder, items = _folder(tmp_path)
-    expected = _arrays(check_files(folder, _names(items), {}))
+    folder, _items = _folder(tmp_path)
     parent = os.getpid()
     real = vectors.check_files
 
@@ -126,7 +124,8 @@ def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(vectors, "check_files", dying)
-    assert _arrays(check_files_in_background(folder, _names(items), {})()) == expected
+    names, _temps, checked = check_folder_in_background(folder, {})()
+    assert _arrays(checked) == _arrays(real(folder, names, {}))
     # no child left behind
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
@@ -135,17 +134,17 @@ def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch
 def test_no_fork_with_other_threads(tmp_path: Path, background, monkeypatch) -> None:
     import threading
 
-    folder, items = _folder(tmp_path)
+    folder, _items = _folder(tmp_path)
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked with another thread running"))
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        checked = check_files_in_background(folder, _names(items), {})()
+        names, _temps, checked = check_folder_in_background(folder, {})()
     finally:
         stop.set()
         t.join()
-    assert _arrays(checked) == _arrays(check_files(folder, _names(items), {}))
+    assert _arrays(checked) == _arrays(check_files(folder, names, {}))
 
 
 def test_validator_cache_round_trips(tmp_path: Path) -> None:

@@ -27,7 +27,6 @@ from curalog.validate.memo import checked_idents, temp_idents, vector_digest
 
 CacheEntry = tuple[tuple[int, int, int, int], int, str]  # ``files.stat_key``, length, problem
 CHUNK = 4096
-BACKGROUND_MIN = 2 * CHUNK  # fewer files than this are checked in the calling process
 NO_STATE = -2  # length of an item with no verdict (never happens for a listed file)
 
 
@@ -189,17 +188,6 @@ def _stacked(columns: list[array]) -> np.ndarray:
     return np.stack([np.frombuffer(column, dtype=np.int64) for column in columns], axis=1).reshape(-1, 4)
 
 
-def check_files_in_background(
-    folder: str, names: list[str], old: dict[str, CacheEntry], progress: Progress | None = None,
-    temps: list[str] | None = None,
-) -> Pending[Checked]:  # fmt: skip
-    """Start ``check_files``; returns what waits for its verdicts. The check runs in a forked
-    child while the caller parses its logs (``background``), unless there are fewer than
-    ``BACKGROUND_MIN`` files."""
-    return in_background(lambda report: _checked(folder, names, temps or [], old, report), progress,
-                         worth_it=len(names) >= BACKGROUND_MIN)  # fmt: skip
-
-
 def check_folder_in_background(
     folder: str, old: dict[str, CacheEntry], progress: Progress | None = None
 ) -> Pending[tuple[list[str], list[str], Checked]]:
@@ -209,14 +197,9 @@ def check_folder_in_background(
 
     def work(report: Progress | None) -> tuple[list[str], list[str], Checked]:
         names, temps = vector_file_names(folder)
-        return names, temps, _checked(folder, names, temps, old, report)
+        checked = check_files(folder, names, old, report)
+        # the digest of the files' identities too: the child's memory, not the caller's
+        checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()) + temp_idents(temps))
+        return names, temps, checked
 
     return in_background(work, progress)
-
-
-def _checked(folder: str, names: list[str], temps: list[str], old: dict[str, CacheEntry],
-             report: Progress | None) -> Checked:  # fmt: skip
-    """``check_files``, with the digest of the files' identities (in the child: its memory)."""
-    checked = check_files(folder, names, old, report)
-    checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()) + temp_idents(temps))
-    return checked
