@@ -322,7 +322,8 @@ def test_other_files_in_the_vector_folder_keep_the_memo_and_a_temp_file_does_not
     log.write_bytes(b"".join(lines) + lines[-1])
     grown = validate(tmp_path)
     assert grown.appended == 1
-    assert _same(grown, _reference(tmp_path)) == _reference(tmp_path).to_json(indent=True)
+    reference = _reference(tmp_path)
+    assert _same(grown, reference) == reference.to_json(indent=True)
     (emb / f".curalog-tmp-123-abcd-{'0' * 64}.npy").write_bytes(b"half")
     after = validate(tmp_path)
     assert not after.reused and not after.appended
