@@ -115,21 +115,16 @@ def _scanned(path: Path) -> tuple[int, str, int, bool, Ident | None]:
     """What ``read_log`` would give of a log, read a chunk at a time (a log of millions of lines
     is never held whole): its size, sha256, "\n"-ended lines, whether it ends on a whole line,
     and its identity (an empty reading and None when it did not hold still while read)."""
-    nothing = (0, hashlib.sha256().hexdigest(), 0, True, None)
-    try:
-        fd = open_regular(path)
-    except OSError:
-        return nothing
-    digest, size, lines, last = hashlib.sha256(), 0, 0, b""
-    with os.fdopen(fd, "rb") as fh:
-        before = os.fstat(fd)
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-            size, lines, last = size + len(chunk), lines + chunk.count(b"\n"), chunk[-1:]
-        after = os.fstat(fd)
-    ident = stat_key(before)
-    if ident != stat_key(after) or size != before.st_size:
-        return nothing
+    digest, counted = hashlib.sha256(), [0, 0, b""]  # size, lines, last byte
+
+    def take(chunk: bytes) -> None:
+        digest.update(chunk)
+        counted[:] = counted[0] + len(chunk), counted[1] + chunk.count(b"\n"), chunk[-1:]
+
+    ident = _read_still(path, take, 1 << 22)
+    if ident is None:
+        return 0, hashlib.sha256().hexdigest(), 0, True, None
+    size, lines, last = counted
     return size, digest.hexdigest(), lines, last in (b"", b"\n"), ident
 
 
@@ -139,18 +134,28 @@ def blob_of(states: list[LogState]) -> np.ndarray:
 
 def read_log(path: Path) -> tuple[bytes, Ident | None]:
     """The file's bytes and its identity, when it held still while read (else (b"", None))."""
+    chunks: list[bytes] = []
+    ident = _read_still(path, chunks.append, -1)  # one read: the whole file, no copy
+    return (chunks[0] if chunks else b"", ident) if ident is not None else (b"", None)
+
+
+def _read_still(path: Path, take: Callable[[bytes], None], chunk: int) -> Ident | None:
+    """Read a regular file ``chunk`` bytes at a time (-1: at once), each to ``take``; its
+    identity, or None when it cannot be opened or did not hold still while read (its identity
+    changed, or fewer bytes came than it had)."""
     try:
         fd = open_regular(path)
     except OSError:
-        return b"", None
+        return None
+    size = 0
     with os.fdopen(fd, "rb") as fh:
         before = os.fstat(fd)
-        data = fh.read()
+        while data := fh.read(chunk):
+            take(data)
+            size += len(data)
         after = os.fstat(fd)
     ident = stat_key(before)
-    if ident != stat_key(after) or len(data) != before.st_size:
-        return b"", None
-    return data, ident
+    return ident if ident == stat_key(after) and size == before.st_size else None
 
 
 def capture(inputs: Inputs) -> Iterator[tuple[str, np.ndarray]]:
