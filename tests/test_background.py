@@ -51,3 +51,17 @@ def test_a_failing_rule_leaves_no_child_behind(project: Path, monkeypatch: pytes
         with pytest.raises(RuntimeError, match="a rule failed"):
             validate(project, use_cache=False)
     assert _no_children_left()
+
+
+def test_a_failing_memo_run_leaves_no_child_behind(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a memo, the vector files are stat'ed in a child while the rest is checked: an error
+    there (any bug, Ctrl-C) still reaps it."""
+    validate(project)  # a memo to start from
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("resume failed")
+
+    monkeypatch.setattr(engine, "resume", failing)
+    with pytest.raises(RuntimeError, match="resume failed"):
+        validate(project)
+    assert _no_children_left()

@@ -107,15 +107,18 @@ def run(
     if memo and cache.memo_signature:
         folder = config.path("embeddings_dir")  # each vector file stat'ed while the rest is checked
         vectors = in_background(lambda _report: vector_digest(vector_idents(folder)))
-        images = {img: ident(f"{config.root}/{img}") for img in cache.memo_images}
-        rest, logs = rest_signature(config, since, cache.memo_folders, images), log_idents(config)
-        with gc_paused():
-            report = resume(config, cache, since=since, rest=rest, folders=cache.memo_folders, images=images,
-                            vectors=vectors, logs=logs)  # fmt: skip
-        if report is None and cache.memo_signature == combined(base_of(rest, vectors()), logs):
-            report = Report.from_json(cache.memo_report)
-            if report is not None:
-                report.reused = True
+        try:
+            images = {img: ident(f"{config.root}/{img}") for img in cache.memo_images}
+            rest, logs = rest_signature(config, since, cache.memo_folders, images), log_idents(config)
+            with gc_paused():
+                report = resume(config, cache, since=since, rest=rest, folders=cache.memo_folders,
+                                images=images, vectors=vectors, logs=logs)  # fmt: skip
+            if report is None and cache.memo_signature == combined(base_of(rest, vectors()), logs):
+                report = Report.from_json(cache.memo_report)
+                if report is not None:
+                    report.reused = True
+        finally:
+            vectors.close()  # on an error: no child left behind
         if report is not None:
             report.generated_at, report.root = generated_at, str(config.root)
             return report

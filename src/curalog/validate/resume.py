@@ -4,14 +4,15 @@ When the only inputs that changed since the last full run are the decision logs,
 by whole lines after a prefix that is byte for byte what that run judged (same size, same
 sha256), only the new lines are read and judged, and their findings join the last report.
 
-A full run keeps what that needs (``snapshot.capture``, in the memo file): each decision log's
-size, sha256, line count and whether it ended on a whole line; the identity of every other input
-(``memo.base_signature``); and what the rules need to judge a line the way the full run would: the
+A full run keeps what that needs (``snapshot``): in the memo file each decision log's size,
+sha256, line count and whether it ended on a whole line, the identity of every other input
+(``memo.rest_signature``, the vector files' digest) and the repeat keys; in the snapshot file
+what the rules need to judge a line the way the full run would: the
 images listed, the index as placed (the paths it lends by content hash, the images it names
 that are gone, the images its lines contest), which images have a sound vector and why the
 others have none, the hashes of sound vectors (an image no line names is linked by content),
-the machine prefixes learned (a shortcut only), and the first line of every repeat key
-(``prior``).
+and the machine prefixes learned (a shortcut only). The first line of every repeat key is
+``prior``.
 
 Why the result equals a full run's: a line's findings depend on the line, on those inputs
 (unchanged: same base signature), and on earlier lines only through repeats (``prior``); a later
