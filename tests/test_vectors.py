@@ -239,3 +239,19 @@ def test_vector_file_names_are_what_the_one_name_rule_says(tmp_path: Path, names
     assert sorted(vectors) == sorted(expected)
     assert sorted(temps) == sorted(n for n in names if n.startswith(TEMP_PREFIX))
     assert list_vector_files(folder) == ({n[:64]: n for n in vectors}, temps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from([None, 8, 16, 24])), max_size=20),
+    lengths=st.dictionaries(st.sampled_from("abcd"), st.sampled_from([-1, 8, 16])),
+    problems=st.dictionaries(st.sampled_from("abcd"), st.sampled_from(["all zeros", "holds NaN or Inf"])),
+)
+def test_sound_over_all_lines_is_sound_line_by_line(lines, lengths, problems) -> None:
+    """``Vectors.sound_all``, the whole-index form the validator uses, answers as ``sound`` does
+    for each line: a file on disk, no problem, and the length the line says (or none said)."""
+    from curalog.validate.index import IndexRef, Vectors
+
+    vectors = Vectors(dict.fromkeys(lengths, "x.npy"), [], lengths, problems, "emb")
+    refs = [IndexRef(h, dim, "index", None, "") for h, dim in lines]
+    assert vectors.sound_all(refs) == [vectors.sound(ref) for ref in refs]

@@ -67,6 +67,16 @@ class Vectors(NamedTuple):
         n = self.length.get(ref.hash)
         return n is not None and ref.hash not in self.problem and ref.dim in (None, n)
 
+    def sound_all(self, refs: list[Ref]) -> list[bool]:
+        """``sound`` of each of ``refs``, for whole-index passes: C loops over their hashes,
+        lengths and dimensions instead of a call a line."""
+        hashes = list(map(attrgetter("hash"), refs))
+        dims = np.array(list(map(attrgetter("dim"), refs)), dtype=object)
+        lengths = np.array(list(map(self.length.get, hashes)), dtype=object)
+        fits = (lengths != None) & ((dims == None) | (dims == lengths))  # noqa: E711 (elementwise)
+        problem = self.problem
+        return [ok and h not in problem for h, ok in zip(hashes, fits.tolist(), strict=True)]
+
 
 class IndexLines(NamedTuple):
     """Every index line in order: the legacy index's lines, then the ledger's rows that are not a
@@ -157,12 +167,8 @@ class Embedded:
         self.resolver = resolver
         self._content_hash = content_hash
         self.index = _counting_lines(lines, vectors, resolver.index_view().contested)
-        length, problem = vectors.length, vectors.problem  # ``Vectors.sound`` inline: one pass
-        self.sound = {
-            path
-            for path, ref in self.index.items()
-            if (n := length.get(ref.hash)) is not None and ref.hash not in problem and ref.dim in (None, n)
-        }
+        sound = vectors.sound_all(list(self.index.values()))
+        self.sound = {path for path, ok in zip(self.index, sound, strict=True) if ok}
         # why each indexed image that is not soundly embedded is not (``problem``)
         self.problems: dict[str, str | None] = {
             path: vectors.problem_of(ref) for path, ref in self.index.items() if path not in self.sound
@@ -226,14 +232,8 @@ class Embedded:
         links an image by)."""
         if self._sound_by_hash is not None:
             return list(self._sound_by_hash)  # type: ignore[call-overload]
-        # Vectors.sound over every line at once: C loops over the lines' hashes and lengths
-        refs, length = self.lines.refs, self.vectors.length
-        hashes = list(map(attrgetter("hash"), refs))
-        dims = np.array(list(map(attrgetter("dim"), refs)), dtype=object)
-        lengths = np.array(list(map(length.get, hashes)), dtype=object)
-        fits = (lengths != None) & ((dims == None) | (dims == lengths))  # noqa: E711 (elementwise)
-        named = {h for h, ok in zip(hashes, fits.tolist(), strict=True) if ok}
-        return list(named.difference(self.vectors.problem))
+        refs = self.lines.refs
+        return list({ref.hash for ref, ok in zip(refs, self.vectors.sound_all(refs), strict=True) if ok})
 
     def usable_hash(self, raw: str, directory: str) -> str | None:
         """The content hash of the usable vector of a logged path, or None."""
