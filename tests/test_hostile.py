@@ -240,6 +240,24 @@ def test_write_file_is_atomic_and_keeps_the_mode(tmp_path: Path) -> None:
         write_file(tmp_path / "missing" / "r.txt", "x")
 
 
+def test_a_writer_that_fails_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    """Content written by a function (a cache of hundreds of MB, never whole in memory): whatever
+    it raises half-way, the file keeps its old bytes and no temp file is left."""
+    path = tmp_path / "c.npz"
+    path.write_bytes(b"old")
+    write_file(path, lambda fh: (fh.write(b"new "), fh.write(b"bytes")))
+    assert path.read_bytes() == b"new bytes"
+
+    def half(fh) -> None:
+        fh.write(b"half")
+        raise KeyboardInterrupt  # not an OSError: raised as it is
+
+    with pytest.raises(KeyboardInterrupt):
+        write_file(path, half)
+    assert path.read_bytes() == b"new bytes"
+    assert [p.name for p in tmp_path.iterdir()] == ["c.npz"]
+
+
 # -- 4. a log that exists as a name but cannot be read -------------------------------------------
 def _break(path: Path, how: str, good: bytes) -> None:
     path.unlink()
