@@ -102,7 +102,8 @@ def test_forked_child_agrees_with_inline(tmp_path: Path, background, monkeypatch
 
     monkeypatch.setattr(vectors, "check_files", recording)
     seen: list[tuple[int, int]] = []
-    names, temps, checked = check_folder_in_background(folder, {}, lambda n, t, _w: seen.append((n, t)))()
+    hashes, temps, checked = check_folder_in_background(folder, {}, lambda n, t, _w: seen.append((n, t)))()
+    names = [f"{digest}.npy" for digest in hashes]  # a vector file is <hash>.npy
     assert sorted(names) == sorted(_names(items)) and temps == []
     assert _arrays(checked) == _arrays(real(folder, names, {}))
     ran_in = [int(p) for p in pids.read_text().split()]
@@ -124,8 +125,8 @@ def test_a_failing_child_only_costs_time(tmp_path: Path, background, monkeypatch
         return real(*args, **kwargs)
 
     monkeypatch.setattr(vectors, "check_files", dying)
-    names, _temps, checked = check_folder_in_background(folder, {})()
-    assert _arrays(checked) == _arrays(real(folder, names, {}))
+    hashes, _temps, checked = check_folder_in_background(folder, {})()
+    assert _arrays(checked) == _arrays(real(folder, [f"{digest}.npy" for digest in hashes], {}))
     # no child left behind
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
@@ -140,11 +141,11 @@ def test_no_fork_with_other_threads(tmp_path: Path, background, monkeypatch) -> 
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        names, _temps, checked = check_folder_in_background(folder, {})()
+        hashes, _temps, checked = check_folder_in_background(folder, {})()
     finally:
         stop.set()
         t.join()
-    assert _arrays(checked) == _arrays(check_files(folder, names, {}))
+    assert _arrays(checked) == _arrays(check_files(folder, [f"{digest}.npy" for digest in hashes], {}))
 
 
 def test_validator_cache_round_trips(tmp_path: Path) -> None:
@@ -158,7 +159,7 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
         np.array([[10, 11, 12, 13], [20, 21, 22, 23], [30, 31, 32, 33], [-1, -1, -1, -1]]),
         {1: "unreadable (not a .npy file)", 2: "all zeros", 3: "unreadable (permission denied)"},
     )
-    cache.set_vectors(names, checked)
+    cache.set_vectors([name[:64] for name in names], checked)
     cache.images = {"mojo1/a.png": ((1, 2, 3, 4), 640, 480)}
     ident = cache.write_snapshot([("listing", np.arange(3, dtype=np.uint8))])  # first, as a full run does
     assert ident
@@ -182,6 +183,14 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     assert memo == ("sig", ["", "mojo1"], ["mojo1/a.png"])
     kept = again.load_resume()  # the snapshot file's part and the memo file's, read when asked
     assert (kept["listing"].tolist(), kept["logs"].tolist()) == ([0, 1, 2], [0, 1])
+    with np.load(path) as z:  # a vector file name that is not <hash>.npy: not this code's cache
+        arrays = dict(z)
+    arrays["vec_name"] = np.array([b"notes.txt", *arrays["vec_name"][1:]])
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+    odd = ValidateCache(path)
+    odd.load()
+    assert odd.vector_entries() == {} and odd.vector_names == []
     path.write_bytes(b"garbage")  # a broken cache is only a slower run
     cache.memo_path.write_bytes(b"garbage")
     broken = ValidateCache(path)
@@ -252,6 +261,6 @@ def test_sound_over_all_lines_is_sound_line_by_line(lines, lengths, problems) ->
     for each line: a file on disk, no problem, and the length the line says (or none said)."""
     from curalog.validate.index import IndexRef, Vectors
 
-    vectors = Vectors(dict.fromkeys(lengths, "x.npy"), [], lengths, problems, "emb")
+    vectors = Vectors([], lengths, problems, "emb")
     refs = [IndexRef(h, dim, "index", None, "") for h, dim in lines]
     assert vectors.sound_all(refs) == [vectors.sound(ref) for ref in refs]

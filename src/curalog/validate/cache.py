@@ -53,6 +53,14 @@ def _decode(values: np.ndarray) -> list[str]:
     return [b.decode("utf-8", "surrogateescape") for b in values.tolist()]
 
 
+def _hashes_of(names: list[str]) -> list[str]:
+    """The content hashes of vector files' names (``<hash>.npy``); ValueError for another name
+    (then the cache is not read: it is not one this code wrote)."""
+    if not all(name.endswith(".npy") for name in names):
+        raise ValueError("a vector file name that is not <hash>.npy")
+    return [name[:-4] for name in names]
+
+
 class NotKept(Exception):
     """Raised by a snapshot's arrays (``snapshot.capture``) for a text it cannot keep (a NUL in
     it, or too long): no snapshot is written, and the next run is a full one."""
@@ -63,8 +71,9 @@ class ValidateCache:
         self.path = path
         self.memo_path = path.with_name(MEMO_NAME)
         self.snapshot_path = path.with_name(SNAPSHOT_NAME)
-        # verdicts on vector files, by file name, as the arrays check_files returns
-        self.vector_names: list[str] = []
+        # verdicts on vector files, by content hash (a vector file is ``<hash>.npy``), as the
+        # arrays check_files returns
+        self.vector_hashes: list[str] = []
         self.vector_checked = Checked.empty()
         self._vector_entries: dict[str, CacheEntry] | None = None
         # canonical image path -> (key, width, height)
@@ -105,8 +114,14 @@ class ValidateCache:
             self._vector_entries = self.vector_checked.cache_entries(self.vector_names)
         return self._vector_entries
 
-    def set_vectors(self, names: list[str], checked: Checked) -> None:
-        self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
+    @property
+    def vector_names(self) -> list[str]:
+        """The vector files' names (only built when asked: at ten times the seed they are 90 MB)."""
+        return [digest + ".npy" for digest in self.vector_hashes]
+
+    def set_vectors(self, hashes: list[str], checked: Checked) -> None:
+        """The verdicts ``checked`` on the files ``<hash>.npy`` of ``hashes``, in their order."""
+        self.vector_hashes, self.vector_checked, self._vector_entries = hashes, checked, None
         self.changed = True
 
     def learn_vectors(self, learned: dict[str, CacheEntry]) -> None:
@@ -114,15 +129,15 @@ class ValidateCache:
         entry replaces the cached one of that name, the others are kept as they were."""
         if not learned:
             return
-        entries = {**self.vector_entries(), **learned}
-        names = list(entries)
+        entries = {**self.vector_entries(), **{n: e for n, e in learned.items() if n.endswith(".npy")}}
+        hashes = _hashes_of(list(entries))
         values = list(entries.values())
         checked = Checked(
             np.array([length for _k, length, _p in values], dtype=np.int64),
             np.array([key for key, _n, _p in values], dtype=np.int64).reshape(-1, 4),
             {i: problem for i, (_k, _n, problem) in enumerate(values) if problem},
         )
-        self.set_vectors(names, checked)
+        self.set_vectors(hashes, checked)
 
     def vector_idents(self) -> list[str]:
         """ "name size mtime_ns inode ctime_ns" of every cached verdict (the memo signature's part)."""
@@ -188,13 +203,13 @@ class ValidateCache:
         """The per-file entries: vector checks and image sizes."""
         try:
             with os.fdopen(open_regular(self.path), "rb") as fh, np.load(fh, allow_pickle=False) as z:
-                names = z["vec_name"].astype(str).tolist()
+                hashes = _hashes_of(z["vec_name"].astype(str).tolist())
                 at, text = z["vec_problem_at"].tolist(), z["vec_problem"].tolist()
                 checked = Checked(
                     z["vec_len"].astype(np.int64), z["vec_key4"].astype(np.int64).reshape(-1, 4),
                     dict(zip(at, text, strict=True)),
         )  # fmt: skip
-                if not len(names) == len(checked.lengths) == len(checked.keys):
+                if not len(hashes) == len(checked.lengths) == len(checked.keys):
                     raise ValueError("vector arrays of different lengths")
                 ikeys = zip(
                     z["img_size"].tolist(), z["img_mtime"].tolist(), z["img_ino"].tolist(),
@@ -220,9 +235,9 @@ class ValidateCache:
                         strict=True,
                     )
                 }
-            self.vector_names, self.vector_checked, self._vector_entries = names, checked, None
+            self.vector_hashes, self.vector_checked, self._vector_entries = hashes, checked, None
         except UNREADABLE:
-            self.vector_names, self.vector_checked, self._vector_entries = [], Checked.empty(), None
+            self.vector_hashes, self.vector_checked, self._vector_entries = [], Checked.empty(), None
             self.images, self.hashes = {}, {}
 
     def save(self) -> None:
@@ -234,7 +249,7 @@ class ValidateCache:
         i = self.images
         checked = self.vector_checked
         keep = checked.keys[:, 0] != -1  # unreadable files are not remembered
-        names = [n for n, k in zip(self.vector_names, keep.tolist(), strict=True) if k]
+        names = [n + ".npy" for n, k in zip(self.vector_hashes, keep.tolist(), strict=True) if k]
         renumber = np.cumsum(keep) - 1
         problems = {int(renumber[j]): p for j, p in checked.problems.items() if keep[j]}
         ikeys = np.array([k for k, _, _ in i.values()], dtype=np.int64).reshape(-1, 4)

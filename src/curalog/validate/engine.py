@@ -194,21 +194,15 @@ def _run_uncached(
 def _start_vector_check(config: Config, cache: ValidateCache, progress: Progress | None) -> VectorCheck:
     """Start listing the vector folder and judging every vector file (unchanged ones from the
     cache, the rest read once), in a forked child while the logs are read; returns what waits
-    for the files, the temp files and the verdicts, and remembers the verdicts in the cache."""
+    for the temp files and the verdicts, and remembers the verdicts in the cache."""
     folder = config.path("embeddings_dir")
     pending = check_folder_in_background(str(folder), cache.vector_entries(), progress)
 
-    def verdicts() -> tuple[dict[str, str], list[str], dict[str, int], dict[str, str]]:
-        names, temps, checked = pending()
-        hashes = [name[:64] for name in names]  # a vector file is <hash>.npy
-        cache.set_vectors(names, checked)
-        # hash -> length (-1: not a vector); hash -> problem, for the files that have one
-        return (
-            dict(zip(hashes, names, strict=True)),
-            temps,
-            checked.lengths_by_hash(hashes),
-            checked.problems_by_hash(hashes),
-        )
+    def verdicts() -> tuple[list[str], dict[str, int], dict[str, str]]:
+        hashes, temps, checked = pending()  # a vector file is <hash>.npy
+        cache.set_vectors(hashes, checked)
+        # hash -> length (-1: not a vector) of every file; hash -> problem, of those that have one
+        return temps, checked.lengths_by_hash(hashes), checked.problems_by_hash(hashes)
 
     return Pending(verdicts, pending.close)
 
@@ -232,7 +226,7 @@ def _judge(config: Config, cache: ValidateCache, listing: list[str], vectors: Ve
 
         # A forked child copies every page whose objects it reads (their reference counts are
         # written): worth it while that is small; a bigger project keeps the memory instead.
-        size = len(inputs.lines.refs) + len(inputs.vectors.files)
+        size = len(inputs.lines.refs) + len(inputs.vectors.length)
         pending = in_background(aside, worth_it=size <= ASIDE_MAX)
         try:
             prefetch_sizes(inputs)  # the crops' image headers: I/O, while the child works
@@ -262,7 +256,7 @@ def _report(root: Path, generated_at: str, inputs: Inputs, judged: Judged, files
         selections=inputs.selections.data_lines + judged.selections,
         crops=inputs.crops.data_lines + judged.crops,
         index_entries=inputs.legacy_index.data_lines + inputs.lines.ledger,
-        embedding_files=len(inputs.vectors.files),
+        embedding_files=len(inputs.vectors.length),
         usable_selections=judged.usable_selections,
         usable_crops=judged.usable_crops,
         findings=findings,

@@ -33,7 +33,7 @@ def _index_files(inputs: Inputs, hashes: list[str], indexed: set[str]) -> list[F
     longer have the hash they say), and temp files left behind."""
     found: list[Finding] = []
     vectors = inputs.vectors
-    rel, on_disk = vectors.rel, vectors.files.keys()
+    rel, on_disk = vectors.rel, vectors.files
     paths, refs, contents = inputs.lines.paths, inputs.lines.refs, inputs.contents
     missing = indexed - on_disk
     check = range(len(refs)) if inputs.deep else [i for i, h in enumerate(hashes) if h in missing]
@@ -55,7 +55,7 @@ def _index_files(inputs: Inputs, hashes: list[str], indexed: set[str]) -> list[F
 def _vector_files(lines: IndexLines, vectors: Vectors, hashes: list[str], indexed: set[str]) -> list[Finding]:
     """Vector files that are unnamed, unsound, or of a length no index line expects."""
     found: list[Finding] = []
-    rel, on_disk = vectors.rel, vectors.files.keys()
+    rel, on_disk = vectors.rel, vectors.files
     paths, refs = lines.paths, lines.refs
     length, problems = vectors.length, vectors.problem
     suspects = set(on_disk - indexed)
@@ -70,7 +70,7 @@ def _vector_files(lines: IndexLines, vectors: Vectors, hashes: list[str], indexe
         if refs[i].dim:
             dims.setdefault(hashes[i], set()).add(refs[i].dim)  # type: ignore[arg-type]
     for digest in sorted(suspects):
-        name = vectors.files[digest]
+        name = f"{digest}.npy"
         problem = problems.get(digest, "")
         expected = dims.get(digest)
         if not problem and expected and length[digest] not in expected:

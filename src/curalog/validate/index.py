@@ -7,7 +7,7 @@ the line that counts for it and whether that line names a sound vector of the le
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, KeysView
 from operator import attrgetter
 from typing import NamedTuple, Protocol
 
@@ -41,17 +41,21 @@ class SoundLines(Protocol):
 
 
 class Vectors(NamedTuple):
-    """The vector folder: its files and the verdict on each."""
+    """The vector folder: its files (``<content hash>.npy``) and the verdict on each."""
 
-    files: dict[str, str]  # content hash -> file name
     temp_files: list[str]  # names of temp files left by interrupted writes
-    length: dict[str, int]  # content hash -> vector length (-1: not a vector)
+    length: dict[str, int]  # content hash -> vector length (-1: not a vector), of every file
     problem: dict[str, str]  # content hash -> what is wrong, for the files that have a problem
     rel: str  # the folder as the layout names it
 
+    @property
+    def files(self) -> KeysView[str]:
+        """The content hashes of the vector files (the name of each is ``<hash>.npy``)."""
+        return self.length.keys()
+
     def problem_of(self, ref: Ref) -> str | None:
         """Why the vector an index line names is not usable, or None."""
-        if ref.hash not in self.files:
+        if ref.hash not in self.length:
             return f"its .npy ({self.rel}/{ref.hash}.npy) is gone"
         problem = self.problem.get(ref.hash)
         if problem:

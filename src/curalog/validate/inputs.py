@@ -35,9 +35,9 @@ from curalog.validate.index import Embedded, IndexLines, Vectors, place_index_li
 from curalog.validate.measure import ImageFacts
 from curalog.validate.prior import Prior
 
-# What waits for the vector folder's check: the vector files (content hash -> file name), the temp
-# files, and the verdicts (content hash -> length, content hash -> problem)
-VectorCheck = Pending[tuple[dict[str, str], list[str], dict[str, int], dict[str, str]]]
+# What waits for the vector folder's check: the temp files, and the verdicts on the vector files
+# (content hash -> length, of each; content hash -> problem, of those that have one)
+VectorCheck = Pending[tuple[list[str], dict[str, int], dict[str, str]]]
 
 
 class LogLines:
@@ -155,9 +155,9 @@ def read_inputs(
         }
         log_lines = LogLines(log_paths, project.ledger)
         superseded = _superseded(project, log_lines)
-        files, temp_files, lengths, problems = vectors()
-        contents = _indexed_contents(config.root, lines, files) if deep else {}
-        vector_set = Vectors(files, temp_files, lengths, problems, lay.embeddings_dir)
+        temp_files, lengths, problems = vectors()
+        contents = _indexed_contents(config.root, lines, lengths) if deep else {}
+        vector_set = Vectors(temp_files, lengths, problems, lay.embeddings_dir)
         embedded = Embedded(lines, vector_set, resolver, images.content_hash)
     except BaseException:
         project.close()
@@ -191,7 +191,7 @@ def prefetch_sizes(inputs: Inputs) -> None:
                 images.size(canonical)
 
 
-def _indexed_contents(root: Path, lines: IndexLines, on_disk: dict[str, str]) -> dict[str, str | None]:
+def _indexed_contents(root: Path, lines: IndexLines, on_disk: dict[str, int]) -> dict[str, str | None]:
     """--deep: the sha256 of each image an index line names whose vector file is on disk (None
     when it is not a readable file), each read once, for ``embedding.stale``."""
     contents: dict[str, str | None] = {}

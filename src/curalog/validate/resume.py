@@ -126,7 +126,7 @@ def _inputs(config: Config, cache: ValidateCache, snap: dict[str, np.ndarray], g
     return Inputs(
         config, False, since, listing, frozenset(unpack(snap["top_dirs"])),
         selections, columns, crops, LogRead(lay.embedding_index, exists=True), None,
-        IndexLines([], [], 0), resolver, Vectors({}, [], {}, {}, lay.embeddings_dir), embedded, images,
+        IndexLines([], [], 0), resolver, Vectors([], {}, {}, lay.embeddings_dir), embedded, images,
         LogLines.unlinked({lay.selection_log: sel_path, lay.crop_log: crop_path}), {}, {}, prior,
     )  # fmt: skip
 

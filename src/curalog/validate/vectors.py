@@ -192,14 +192,15 @@ def check_folder_in_background(
     folder: str, old: dict[str, CacheEntry], progress: Progress | None = None
 ) -> Pending[tuple[list[str], list[str], Checked]]:
     """List a vector folder and check its vector files, all in a forked child (the listing of
-    hundreds of thousands of names too): waits for (vector file names, temp file names, their
-    verdicts in the names' order)."""
+    hundreds of thousands of names too): waits for (the vector files' content hashes, temp file
+    names, the verdicts in the hashes' order). A vector file is ``<hash>.npy``: the caller never
+    holds its name."""
 
     def work(report: Progress | None) -> tuple[list[str], list[str], Checked]:
         names, temps = vector_file_names(folder)
         checked = check_files(folder, names, old, report)
         # the digest of the files' identities too: the child's memory, not the caller's
         checked.digest = vector_digest(checked_idents(names, checked.keys.tolist()) + temp_idents(temps))
-        return names, temps, checked
+        return [name[:64] for name in names], temps, checked
 
     return in_background(work, progress)
