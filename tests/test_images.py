@@ -4,6 +4,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from curalog.errors import ImageError
 from curalog.images import image_size, load_image, sha256_file
@@ -145,3 +147,25 @@ def test_plain_png_fast_path_agrees_with_pillow(tmp_path: Path) -> None:
     assert fast_used == 8
     assert images._plain_png_size(tmp_path / "exif-6.png") is None
     assert image_size(tmp_path / "exif-6.png") == (20, 50)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000), limit=st.integers(-1, 3100), chunk=st.integers(1, 700))
+def test_reading_by_chunks_is_reading_the_file(tmp_path: Path, data: bytes, limit: int, chunk: int) -> None:
+    """``read_regular`` and ``sha256_file`` read by plain ``os.read`` calls (no file object):
+    every byte up to the limit, whatever the chunk size, as reading the file whole gives."""
+    import os
+
+    from curalog.files import chunks_of, read_regular
+
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    assert read_regular(p, limit) == (data if limit < 0 else data[:limit])
+    assert sha256_file(p) == hashlib.sha256(data).hexdigest()
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        pieces = list(chunks_of(fd, limit, chunk))
+    finally:
+        os.close(fd)
+    assert b"".join(pieces) == (data if limit < 0 else data[:limit])
+    assert all(0 < len(piece) <= chunk for piece in pieces)

@@ -18,7 +18,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -59,9 +59,19 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def read_regular(path: str | os.PathLike[str], limit: int = -1) -> bytes:
-    """The bytes of the regular file at ``path`` (at most ``limit``; all when -1)."""
-    with os.fdopen(open_regular(path), "rb") as fh:
-        return fh.read(limit)
+    """The bytes of the regular file at ``path`` (at most ``limit``; all when -1), no file object."""
+    fd = open_regular(path)
+    try:
+        return b"".join(chunks_of(fd, limit))
+    finally:
+        os.close(fd)
+
+
+def chunks_of(fd: int, limit: int = -1, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """An open file's bytes from where it is, up to ``limit`` (-1: all), by plain ``os.read`` calls."""
+    while limit and (data := os.read(fd, chunk if limit < 0 else min(chunk, limit))):
+        yield data
+        limit -= len(data) if limit > 0 else 0
 
 
 def target_of(path: os.PathLike[str] | str) -> Path:
@@ -385,16 +395,6 @@ def check_output_folder(real: Path, root: Path, owned: Iterable[Path], named: st
 
 
 __all__ = [
-    "NotRegularFile",
-    "append_record",
-    "check_output",
-    "check_output_folder",
-    "is_stream",
-    "open_regular",
-    "read_regular",
-    "same_file",
-    "swap_folder",
-    "target_of",
-    "where_is",
-    "write_file",
-]
+    "NotRegularFile", "append_record", "check_output", "check_output_folder", "chunks_of", "is_stream",
+    "open_regular", "read_regular", "same_file", "swap_folder", "target_of", "where_is", "write_file",
+]  # fmt: skip

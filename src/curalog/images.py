@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from curalog.errors import ImageError
-from curalog.files import open_regular, read_regular
+from curalog.files import chunks_of, open_regular, read_regular
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
 ORIENTATION_TAG = 0x0112
@@ -160,7 +160,13 @@ def preview_jpeg(path: str | os.PathLike[str], max_side: int, quality: int = 85)
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file's bytes, streamed in 1 MiB chunks."""
     try:
-        with os.fdopen(open_regular(path), "rb") as fh:
-            return hashlib.file_digest(fh, "sha256").hexdigest()
+        fd = open_regular(path)
+        try:
+            digest = hashlib.sha256()
+            for data in chunks_of(fd):
+                digest.update(data)
+            return digest.hexdigest()
+        finally:
+            os.close(fd)
     except OSError as exc:
         raise ImageError(str(path), f"cannot read ({exc.strerror or exc})") from exc

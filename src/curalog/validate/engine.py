@@ -27,7 +27,7 @@ from curalog.validate.background import Pending, in_background
 from curalog.validate.cache import CACHE_NAME, ValidateCache
 from curalog.validate.decision_rules import crop_rules, ledger_rules, log_rules, selection_rules
 from curalog.validate.file_rules import FileFindings, file_rules
-from curalog.validate.inputs import Inputs, VectorCheck, prefetch_sizes, read_inputs
+from curalog.validate.inputs import Inputs, VectorCheck, read_inputs
 from curalog.validate.memo import (
     base_of,
     base_signature,
@@ -229,7 +229,6 @@ def _judge(config: Config, cache: ValidateCache, listing: list[str], vectors: Ve
         size = len(inputs.lines.refs) + len(inputs.vectors.length)
         pending = in_background(aside, worth_it=size <= ASIDE_MAX)
         try:
-            prefetch_sizes(inputs)  # the crops' image headers: I/O, while the child works
             judged = Judged(collect)
             for rule in DECISION_RULES:
                 judged.add(rule(inputs, collect))

@@ -155,6 +155,8 @@ def read_inputs(
         }
         log_lines = LogLines(log_paths, project.ledger)
         superseded = _superseded(project, log_lines)
+        # the crops' image headers (I/O, and no vector verdict needed) while the check works
+        prefetch_sizes(crops, resolver, images, since)
         temp_files, lengths, problems = vectors()
         contents = _indexed_contents(config.root, lines, lengths) if deep else {}
         vector_set = Vectors(temp_files, lengths, problems, lay.embeddings_dir)
@@ -180,9 +182,9 @@ def _superseded(project: Project, log_lines: LogLines) -> dict[tuple[str, int], 
     return superseded
 
 
-def prefetch_sizes(inputs: Inputs) -> None:
-    """Read the headers of the crop rows' chosen images (while a child works: ``engine._judge``)."""
-    crops, resolver, images, since = inputs.crops, inputs.resolver, inputs.images, inputs.since
+def prefetch_sizes(crops: LogRead, resolver: PathResolver, images: ImageFacts, since: str | None) -> None:
+    """Read the headers of the crop rows' chosen images (what ``crop_rules`` asks first), while
+    the vector check works."""
     quick = resolver.quick
     for row in crops.rows:
         if in_range(since, row.timestamp) and row.chosen_size[0] > 0 and row.chosen_size[1] > 0:
