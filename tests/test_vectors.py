@@ -250,17 +250,66 @@ def test_vector_file_names_are_what_the_one_name_rule_says(tmp_path: Path, names
     assert list_vector_files(folder) == ({n[:64]: n for n in vectors}, temps)
 
 
+# what a line's dimension can be: none, zero, negative, the sentinels' values, beyond int64
+DIMS = [None, 0, -1, -2, -3, -4, 8, 16, 24, 2**63, 2**70]
+
+
 @settings(max_examples=300, deadline=None)
 @given(
-    lines=st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from([None, 8, 16, 24])), max_size=20),
-    lengths=st.dictionaries(st.sampled_from("abcd"), st.sampled_from([-1, 8, 16])),
+    lines=st.lists(st.tuples(st.sampled_from("abcde"), st.sampled_from(DIMS)), max_size=20),
+    lengths=st.dictionaries(st.sampled_from("abcd"), st.sampled_from([-1, 0, 8, 16])),
     problems=st.dictionaries(st.sampled_from("abcd"), st.sampled_from(["all zeros", "holds NaN or Inf"])),
 )
-def test_sound_over_all_lines_is_sound_line_by_line(lines, lengths, problems) -> None:
-    """``Vectors.sound_all``, the whole-index form the validator uses, answers as ``sound`` does
-    for each line: a file on disk, no problem, and the length the line says (or none said)."""
-    from curalog.validate.index import IndexRef, Vectors
+def test_line_verdicts_are_the_rules_line_by_line(lines, lengths, problems) -> None:
+    """``Vectors.of_lines``, the whole-index form the validator uses: which lines are sound
+    (as ``sound`` says for each line: a file on disk, no problem, and the length the line says
+    or none said), whose file is gone, and whose file has a length other than the non-zero one
+    the line says; for any dimension a line can hold (none, zero, negative, one of the
+    sentinels' values, beyond int64)."""
+    from curalog.validate.index import MISSING, IndexRef, Vectors
 
     vectors = Vectors([], lengths, problems, "emb")
     refs = [IndexRef(h, dim, "index", None, "") for h, dim in lines]
-    assert vectors.sound_all(refs) == [vectors.sound(ref) for ref in refs]
+    verdicts = vectors.of_lines(refs)
+    assert verdicts.hashes == [h for h, _dim in lines]
+    assert verdicts.sound.tolist() == [vectors.sound(ref) for ref in refs]
+    assert (verdicts.lengths == MISSING).tolist() == [h not in lengths for h, _dim in lines]
+    unexpected = [bool(d) and lengths.get(h) not in (None, d) for h, d in lines]
+    assert verdicts.unexpected.tolist() == unexpected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    legacy=st.lists(
+        st.tuples(st.sampled_from("pqrs"), st.sampled_from("abcde"), st.sampled_from([None, 8, 16])),
+        max_size=12,
+    ),
+    ledger=st.lists(
+        st.tuples(st.sampled_from("pqrst"), st.sampled_from("abcde"), st.sampled_from([None, 8])), max_size=4
+    ),
+    lengths=st.dictionaries(st.sampled_from("abcd"), st.sampled_from([-1, 8, 16])),
+    problems=st.dictionaries(st.sampled_from("abcd"), st.sampled_from(["all zeros"])),
+    contested=st.dictionaries(st.sampled_from("pqrs"), st.sampled_from("abcde")),
+)
+def test_the_counting_lines_positions_and_soundness(tmp_path_factory, legacy, ledger, lengths, problems,
+                                                    contested) -> None:  # fmt: skip
+    """``_counting_lines`` gives, with each image's counting line, that line's position (what
+    ``Embedded`` reads the line's verdict by); ``Embedded.sound`` and ``problems`` are then what
+    ``Vectors.sound``/``problem_of`` say of each image's counting line."""
+    from curalog.legacy.index import IndexLine
+    from curalog.paths import PathResolver
+    from curalog.validate.index import Embedded, IndexLines, IndexRef, Vectors, _counting_lines
+
+    problems = {h: p for h, p in problems.items() if h in lengths}  # a problem is a file's
+    vectors = Vectors([], lengths, problems, "emb")
+    refs = [IndexLine("index", n, p, h, d, "") for n, (p, h, d) in enumerate(legacy, start=1)]
+    refs += [IndexRef(h, d, "db", None, "") for _p, h, d in ledger]
+    lines = IndexLines([p for p, _h, _d in legacy + ledger], refs, len(legacy))
+    index, at = _counting_lines(lines, vectors, contested)
+    assert len(at) == len(index)
+    assert all(refs[i] is ref for i, ref in zip(at.tolist(), index.values(), strict=True))
+    resolver = PathResolver(tmp_path_factory.getbasetemp(), listing=[])
+    embedded = Embedded(lines, vectors, resolver, lambda _c: None)
+    index = _counting_lines(lines, vectors, {})[0]  # the resolver has no contested image
+    assert embedded.sound == {path for path, ref in index.items() if vectors.sound(ref)}
+    assert embedded.problems == {p: vectors.problem_of(r) for p, r in index.items() if not vectors.sound(r)}

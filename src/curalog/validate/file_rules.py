@@ -3,12 +3,14 @@ files themselves (unnamed, unsound, of a length no line expects, temp files left
 
 from __future__ import annotations
 
-from operator import attrgetter
+from itertools import compress
 from typing import NamedTuple
+
+import numpy as np
 
 from curalog.codes import TEMP_FILE_STATE
 from curalog.validate import rules
-from curalog.validate.index import IndexLines, Vectors
+from curalog.validate.index import MISSING, IndexLines, LineVerdicts, Vectors
 from curalog.validate.inputs import Inputs
 from curalog.validate.model import Finding
 from curalog.validate.rules import Where
@@ -21,22 +23,18 @@ class FileFindings(NamedTuple):
 
 def file_rules(inputs: Inputs) -> FileFindings:
     """The findings on the index's files and on the vector files."""
-    hashes = list(map(attrgetter("hash"), inputs.lines.refs))
-    indexed = set(hashes)
-    return FileFindings(
-        _index_files(inputs, hashes, indexed), _vector_files(inputs.lines, inputs.vectors, hashes, indexed)
-    )
+    verdicts = inputs.embedded.verdicts  # each index line's vector verdict, by position
+    return FileFindings(_index_files(inputs, verdicts), _vector_files(inputs.lines, inputs.vectors, verdicts))
 
 
-def _index_files(inputs: Inputs, hashes: list[str], indexed: set[str]) -> list[Finding]:
+def _index_files(inputs: Inputs, verdicts: LineVerdicts) -> list[Finding]:
     """Index lines whose vector file is gone (and, with --deep, those whose image's bytes no
     longer have the hash they say), and temp files left behind."""
     found: list[Finding] = []
     vectors = inputs.vectors
     rel, on_disk = vectors.rel, vectors.files
     paths, refs, contents = inputs.lines.paths, inputs.lines.refs, inputs.contents
-    missing = indexed - on_disk
-    check = range(len(refs)) if inputs.deep else [i for i, h in enumerate(hashes) if h in missing]
+    check = range(len(refs)) if inputs.deep else np.flatnonzero(verdicts.lengths == MISSING).tolist()
     for i in check:
         canonical, ref = paths[i], refs[i]
         where = Where(ref.source, ref.line, canonical.split("/", 1)[0], canonical)
@@ -52,16 +50,15 @@ def _index_files(inputs: Inputs, hashes: list[str], indexed: set[str]) -> list[F
     return found
 
 
-def _vector_files(lines: IndexLines, vectors: Vectors, hashes: list[str], indexed: set[str]) -> list[Finding]:
+def _vector_files(lines: IndexLines, vectors: Vectors, verdicts: LineVerdicts) -> list[Finding]:
     """Vector files that are unnamed, unsound, or of a length no index line expects."""
     found: list[Finding] = []
     rel, on_disk = vectors.rel, vectors.files
-    paths, refs = lines.paths, lines.refs
+    paths, refs, hashes = lines.paths, lines.refs, verdicts.hashes
     length, problems = vectors.length, vectors.problem
-    suspects = set(on_disk - indexed)
+    suspects = set(on_disk - set(hashes))
     suspects.update(problems)
-    dims, lengths = map(attrgetter("dim"), refs), map(length.get, hashes)  # a length no line expects
-    suspects.update(h for h, d, n in zip(hashes, dims, lengths, strict=True) if d and n not in (None, d))
+    suspects.update(compress(hashes, verdicts.unexpected.tolist()))  # a length no line expects
     suspects &= on_disk
     first_image: dict[str, str] = {}
     dims: dict[str, set[int]] = {}

@@ -8,6 +8,7 @@ the line that counts for it and whether that line names a sound vector of the le
 from __future__ import annotations
 
 from collections.abc import Callable, KeysView
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import NamedTuple, Protocol
 
@@ -71,15 +72,49 @@ class Vectors(NamedTuple):
         n = self.length.get(ref.hash)
         return n is not None and ref.hash not in self.problem and ref.dim in (None, n)
 
-    def sound_all(self, refs: list[Ref]) -> list[bool]:
-        """``sound`` of each of ``refs``, for whole-index passes: C loops over their hashes,
-        lengths and dimensions instead of a call a line."""
+    def of_lines(self, refs: list[Ref]) -> LineVerdicts:
+        """The verdict on each of ``refs``' vector files, by position: one look-up a line, for
+        every whole-index pass after it (``LineVerdicts``)."""
         hashes = list(map(attrgetter("hash"), refs))
-        dims = np.array(list(map(attrgetter("dim"), refs)), dtype=object)
-        lengths = np.array(list(map(self.length.get, hashes)), dtype=object)
-        fits = (lengths != None) & ((dims == None) | (dims == lengths))  # noqa: E711 (elementwise)
-        problem = self.problem
-        return [ok and h not in problem for h, ok in zip(hashes, fits.tolist(), strict=True)]
+        said, no, other, big = map(attrgetter("dim"), refs), NO_DIM, OTHER_DIM, 2**62
+        dims = np.array(
+            [
+                d if d.__class__ is int and d != no and -big < d < big else no if d is None else other
+                for d in said
+            ],
+            dtype=np.int64,
+        )
+        lengths = np.array(list(map(self.length.get, hashes, repeat(MISSING))), dtype=np.int64)
+        problem = np.array(list(map(self.problem.__contains__, hashes)), dtype=bool)
+        return LineVerdicts(hashes, dims, lengths, problem)
+
+
+NO_DIM = -3  # a line that says no dimension (``LineVerdicts.dims``)
+OTHER_DIM = -4  # a dimension of NO_DIM's value, beyond int64 or not an int: never a file's length
+MISSING = -2  # the length of a vector file that is not there (``LineVerdicts.lengths``)
+
+
+class LineVerdicts(NamedTuple):
+    """Index lines' vector verdicts, by line position (``Vectors.of_lines``): each line's
+    hash looked up once, and NumPy for every whole-index pass after (which line is sound,
+    whose file is gone, whose length no line expects)."""
+
+    hashes: list[str]
+    dims: np.ndarray  # int64: the dimension the line says (NO_DIM: none; OTHER_DIM: no length's)
+    lengths: np.ndarray  # int64: its file's length (-1: not a vector; MISSING: no file)
+    problem: np.ndarray  # bool: its file has a problem
+
+    @property
+    def sound(self) -> np.ndarray:
+        """``Vectors.sound`` of each line: a file with no problem, of the length it says."""
+        fits = (self.dims == NO_DIM) | (self.dims == self.lengths)
+        return (self.lengths != MISSING) & ~self.problem & fits
+
+    @property
+    def unexpected(self) -> np.ndarray:
+        """Lines whose file is there with a length other than the (non-zero) one they say."""
+        said = (self.dims != NO_DIM) & (self.dims != 0)
+        return said & (self.lengths != MISSING) & (self.lengths != self.dims)
 
 
 class IndexLines(NamedTuple):
@@ -123,8 +158,11 @@ def place_index_lines(
     return IndexLines(paths, refs, n_legacy), resolver
 
 
-def _counting_lines(lines: IndexLines, vectors: Vectors, contested: dict[str, str]) -> dict[str, Ref]:
-    """Canonical image path -> the index line that counts for it.
+def _counting_lines(
+    lines: IndexLines, vectors: Vectors, contested: dict[str, str]
+) -> tuple[dict[str, Ref], np.ndarray]:
+    """Canonical image path -> the index line that counts for it, and the position of each of
+    those lines (in the dict's order).
 
     Several legacy lines for one image: when they disagree on the hash and the image is on disk
     (``contested``: path -> its content), only the lines with its content are candidates (if
@@ -134,21 +172,34 @@ def _counting_lines(lines: IndexLines, vectors: Vectors, contested: dict[str, st
     paths, refs = lines.paths, lines.refs
     unsound = vectors.problem_of
     index: dict[str, Ref] = {}
-    for path, ref in zip(paths[:n], refs[:n], strict=True):
+    later: list[int] = []  # lines whose image an earlier line named
+    won: dict[str, int] = {}  # image -> its counting line, where that is not its first
+    for i, (path, ref) in enumerate(zip(paths[:n], refs[:n], strict=True)):
         prev = index.setdefault(path, ref)
         if prev is ref:
             continue
+        later.append(i)
         content = contested.get(path)
         if content is not None and (ref.hash == content) != (prev.hash == content):
             if ref.hash == content:
-                index[path] = ref
+                index[path], won[path] = ref, i
             continue
         if unsound(ref) is None or unsound(prev) is not None:
+            index[path], won[path] = ref, i
+    for i, (path, ref) in enumerate(zip(paths[n:], refs[n:], strict=True), start=n):
+        if path not in index:  # later legacy lines win; a ledger row if it is sound
             index[path] = ref
-    for path, ref in zip(paths[n:], refs[n:], strict=True):  # later legacy lines win; a ledger
-        if unsound(ref) is None or path not in index:  # row if it is sound
-            index[path] = ref
-    return index
+        else:
+            later.append(i)
+            if unsound(ref) is None:
+                index[path], won[path] = ref, i
+    # the first line of each image, in the dict's order; then the lines that won over it
+    at = np.delete(np.arange(len(refs), dtype=np.int64), later)
+    if won:
+        for k, path in enumerate(index):
+            if path in won:
+                at[k] = won[path]
+    return index, at
 
 
 class Embedded:
@@ -170,12 +221,14 @@ class Embedded:
         self.vectors = vectors
         self.resolver = resolver
         self._content_hash = content_hash
-        self.index = _counting_lines(lines, vectors, resolver.index_view().contested)
-        sound = vectors.sound_all(list(self.index.values()))
-        self.sound = {path for path, ok in zip(self.index, sound, strict=True) if ok}
+        self.verdicts = vectors.of_lines(lines.refs)  # each line's, by position
+        self.index, at = _counting_lines(lines, vectors, resolver.index_view().contested)
+        sound = self.verdicts.sound[at].tolist()
+        self.sound = set(compress(self.index, sound))
         # why each indexed image that is not soundly embedded is not (``problem``)
+        problem_of = vectors.problem_of
         self.problems: dict[str, str | None] = {
-            path: vectors.problem_of(ref) for path, ref in self.index.items() if path not in self.sound
+            path: problem_of(ref) for (path, ref), ok in zip(self.index.items(), sound, strict=True) if not ok
         }
         self._content_checked: set[str] = set()  # images looked up by content (by_content)
         self._any_lines = bool(lines.refs)
@@ -193,6 +246,7 @@ class Embedded:
         self.lines, self.vectors = IndexLines([], [], 0), None  # type: ignore[assignment]
         self.resolver, self._content_hash = resolver, content_hash
         self.index, self.sound, self.problems = {}, sound, problems
+        self.verdicts = Vectors([], {}, {}, "").of_lines([])
         self._content_checked: set[str] = set()
         self._any_lines, self._sound_by_hash = any_lines, sound_by_hash
         return self
@@ -233,11 +287,10 @@ class Embedded:
 
     def sound_line_hashes(self) -> list[str]:
         """The content hashes of the sound vectors the index lines name (what ``by_content``
-        links an image by)."""
+        links an image by), one for each line that names one."""
         if self._sound_by_hash is not None:
             return list(self._sound_by_hash)  # type: ignore[call-overload]
-        refs = self.lines.refs
-        return list({ref.hash for ref, ok in zip(refs, self.vectors.sound_all(refs), strict=True) if ok})
+        return list(compress(self.verdicts.hashes, self.verdicts.sound.tolist()))
 
     def usable_hash(self, raw: str, directory: str) -> str | None:
         """The content hash of the usable vector of a logged path, or None."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -31,6 +32,7 @@ from curalog.validate.prior import Prior
 
 RESUME_VERSION = 2  # 2: the vector files' digest is kept in the memo file
 LONGEST = 65_536  # the longest text (a path, a session id) kept
+_LOWER_HEX = re.compile("[0-9a-f]*")
 
 
 class LogState(NamedTuple):
@@ -224,13 +226,8 @@ def _pack_hashes(hashes: list[str]) -> dict[str, np.ndarray] | None:
     """Content hashes as 32 bytes each when they are all sha256 hex (the index's own form),
     else as texts."""
     text = "".join(hashes)
-    if len(text) == 64 * len(hashes):
-        try:
-            raw = bytes.fromhex(text)
-        except ValueError:
-            raw = b""
-        if raw.hex() == text:  # lowercase hex through and through
-            return {"sound_hash_raw": np.frombuffer(raw, np.uint8)}
+    if len(text) == 64 * len(hashes) and _LOWER_HEX.fullmatch(text):
+        return {"sound_hash_raw": np.frombuffer(bytes.fromhex(text), np.uint8)}
     packed = _pack(hashes)
     return {"sound_hash": packed} if packed is not None else None
 
