@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, int]] = [
     # 4 products
     ("curalog.dataset", 4), ("curalog.monitor", 4), ("curalog.repair", 4), ("curalog.legacy", 4),
     ("curalog.curation", 4), ("curalog.interop", 4), ("curalog.doctor", 4), ("curalog.selftest", 4),
-    ("curalog.demo", 4),
+    ("curalog.demo", 4), ("curalog.training", 4),
     # 5 interfaces
     ("curalog.cli", 5), ("curalog.web", 5), ("curalog.__main__", 5),
     # the package itself: the public facade (imports down, imported by nothing inside)

@@ -20,6 +20,7 @@ from curalog.cli import (
     project,
     repair,
     serve,
+    training,
     validate,
 )
 from curalog.cli.options import console, one_line_errors
@@ -43,6 +44,7 @@ app.command("health")(monitor.health)
 app.command("dashboard")(monitor.dashboard)
 app.command("serve")(serve.serve)
 app.command("extract-history")(repair.extract_history)
+app.command("train")(training.train)
 app.command("check")(monitor.check)
 app.command("doctor")(project.doctor)
 app.command("import-legacy")(legacy.import_legacy)

@@ -1,0 +1,126 @@
+"""A trained model on disk: the ranker's weights and the box regressor's, with a manifest that
+says what they were trained on (the dataset manifest's sha256, the embedding fingerprint, the
+dimension), how well they did held out, and by which code.
+
+A model scores only vectors of the embedding fingerprint it was trained on: another model's
+vectors (or another length) raise ``ModelMismatch``, never a silent nonsense score.
+
+Folder: ``<models>/<id>/`` holding ``model.npz`` and ``manifest.json``; ``<models>/active.json``
+names the model in use (``activate``). A model folder is written once and never replaced.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curalog.audit import AuditLog
+from curalog.dataset.signal import predict_boxes
+from curalog.errors import ConfigError, CuralogError, shown
+from curalog.files import write_file
+
+MODEL_FILES = ("model.npz", "manifest.json")
+ACTIVE = "active.json"
+
+
+class ModelMismatch(CuralogError):
+    """Vectors a model cannot score: another embedding fingerprint, or another length."""
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    fingerprint: str  # the embedding model that made the vectors it was trained on
+    dim: int
+    ranker: np.ndarray | None  # (dim,): score = ranker @ vector (None: no pairs to train on)
+    box_coef: np.ndarray | None  # (4, dim) (None: no crops to train on)
+    box_intercept: np.ndarray | None  # (4,)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def check(self, vectors: np.ndarray, fingerprints: str | Iterable[str]) -> np.ndarray:
+        """``vectors`` as float64 (n, dim), or ``ModelMismatch`` naming what differs: each
+        vector's fingerprint (one for all, or one each) must be the model's."""
+        given = [fingerprints] if isinstance(fingerprints, str) else list(fingerprints)
+        other = sorted({f for f in given if f != self.fingerprint})
+        if other:
+            raise ModelMismatch(
+                f"model {self.id} was trained on vectors of {self.fingerprint or '(no model named)'!r}; "
+                f"it does not score vectors of {', '.join(map(repr, other))} (train on a dataset of those)"
+            )
+        x = np.asarray(vectors, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ModelMismatch(f"model {self.id} scores vectors of length {self.dim}, not shape {x.shape}")
+        return x
+
+    def scores(self, vectors: np.ndarray, fingerprints: str | Iterable[str]) -> np.ndarray:
+        """The ranker's score of each vector (the highest is the suggested pick)."""
+        if self.ranker is None:
+            raise ModelMismatch(f"model {self.id} has no ranker (its dataset held no pairs)")
+        return self.check(vectors, fingerprints) @ self.ranker
+
+    def boxes(self, vectors: np.ndarray, fingerprints: str | Iterable[str]) -> np.ndarray:
+        """The suggested crop box of each vector's image, (n, 4) in [0, 1]."""
+        if self.box_coef is None or self.box_intercept is None:
+            raise ModelMismatch(f"model {self.id} has no box regressor (its dataset held no crops)")
+        return predict_boxes(self.box_coef, self.box_intercept, self.check(vectors, fingerprints))
+
+
+def save_model(model: Model, models: Path, audit: AuditLog) -> Path:
+    """Write ``model`` to ``models/<id>/`` (a new folder: an existing one is never replaced)."""
+    folder = models / model.id
+    if os.path.lexists(folder):
+        raise CuralogError(f"{shown(folder)} already exists; a model folder is never replaced")
+    arrays = {name: value for name, value in (("ranker", model.ranker), ("box_coef", model.box_coef),
+              ("box_intercept", model.box_intercept)) if value is not None}  # fmt: skip
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    folder.mkdir(parents=True)
+    write_file(folder / "model.npz", buf.getbuffer())
+    write_file(folder / "manifest.json", json.dumps(model.manifest, indent=2, sort_keys=True) + "\n")
+    audit.record("create", list(MODEL_FILES), dest_dir=str(folder), notes=f"model {model.id}")
+    return folder
+
+
+def load_model(folder: str | os.PathLike[str]) -> Model:
+    """The model saved in ``folder``; ``ConfigError`` (one line) when it is not a whole one."""
+    f = Path(folder)
+    try:
+        manifest = json.loads((f / "manifest.json").read_text(encoding="utf-8"))
+        with np.load(f / "model.npz", allow_pickle=False) as z:
+            arrays = {name: z[name].astype(np.float64) for name in z.files}
+        box = arrays.get("box_coef"), arrays.get("box_intercept")
+        return Model(str(manifest["id"]), str(manifest["fingerprint"]), int(manifest["dim"]),
+                     arrays.get("ranker"), *box, manifest)  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{shown(f)} is not a curalog model ({why})") from exc
+
+
+def activate(models: Path, model_id: str, audit: AuditLog) -> None:
+    """Make ``model_id`` the model in use (``models/active.json``)."""
+    write_file(models / ACTIVE, json.dumps({"model": model_id}) + "\n")
+    audit.record("create", [ACTIVE], dest_dir=str(models), notes=f"model in use: {model_id}")
+
+
+def active_model(models: Path) -> Model | None:
+    """The model in use, or None when none was trained (``ConfigError`` if it cannot be read)."""
+    try:
+        text = (models / ACTIVE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {shown(models / ACTIVE)}: {exc.strerror or exc}") from exc
+    try:
+        model_id = json.loads(text)["model"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{shown(models / ACTIVE)} names no model ({exc})") from exc
+    if not isinstance(model_id, str) or "/" in model_id or model_id in ("", ".", ".."):
+        raise ConfigError(f"{shown(models / ACTIVE)} names no model folder ({model_id!r})")
+    return load_model(models / model_id)

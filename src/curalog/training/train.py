@@ -1,0 +1,156 @@
+"""``curalog train``: the ranker and the box regressor trained from a built dataset, on the CPU.
+
+Both are linear models over the embeddings (``dataset.signal``): on a few hundred to a few
+hundred thousand decisions they fit in seconds, and a linear score is what a curator's pick
+among near-identical variants can honestly support; the held-out figures say whether it does.
+Each is scored out of fold by set, against its trivial baseline, overall and per project, with
+bootstrap intervals (``metrics``); then fitted on every decision and saved with a manifest
+(``model``). The new model becomes the one in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curalog.audit import AuditLog
+from curalog.config import Config, find_root, load_config
+from curalog.dataset.loading import Dataset, load
+from curalog.dataset.signal import (
+    BoxFolds,
+    RankerFolds,
+    box_folds,
+    fit_boxes,
+    fit_ranker,
+    iou_rows,
+    pair_differences,
+    ranker_folds,
+)
+from curalog.errors import ConfigError, CuralogError, shown
+from curalog.files import check_output_folder, target_of
+from curalog.training.metrics import by_project, compare
+from curalog.training.model import Model, activate, save_model
+from curalog.version import __version__
+
+ESTIMATORS = {
+    "ranker": "logistic regression on embedding(chosen) - embedding(rejected) and its mirror, no intercept",
+    "boxes": "ridge regression from the chosen image's embedding to the box",
+}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    folder: Path  # where the model was saved
+    model: Model
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.model.manifest
+
+
+def fingerprint_of(ds: Dataset, folder: Path) -> str:
+    """The one embedding model the dataset's vectors come from (``ConfigError`` when several,
+    or none: a model scores vectors of one model only)."""
+    models = ds.manifest.get("embedding_models")
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(f"{shown(folder)} names no embedding model: nothing to train on (build it again)")
+    if len(models) > 1:
+        named = ", ".join(f"{m or '(none named)'} ({n:,} images)" for m, n in sorted(models.items()))
+        raise ConfigError(f"{shown(folder)} mixes vectors of {len(models)} embedding models ({named}); "
+                           "a model is trained on one: re-embed with one model and build again")  # fmt: skip
+    return str(next(iter(models)))
+
+
+def ranker_figures(ranked: RankerFolds, pairs: Any, seed: int) -> dict[str, Any]:
+    """Held-out figures of the ranker: pairs ranked right (vs a coin: 0.5) and decisions whose
+    chosen image it ranks first among the candidates (vs a random pick: 1 / candidates)."""
+    right = (ranked.margin > 0) + 0.5 * (ranked.margin == 0)
+    decisions, at = np.unique(pairs["decision"].to_numpy(), return_inverse=True)
+    worst = np.full(len(decisions), np.inf)
+    np.minimum.at(worst, at, ranked.margin)
+    rejected = np.bincount(at, minlength=len(decisions))
+    first_pair = np.unique(at, return_index=True)[1]
+    top1, random_pick, groups = (worst > 0).astype(np.float64), 1 / (rejected + 1), ranked.groups[first_pair]
+    return {
+        "pairs": len(right), "decisions": len(decisions), "folds": ranked.folds,
+        "pairwise_accuracy": compare(right, np.full(len(right), 0.5), ranked.groups, seed),
+        "top1_accuracy": compare(top1, random_pick, groups, seed),
+        "top1_by_project": by_project(top1, random_pick, groups, seed),
+    }  # fmt: skip
+
+
+def box_figures(boxed: BoxFolds, seed: int) -> dict[str, Any]:
+    """Held-out figures of the box regressor: mean IoU with the person's box, against the
+    centred box of the training crops' mean size."""
+    model, base = iou_rows(boxed.pred, boxed.truth), iou_rows(boxed.centre, boxed.truth)
+    return {
+        "crops": len(model), "folds": boxed.folds,
+        "mean_iou": compare(model, base, boxed.groups, seed),
+        "mean_iou_by_project": by_project(model, base, boxed.groups, seed),
+    }  # fmt: skip
+
+
+def models_folder(config: Config, out: str | os.PathLike[str] | None) -> Path:
+    """Where models are saved (default ``data/models``), refused when it would be the project
+    root or above it, or hold or sit inside one of the project's own files."""
+    target = Path(out).expanduser() if out is not None else config.root / "data" / "models"
+    real = target_of(target)
+    check_output_folder(real, config.root, config.owned_paths(), f"--out {shown(target)}", verb="write into")
+    return real
+
+
+def train(
+    root: str | os.PathLike[str] | None = None,
+    dataset: str | os.PathLike[str] | None = None,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    folds: int = 5,
+    seed: int = 0,
+) -> TrainResult:
+    """Train the ranker and the box regressor on the dataset (default ``data/dataset``), save
+    them under ``out`` (default ``data/models``) and make them the model in use."""
+    if folds < 2:
+        raise ConfigError(f"--folds {folds}: held-out figures need at least 2 folds")
+    config = load_config(Path(root) if root is not None else find_root())
+    folder = Path(dataset).expanduser() if dataset is not None else config.root / "data" / "dataset"
+    models = models_folder(config, out)
+    try:
+        ds = load(folder)
+    except CuralogError as exc:  # not a dataset: bad input (exit 2)
+        raise ConfigError(str(exc)) from exc
+    fingerprint = fingerprint_of(ds, folder)
+    audit = AuditLog(config.path("audit_dir"), script="curalog train")
+    audit.require("save a model")
+    ranked, boxed = ranker_folds(ds.embeddings, ds.pairs, folds), box_folds(ds.embeddings, ds.crops, folds)
+    if ranked is None and boxed is None:
+        raise CuralogError(
+            f"{shown(folder)} has fewer than 2 sets with pairs or crops: nothing to score held out"
+        )
+    ranker = fit_ranker(pair_differences(ds.embeddings, ds.pairs)) if ranked is not None else None
+    box = None
+    if boxed is not None:
+        box = fit_boxes(np.asarray(ds.embeddings)[ds.crops["row"].to_numpy(dtype=np.int64)], boxed.truth)
+    now = datetime.now(UTC)
+    model_id = f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    manifest = {
+        "id": model_id, "created_at": f"{now:%Y-%m-%dT%H:%M:%SZ}", "curalog": __version__,
+        "fingerprint": fingerprint, "dim": int(ds.embeddings.shape[1]),
+        "dataset": str(target_of(folder)),
+        "dataset_manifest_sha256": hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest(),
+        "folds": folds, "seed": seed, "estimators": ESTIMATORS,
+        "ranker": ranker_figures(ranked, ds.pairs, seed) if ranked is not None
+        else {"pairs": len(ds.pairs), "skipped": "fewer than 2 sets with pairs"},
+        "boxes": box_figures(boxed, seed) if boxed is not None
+        else {"crops": len(ds.crops), "skipped": "fewer than 2 sets with crops"},
+    }  # fmt: skip
+    model = Model(model_id, fingerprint, manifest["dim"], ranker, *(box or (None, None)), manifest)
+    saved = save_model(model, models, audit)
+    activate(models, model_id, audit)
+    return TrainResult(saved, model)

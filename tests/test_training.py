@@ -1,0 +1,202 @@
+"""``curalog train``: the ranker and the box regressor, held out against trivial baselines, saved
+with what they were trained on, refusing vectors of another embedding model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from curalog import dataset
+from curalog.audit import AuditLog
+from curalog.training import (
+    ACTIVE,
+    ModelMismatch,
+    active_model,
+    clearly_above,
+    compare,
+    load_model,
+    train,
+)
+from curalog.training import metrics as metrics_module
+
+FINGERPRINT = "toy:dim16"
+
+
+def _synthetic(folder: Path, *, signal: bool = True, shuffled: bool = False, n_sets: int = 90,
+               seed: int = 0, models: dict[str, int] | None = None) -> Path:  # fmt: skip
+    """A dataset folder written directly, as ``dataset build`` writes one: sets of three variants
+    over two projects; with ``signal`` the chosen variant lies along one direction and its box
+    width follows it; ``shuffled`` keeps those embeddings but picks the chosen variant and the
+    boxes at random (the labels carry nothing)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    dim = 16
+    direction = rng.standard_normal(dim)
+    emb: list[np.ndarray] = []
+    pairs, crops = [], []
+    for s in range(n_sets):
+        project = "mojo1" if s % 3 else "mojo2"
+        variants = [rng.standard_normal(dim) for _ in range(3)]
+        if signal:
+            variants[0] = variants[0] + 1.5 * direction
+        rows = list(range(len(emb), len(emb) + 3))
+        emb.extend(variants)
+        chosen = int(rng.integers(3)) if shuffled else 0
+        for r in rows:
+            if r != rows[chosen]:
+                pairs.append(
+                    (f"d{s}", "selection", f"set{s}", project, "a", "h", rows[chosen], "b", "h2", r, "train")
+                )
+        w = 0.3 + 0.4 / (1 + np.exp(-variants[chosen] @ direction / 4))
+        if shuffled:
+            w = 0.3 + 0.4 * rng.random()
+        x = 0.5 - w / 2
+        crops.append((f"c{s}", f"set{s}", project, "a", "h", x, x, x + w, x + w, rows[chosen], "train"))
+    folder.mkdir(parents=True)
+    pd.DataFrame(pairs, columns=dataset.PAIR_COLUMNS).to_parquet(folder / "pairs.parquet")
+    pd.DataFrame(crops, columns=dataset.CROP_COLUMNS).to_parquet(folder / "crops.parquet")
+    np.save(folder / "embeddings.npy", np.asarray(emb, dtype=np.float32))
+    manifest = {
+        "curalog": "test",
+        "reconciliation": {},
+        "embedding_models": models or {FINGERPRINT: len(emb)},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "drops.csv").write_text("")
+    return folder
+
+
+def test_signal_trains_clearly_above_baseline_and_shuffled_labels_do_not(root: Path, tmp_path: Path) -> None:
+    good = train(root, _synthetic(tmp_path / "good"), out=tmp_path / "models").manifest
+    rk, bx = good["ranker"], good["boxes"]
+    assert clearly_above(rk["pairwise_accuracy"]) and rk["pairwise_accuracy"]["model"] > 0.85
+    assert clearly_above(rk["top1_accuracy"])
+    assert rk["top1_accuracy"]["baseline"] == pytest.approx(1 / 3, abs=1e-4)
+    assert clearly_above(bx["mean_iou"])
+    assert sorted(rk["top1_by_project"]) == sorted(bx["mean_iou_by_project"]) == ["mojo1", "mojo2"]
+    assert rk["decisions"] == 90 and rk["pairs"] == 180 and bx["crops"] == 90
+    noise = train(root, _synthetic(tmp_path / "noise", shuffled=True), out=tmp_path / "models").manifest
+    assert not clearly_above(noise["ranker"]["pairwise_accuracy"])
+    assert not clearly_above(noise["ranker"]["top1_accuracy"])
+    assert not clearly_above(noise["boxes"]["mean_iou"])
+    assert 0.35 < noise["ranker"]["pairwise_accuracy"]["model"] < 0.65
+
+
+def test_a_model_scores_only_vectors_of_its_embedding_model(root: Path, tmp_path: Path) -> None:
+    folder = _synthetic(tmp_path / "ds")
+    result = train(root, folder, out=tmp_path / "models")
+    model = load_model(result.folder)
+    vectors = np.load(folder / "embeddings.npy")[:3]  # the first set: its chosen variant is the first
+    assert int(np.argmax(model.scores(vectors, FINGERPRINT))) == 0
+    assert np.array_equal(model.scores(vectors, [FINGERPRINT] * 3), result.model.scores(vectors, FINGERPRINT))
+    boxes = model.boxes(vectors, FINGERPRINT)
+    assert boxes.shape == (3, 4) and ((boxes >= 0) & (boxes <= 1)).all()
+    assert (boxes[:, 2] >= boxes[:, 0]).all() and (boxes[:, 3] >= boxes[:, 1]).all()
+    with pytest.raises(ModelMismatch, match="clip:other"):
+        model.scores(vectors, "clip:other")
+    with pytest.raises(ModelMismatch, match="clip:other"):  # one vector of another model is enough
+        model.boxes(vectors, [FINGERPRINT, "clip:other", FINGERPRINT])
+    with pytest.raises(ModelMismatch, match="length 16"):
+        model.scores(np.zeros((2, 8)), FINGERPRINT)
+
+
+def test_the_model_is_saved_with_what_it_was_trained_on_and_never_replaced(
+    root: Path, tmp_path: Path
+) -> None:
+    import hashlib
+
+    folder = _synthetic(tmp_path / "ds")
+    models = tmp_path / "models"
+    first = train(root, folder, out=models, seed=3)
+    m = json.loads((first.folder / "manifest.json").read_text())
+    assert m["fingerprint"] == FINGERPRINT and m["dim"] == 16 and m["seed"] == 3 and m["folds"] == 5
+    assert m["dataset_manifest_sha256"] == hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
+    assert m["curalog"] and m["estimators"]["ranker"] and m["id"] == first.folder.name
+    assert active_model(models).id == first.model.id  # type: ignore[union-attr]
+    before = {p.name: p.read_bytes() for p in first.folder.iterdir()}
+    second = train(root, folder, out=models)
+    assert second.folder != first.folder and active_model(models).id == second.model.id  # type: ignore[union-attr]
+    assert {p.name: p.read_bytes() for p in first.folder.iterdir()} == before  # untouched
+    entries = AuditLog(root / "data" / "file_operations_logs").entries()
+    logged = [e.data for e in entries if e.data.get("script") == "curalog train"]
+    assert [sorted(e["files"]) for e in logged] == [["manifest.json", "model.npz"], [ACTIVE]] * 2
+    assert {e["dest_dir"] for e in logged} == {str(first.folder), str(second.folder), str(models)}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "curalog", *args], capture_output=True, text=True)
+
+
+def test_train_refuses_with_one_line(root: Path, tmp_path: Path) -> None:
+    r = _cli("train", "--root", str(root), "--dataset", str(tmp_path / "nowhere"))
+    assert (
+        r.returncode == 2 and "not a curalog dataset" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    )
+    mixed = _synthetic(tmp_path / "mixed", models={"clip:a": 10, "thumbnail-v1:b": 5})
+    r = _cli("train", "--root", str(root), "--dataset", str(mixed))
+    assert r.returncode == 2 and "clip:a" in r.stderr and "thumbnail-v1:b" in r.stderr
+    good = _synthetic(tmp_path / "good")
+    owned = (root / "data/ai_data/cache/embeddings", root / "data/file_operations_logs", root, root / "data")
+    for own in owned:
+        r = _cli("train", "--root", str(root), "--dataset", str(good), "--out", str(own))
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert not (root / "data" / "models").exists()  # nothing was written
+    r = _cli("train", "--root", str(root), "--dataset", str(good), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fingerprint"] == FINGERPRINT
+    r = _cli("train", "--root", str(root), "--dataset", str(good))
+    assert r.returncode == 0 and "chosen ranked first" in r.stdout and "mojo2" in r.stdout
+
+
+def test_train_on_a_built_dataset(tmp_path: Path) -> None:
+    from tests.legacy_project import build as build_legacy
+
+    root = tmp_path / "legacy"
+    build_legacy(root)
+    built = dataset.build(root, tmp_path / "ds")
+    result = train(root, built.out)
+    (fingerprint,) = built.manifest["embedding_models"]
+    assert result.model.fingerprint == fingerprint and result.folder.parent == root / "data" / "models"
+    assert "skipped" in result.manifest["ranker"]  # this project's selections have no pair with two vectors
+    assert result.manifest["boxes"]["crops"] == built.manifest["counts"]["crops"]
+    with pytest.raises(ModelMismatch):
+        result.model.scores(np.zeros((1, result.model.dim)), fingerprint)  # no ranker to score with
+
+
+def _reference_compare(model, base, groups, seed):
+    """``compare``'s interval, the slow way: the same draws, one at a time, from rows per set."""
+    sets = sorted(set(groups))
+    rows = {s: [i for i, g in enumerate(groups) if g == s] for s in sets}
+    rng = np.random.default_rng(seed)
+    draws = []
+    for start in range(0, metrics_module.BOOTSTRAP, metrics_module._BATCH):
+        picks = rng.integers(0, len(sets), size=(min(metrics_module._BATCH, metrics_module.BOOTSTRAP - start),
+                                                 len(sets)))  # fmt: skip
+        for pick in picks:
+            chosen = [i for k in pick for i in rows[sets[k]]]
+            draws.append(
+                (sum(model[i] for i in chosen) / len(chosen), sum(base[i] for i in chosen) / len(chosen))
+            )
+    lift = [m - b for m, b in draws]
+    return [round(float(v), 4) for v in np.percentile(lift, [2.5, 97.5])]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.lists(st.tuples(st.sampled_from("abcdef"), st.floats(0, 1), st.floats(0, 1)), min_size=1,
+                     max_size=25), seed=st.integers(0, 5))  # fmt: skip
+def test_the_intervals_are_a_bootstrap_over_sets(data, seed) -> None:
+    groups = np.array([g for g, _m, _b in data], dtype=object)
+    model = np.array([m for _g, m, _b in data])
+    base = np.array([b for _g, _m, b in data])
+    got = compare(model, base, groups, seed)
+    assert got["sets"] == len(set(groups.tolist())) and got["rows"] == len(data)
+    assert got["lift_ci"] == pytest.approx(_reference_compare(model, base, groups.tolist(), seed), abs=2e-4)
+    assert got["model"] == pytest.approx(model.mean(), abs=1e-4)
