@@ -200,3 +200,86 @@ def test_the_intervals_are_a_bootstrap_over_sets(data, seed) -> None:
     assert got["sets"] == len(set(groups.tolist())) and got["rows"] == len(data)
     assert got["lift_ci"] == pytest.approx(_reference_compare(model, base, groups.tolist(), seed), abs=2e-4)
     assert got["model"] == pytest.approx(model.mean(), abs=1e-4)
+
+
+def _curated_project(root: Path, *, predictable: bool, n_sets: int = 40, seed: int = 1) -> Path:
+    """A project curated for real: images on disk, embedded by the built-in embedder, decisions
+    logged through the ledger. Each image is a plain colour with a white square somewhere; the
+    person picks the reddest variant of a set (``predictable``; else one at random) and crops
+    the square (else a square anywhere)."""
+    from PIL import Image
+
+    import curalog
+
+    rng = np.random.default_rng(seed)
+    decisions = []
+    for s in range(2 * n_sets):
+        paths, squares, redness = [], [], []
+        for v in range(3):
+            colour = rng.integers(0, 256, 3)
+            img = Image.new("RGB", (64, 48), tuple(int(c) for c in colour))
+            x, y = int(rng.integers(0, 41)), int(rng.integers(0, 25))
+            img.paste((255, 255, 255), (x, y, x + 24, y + 24))
+            rel = f"mojo{1 + s % 2}/selected/set{s}_v{v}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            img.save(root / rel)
+            paths.append(rel)
+            squares.append((x, y, x + 24, y + 24))
+            redness.append(int(colour[0]) - (int(colour[1]) + int(colour[2])) / 2)
+        chosen = int(np.argmax(redness)) if predictable else int(rng.integers(3))
+        x, y = int(rng.integers(0, 41)), int(rng.integers(0, 25))  # a square anywhere
+        box = squares[chosen] if predictable else (x, y, x + 24, y + 24)
+        decisions.append(
+            (f"set{s}", paths[0].rpartition("/")[0], paths, chosen, box if s >= n_sets else None)
+        )
+    curalog.init_project(root)
+    with curalog.open_project(root) as project:
+        assert project.embed([p for d in decisions for p in d[2]]).ok
+        with project.session(tool="test") as session:
+            for set_id, folder, paths, chosen, box in decisions:
+                if box is None:
+                    session.log_selection(set_id, folder, paths, chosen)
+                else:
+                    session.log_crop(set_id, folder, paths, chosen, box)
+    return root
+
+
+def test_decisions_predictable_from_the_images_train_above_baseline_and_random_ones_do_not(
+    tmp_path: Path,
+) -> None:
+    """Signal against no signal, end to end: images, the built-in embedder, ledger decisions,
+    ``dataset build``, ``train``."""
+    real = _curated_project(tmp_path / "real", predictable=True)
+    m = train(real, dataset.build(real, tmp_path / "real-ds").out).manifest
+    assert clearly_above(m["ranker"]["top1_accuracy"]) and clearly_above(m["ranker"]["pairwise_accuracy"])
+    assert clearly_above(m["boxes"]["mean_iou"]) and clearly_above(m["boxes"]["mean_iou_vs_mean_box"])
+    assert m["fingerprint"].startswith("thumbnail-v1") and m["ranker"]["decisions"] == 80
+    noise = _curated_project(tmp_path / "noise", predictable=False)
+    n = train(noise, dataset.build(noise, tmp_path / "noise-ds").out).manifest
+    assert not clearly_above(n["ranker"]["top1_accuracy"]) and not clearly_above(
+        n["ranker"]["pairwise_accuracy"]
+    )
+    assert not clearly_above(n["boxes"]["mean_iou_vs_mean_box"])
+
+
+def test_chosen_ranked_first_counts_ties_as_shared(tmp_path: Path) -> None:
+    """``top1``: 1 when every rejected image scores below the chosen one, 0 when one scores above,
+    1/(1 + ties) when some tie with it (a plain loop over the decisions as the reference)."""
+    import pandas as pd
+
+    from curalog.dataset.signal import RankerFolds
+    from curalog.training.train import ranker_figures
+
+    margins = {"a": [1.0, 2.0], "b": [0.0, 1.0], "c": [-1.0, 2.0], "d": [0.0, 0.0], "e": [3.0]}
+    rows = [(d, m) for d, ms in margins.items() for m in ms]
+    pairs = pd.DataFrame({"decision": [d for d, _m in rows]})
+    ranked = RankerFolds(np.array([m for _d, m in rows]), np.array([f"p\x00{d}" for d, _m in rows]), 2)
+    figures = ranker_figures(ranked, pairs, seed=0)
+    expected = []
+    for ms in margins.values():
+        expected.append(0.0 if any(m < 0 for m in ms) else 1 / (1 + sum(m == 0 for m in ms)))
+    assert figures["top1_accuracy"]["model"] == pytest.approx(sum(expected) / len(expected), abs=1e-4)
+    chance = [1 / (1 + len(ms)) for ms in margins.values()]
+    assert figures["top1_accuracy"]["baseline"] == pytest.approx(sum(chance) / len(chance), abs=1e-4)
+    right = [1.0 if m > 0 else 0.5 if m == 0 else 0.0 for _d, m in rows]
+    assert figures["pairwise_accuracy"]["model"] == pytest.approx(sum(right) / len(right), abs=1e-4)

@@ -55,5 +55,6 @@ def train(
     else:
         console.print(f"boxes ({bx['crops']:,} crops, {bx['folds']}-fold by set):", markup=False)
         console.print(_line("mean IoU", bx["mean_iou"], "the centred box of the mean size"), markup=False)
+        console.print(_line("mean IoU", bx["mean_iou_vs_mean_box"], "the mean box"), markup=False)
         for project, f in bx["mean_iou_by_project"].items():
             console.print(_line(f"  {project}", f, "centred"), markup=False, highlight=False)

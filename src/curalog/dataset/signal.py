@@ -28,10 +28,12 @@ class RankerFolds(NamedTuple):
 
 
 class BoxFolds(NamedTuple):
-    """Out-of-fold boxes, one per crop, with the centred box each fold's training crops give."""
+    """Out-of-fold boxes, one per crop, with the trivial boxes each fold's training crops give:
+    the centred box of their mean size, and their mean box (mean size and place)."""
 
     pred: np.ndarray  # (n, 4) in [0, 1], x1 <= x2, y1 <= y2
     centre: np.ndarray  # (n, 4)
+    mean: np.ndarray  # (n, 4)
     truth: np.ndarray  # (n, 4)
     groups: np.ndarray
     folds: int
@@ -117,11 +119,11 @@ def box_folds(embeddings: np.ndarray, crops: Any, folds: int) -> BoxFolds | None
         return None
     x = np.asarray(embeddings)[crops["row"].to_numpy(dtype=np.int64)]
     truth = crops[["x1", "y1", "x2", "y2"]].to_numpy(dtype=np.float64)
-    pred, centre = np.zeros_like(truth), np.zeros_like(truth)
+    pred, centre, mean = np.zeros_like(truth), np.zeros_like(truth), np.zeros_like(truth)
     for train, test in GroupKFold(n_splits=k).split(x, groups=groups):
         pred[test] = predict_boxes(*fit_boxes(x[train], truth[train]), x[test])
-        centre[test] = centred_box(truth[train])
-    return BoxFolds(pred, centre, truth, groups, k)
+        centre[test], mean[test] = centred_box(truth[train]), truth[train].mean(axis=0)
+    return BoxFolds(pred, centre, mean, truth, groups, k)
 
 
 def baseline(folder: str | os.PathLike[str], *, folds: int = 5, seed: int = 0) -> dict[str, Any]:

@@ -73,11 +73,14 @@ def ranker_figures(ranked: RankerFolds, pairs: Any, seed: int) -> dict[str, Any]
     chosen image it ranks first among the candidates (vs a random pick: 1 / candidates)."""
     right = (ranked.margin > 0) + 0.5 * (ranked.margin == 0)
     decisions, at = np.unique(pairs["decision"].to_numpy(), return_inverse=True)
-    worst = np.full(len(decisions), np.inf)
-    np.minimum.at(worst, at, ranked.margin)
-    rejected = np.bincount(at, minlength=len(decisions))
-    first_pair = np.unique(at, return_index=True)[1]
-    top1, random_pick, groups = (worst > 0).astype(np.float64), 1 / (rejected + 1), ranked.groups[first_pair]
+    n = len(decisions)
+    above, tied = np.bincount(at, ranked.margin < 0, n), np.bincount(at, ranked.margin == 0, n)
+    # first when no rejected image scores above the chosen one; a tie for first shares it
+    top1 = np.where(above > 0, 0.0, 1 / (1 + tied))
+    random_pick, groups = (
+        1 / (np.bincount(at, minlength=n) + 1),
+        ranked.groups[np.unique(at, return_index=True)[1]],
+    )
     return {
         "pairs": len(right), "decisions": len(decisions), "folds": ranked.folds,
         "pairwise_accuracy": compare(right, np.full(len(right), 0.5), ranked.groups, seed),
@@ -88,12 +91,15 @@ def ranker_figures(ranked: RankerFolds, pairs: Any, seed: int) -> dict[str, Any]
 
 def box_figures(boxed: BoxFolds, seed: int) -> dict[str, Any]:
     """Held-out figures of the box regressor: mean IoU with the person's box, against the
-    centred box of the training crops' mean size."""
+    centred box of the training crops' mean size (and their mean box, for what the embedding
+    adds over where boxes usually are)."""
     model, base = iou_rows(boxed.pred, boxed.truth), iou_rows(boxed.centre, boxed.truth)
     return {
         "crops": len(model), "folds": boxed.folds,
         "mean_iou": compare(model, base, boxed.groups, seed),
         "mean_iou_by_project": by_project(model, base, boxed.groups, seed),
+        # against the training crops' mean box (size and place): what the embedding adds
+        "mean_iou_vs_mean_box": compare(model, iou_rows(boxed.mean, boxed.truth), boxed.groups, seed),
     }  # fmt: skip
 
 
