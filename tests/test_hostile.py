@@ -829,3 +829,33 @@ def test_closed_stdout_and_an_empty_project(tmp_path: Path) -> None:
         env=dict(os.environ, PYTHONPATH=str(SRC)), preexec_fn=lambda: os.close(1),
     )  # fmt: skip
     assert closed.returncode == 2 and "standard output is closed" in closed.stderr, closed.stderr
+
+
+def test_a_ledger_dimension_that_is_text_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """SQLite's ``CHECK (dim > 0)`` lets a text through (another client, a hand edit): two ledger
+    rows naming one vector file, one with a text dimension and one with a wrong number, are two
+    findings, not a TypeError in the file rules."""
+    import sqlite3
+
+    import numpy as np
+    from PIL import Image
+
+    from curalog.validate import validate
+
+    root = tmp_path / "proj"
+    for name in ("a.png", "b.png"):
+        (root / "mojo1").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (1, 2, 3)).save(root / "mojo1" / name)
+    digest = hashlib.sha256((root / "mojo1" / "a.png").read_bytes()).hexdigest()
+    curalog.init_project(root)
+    with curalog.open_project(root) as p:
+        p.db.conn.execute("SELECT 1 FROM embedding_index")  # the ledger made
+        folder = p.embeddings.directory
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{digest}.npy", np.ones(11, np.float32))
+    with sqlite3.connect(root / "data" / "curalog.db") as con:
+        con.execute("INSERT INTO embedding_index VALUES ('mojo1/a.png', ?, 8, 'm', 100, 'x')", (digest,))
+        con.execute("INSERT INTO embedding_index VALUES ('mojo1/b.png', ?, 'abc', 'm', 100, 'x')", (digest,))
+    report = validate(root, use_cache=False)
+    corrupt = [f for f in report.findings if f.code == "embedding.corrupt"]
+    assert corrupt and "index says 8, abc" in corrupt[0].message

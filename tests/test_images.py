@@ -161,6 +161,8 @@ def test_reading_by_chunks_is_reading_the_file(tmp_path: Path, data: bytes, limi
     p = tmp_path / "f.bin"
     p.write_bytes(data)
     assert read_regular(p, limit) == (data if limit < 0 else data[:limit])
+    with pytest.raises(ValueError, match="non-negative or -1"):
+        read_regular(p, -2)
     assert sha256_file(p) == hashlib.sha256(data).hexdigest()
     fd = os.open(p, os.O_RDONLY)
     try:

@@ -191,6 +191,13 @@ def test_validator_cache_round_trips(tmp_path: Path) -> None:
     odd = ValidateCache(path)
     odd.load()
     assert odd.vector_entries() == {} and odd.vector_names == []
+    arrays["vec_name"] = np.array([f"{'a' * 64}.npy".encode(), *arrays["vec_name"][1:]])
+    arrays["vec_len"] = np.array([-2, *arrays["vec_len"][1:]])  # no check gives a length below -1
+    with path.open("wb") as fh:
+        np.savez(fh, **arrays)
+    odd = ValidateCache(path)
+    odd.load()
+    assert odd.vector_entries() == {}
     path.write_bytes(b"garbage")  # a broken cache is only a slower run
     cache.memo_path.write_bytes(b"garbage")
     broken = ValidateCache(path)

@@ -28,8 +28,7 @@ Writer = Callable[[BinaryIO], None]  # writes a file's content to the file objec
 
 
 class NotRegularFile(OSError):
-    """A name that is a named pipe, a device or a socket: curalog never reads one (it would block
-    forever or never end)."""
+    """A named pipe, a device or a socket: curalog never reads one (it would block or never end)."""
 
     def __init__(self, path: object) -> None:
         super().__init__(errno.EINVAL, "not a regular file (a named pipe, a device or a socket)", path)
@@ -39,9 +38,8 @@ _READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY
 
 
 def open_regular(path: str | os.PathLike[str], *, dir_fd: int | None = None) -> int:
-    """A file descriptor for reading the regular file at ``path``; ``NotRegularFile`` for anything
-    else. Opened non-blocking, so a named pipe with no writer cannot hang the caller (the flag
-    means nothing for regular files)."""
+    """A read descriptor of the regular file at ``path`` (``NotRegularFile`` for anything else),
+    opened non-blocking: a named pipe with no writer cannot hang the caller."""
     fd = os.open(path, _READ_FLAGS, dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -60,6 +58,8 @@ def stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
 
 def read_regular(path: str | os.PathLike[str], limit: int = -1) -> bytes:
     """The bytes of the regular file at ``path`` (at most ``limit``; all when -1), no file object."""
+    if limit < -1:
+        raise ValueError("read length must be non-negative or -1")
     fd = open_regular(path)
     try:
         return b"".join(chunks_of(fd, limit))

@@ -211,6 +211,8 @@ class ValidateCache:
         )  # fmt: skip
                 if not len(hashes) == len(checked.lengths) == len(checked.keys):
                     raise ValueError("vector arrays of different lengths")
+                if len(checked.lengths) and checked.lengths.min() < -1:  # -1: not a vector; else a length
+                    raise ValueError("a vector length no check gives")
                 ikeys = zip(
                     z["img_size"].tolist(), z["img_mtime"].tolist(), z["img_ino"].tolist(),
                     z["img_ctime"].tolist(), strict=True,

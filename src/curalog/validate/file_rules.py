@@ -71,7 +71,10 @@ def _vector_files(lines: IndexLines, vectors: Vectors, verdicts: LineVerdicts) -
         problem = problems.get(digest, "")
         expected = dims.get(digest)
         if not problem and expected and length[digest] not in expected:
-            problem = f"wrong length {length[digest]} (index says {', '.join(map(str, sorted(expected)))})"
+            said = sorted(
+                expected, key=lambda d: (not isinstance(d, int), d if isinstance(d, int) else 0, str(d))
+            )
+            problem = f"wrong length {length[digest]} (index says {', '.join(map(str, said))})"
         if not problem and digest in first_image:
             continue  # named, sound, and one of its index lines expects its length
         image = first_image.get(digest, "")

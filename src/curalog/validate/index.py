@@ -91,7 +91,8 @@ class Vectors(NamedTuple):
 
 NO_DIM = -3  # a line that says no dimension (``LineVerdicts.dims``)
 OTHER_DIM = -4  # a dimension of NO_DIM's value, beyond int64 or not an int: never a file's length
-MISSING = -2  # the length of a vector file that is not there (``LineVerdicts.lengths``)
+MISSING = -5  # the length of a vector file that is not there (``LineVerdicts.lengths``): no
+# length a verdict can have (>= -1), nor another sentinel (vectors.NO_STATE, NO_DIM, OTHER_DIM)
 
 
 class LineVerdicts(NamedTuple):
