@@ -46,6 +46,7 @@ MAX_FUNCTION_LINES = 80
 TABLE_OWNERS: dict[str, tuple[str, ...]] = {
     "decisions": ("curalog.ledger",),
     "candidates": ("curalog.ledger",),
+    "suggestions": ("curalog.ledger",),
     "retractions": ("curalog.ledger",),
     "sessions": ("curalog.ledger",),
     "legacy_lines": ("curalog.ledger",),

@@ -12,12 +12,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from curalog.curation.sets import TRASH, ImageSet, find_sets
-from curalog.errors import DecisionRejected, DecisionWarning, ImageError, Problem, shown
+from curalog.curation.suggestions import Suggestion, answered, suggest
+from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size
 from curalog.ledger.checks import finite
 from curalog.ledger.ledger import AlreadyDecided
 from curalog.paths import project_of
 from curalog.project import Project
+from curalog.training.model import MODELS_DIR, Model, active_model
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Outcome:
     embedded: list[str] = field(default_factory=list)
     moved: list[tuple[str, str]] = field(default_factory=list)
     not_moved: list[str] = field(default_factory=list)
+    suggestion: str = ""  # what the person did with the suggestion shown ("": none shown)
 
 
 @dataclass
@@ -94,6 +97,9 @@ class Curator:
         self._pool: ThreadPoolExecutor | None = None
         self._history: list[tuple[str, str, Outcome | None]] = []  # ("decision"|"skip", key, outcome)
         self.skipped: list[str] = []
+        self.model: Model | None = None  # the model in use (``curalog train``), read by rescan
+        self.model_note = ""  # why there is none, when one was trained
+        self.suggested: dict[str, Suggestion] = {}  # set key -> the suggestion sent for it
         self.rescan()
 
     def close(self) -> None:
@@ -120,8 +126,14 @@ class Curator:
 
     # -- the queue ----------------------------------------------------------------------------
     def rescan(self) -> None:
-        """Read the folders again (new images, moved files) and the ledger's live decisions."""
+        """Read the folders again (new images, moved files), the ledger's live decisions and
+        which model is in use."""
         with self.lock:
+            try:
+                self.model, self.model_note = active_model(self.project.root / MODELS_DIR), ""
+            except ConfigError as exc:  # a model folder damaged: curation goes on without suggestions
+                self.model, self.model_note = None, str(exc)
+            self.suggested.clear()
             self.sets, self.unmatched = find_sets(self.project.root, self.settings.set_pattern)
             self.by_key = {s.key: s for s in self.sets}
             decided = {
@@ -175,6 +187,19 @@ class Curator:
                 out.append(None)
         return out
 
+    def suggest(self, key: str) -> Suggestion | str:
+        """The model's suggestion for the set (its images embedded first if need be), or why
+        there is none. What was sent is remembered: a decision made with it records it."""
+        with self.lock:
+            s = self.get(key)
+            if self.model is None:
+                return self.model_note  # "" when none was trained: nothing to say
+            self._embed_missing(s)
+            found = suggest(self.project, self.model, list(s.paths))
+            if isinstance(found, Suggestion):
+                self.suggested[key] = found
+            return found
+
     # -- decisions ----------------------------------------------------------------------------
     def _embed_missing(self, s: ImageSet) -> tuple[list[str], dict[str, str]]:
         """Embed the set's images that have no sound vector: (embedded paths, {path: why not})."""
@@ -194,18 +219,22 @@ class Curator:
         failed = dict(result.failed)
         return [p for p in missing if p not in failed], failed
 
-    def decide(self, key: str, chosen: int, box: Sequence[float] | None = None) -> Outcome:
+    def decide(
+        self, key: str, chosen: int, box: Sequence[float] | None = None, suggested: str = ""
+    ) -> Outcome:
         """Log the person's pick of ``chosen`` (index into the set's variants), with a crop box
-        normalized to the chosen image as seen, or None for a selection. Raises KeyError for an
-        unknown set and DecisionRejected (every problem) when the ledger refuses."""
+        normalized to the chosen image as seen, or None for a selection; ``suggested``: the
+        token of the suggestion the page showed (``Suggestion.token``), recorded with what the
+        person did with it. Raises KeyError for an unknown set and DecisionRejected (every
+        problem) when the ledger refuses."""
         with self.lock:
             try:
-                return self._decide(key, chosen, box)
+                return self._decide(key, chosen, box, suggested)
             except DecisionRejected:
                 self.summary.rejections += 1
                 raise
 
-    def _decide(self, key: str, chosen: int, box: Sequence[float] | None) -> Outcome:
+    def _decide(self, key: str, chosen: int, box: Sequence[float] | None, suggested: str) -> Outcome:
         s = self.get(key)
         if not isinstance(chosen, int) or isinstance(chosen, bool) or not 0 <= chosen < len(s.paths):
             raise DecisionRejected(
@@ -221,10 +250,10 @@ class Curator:
                 f"set {key!r} is already decided (decision {self.done[key]}); undo that decision first",
             )])  # fmt: skip
         kind = "selection" if box is None else "crop"
-        pixels = None
+        pixels = size = None
         if box is not None:
             try:
-                width, height = image_size(self.project.root / s.paths[chosen])
+                size = width, height = image_size(self.project.root / s.paths[chosen])
             except ImageError as exc:
                 # the ledger names every problem of the set's images (this one included)
                 self.project.ledger.admission.admit("selection", s.name, s.directory, list(s.paths), chosen)
@@ -239,7 +268,13 @@ class Curator:
                 admitted = ledger.admission.admit(
                     kind, s.name, s.directory, list(s.paths), chosen, crop_coords=pixels, image_stages=stages
                 )
-                decision_id = ledger.store(self.session.id, admitted, once_per_set=True)
+                sent = self.suggested.get(key)
+                seen = (
+                    answered(sent, chosen, pixels, size, box_to_pixels)
+                    if sent and sent.token == suggested
+                    else None
+                )
+                decision_id = ledger.store(self.session.id, admitted, once_per_set=True, shown=seen)
             except AlreadyDecided as exc:  # another curator was faster: the set is done here too
                 self.done[key] = exc.decision_id
                 raise
@@ -254,6 +289,8 @@ class Curator:
                 ]  # fmt: skip
                 raise DecisionRejected(problems, exc.by_image) from exc
         out = Outcome(decision_id, kind, key, pixels, [str(w.message) for w in caught], embedded)
+        out.suggestion = seen.outcome if seen is not None else ""
+        self.suggested.pop(key, None)
         if kind == "selection":
             self.summary.selections += 1
         else:

@@ -27,7 +27,7 @@ from curalog.ledger_url import DATABASE_URL_ENV, redacted, url_problem
 
 #: in the order foreign keys need; ledger_version is each database's own change counter
 TABLES = (
-    "sessions", "decisions", "candidates", "embedding_index", "embed_failures", "legacy_lines",
+    "sessions", "decisions", "candidates", "suggestions", "embedding_index", "embed_failures", "legacy_lines",
     "quarantine", "import_notes", "repairs", "retractions", "snapshots", "findings_seen", "file_facts",
 )  # fmt: skip
 IDENTITY = ("decisions", "repairs", "snapshots")  # tables whose id numbers new rows

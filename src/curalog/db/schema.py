@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6  # 6: suggestions
 # Tables whose content the validator reads: any change to them bumps ledger_version.n, which the
 # validator's memo signature uses instead of the database file's stat (so that writing a health
 # snapshot does not make the next validation recompute everything).
@@ -178,6 +178,21 @@ CREATE TABLE IF NOT EXISTS candidates (
     PRIMARY KEY (decision_id, idx)
 );
 CREATE INDEX IF NOT EXISTS candidates_path ON candidates(path);
+
+-- What a trained model suggested for a decision made in the curation app, and what the person
+-- did with it: accepted, edited (the suggested image, another box) or overridden (another
+-- image). It never changes what counts as the decision: that is the decision row.
+CREATE TABLE IF NOT EXISTS suggestions (
+    decision_id    INTEGER PRIMARY KEY REFERENCES decisions(id),
+    model_id       TEXT NOT NULL CHECK (length(model_id) > 0),
+    suggested_idx  INTEGER NOT NULL CHECK (suggested_idx >= 0),
+    box_x1 {d.real}, box_y1 {d.real}, box_x2 {d.real}, box_y2 {d.real},
+    outcome        TEXT NOT NULL CHECK (outcome IN ('accepted', 'edited', 'overridden')),
+    box_iou        {d.real} CHECK (box_iou IS NULL OR (box_iou >= 0 AND box_iou <= 1)),
+    CHECK ((box_x1 IS NULL AND box_y1 IS NULL AND box_x2 IS NULL AND box_y2 IS NULL)
+           OR (box_x1 >= 0 AND box_y1 >= 0 AND box_x2 <= 1 AND box_y2 <= 1
+               AND box_x2 >= box_x1 AND box_y2 >= box_y1))
+);
 
 """
 

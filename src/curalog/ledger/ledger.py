@@ -24,6 +24,7 @@ from curalog.errors import DecisionRejected, DecisionWarning, Problem
 from curalog.ledger.admission import Admission, Admitted, Candidate, Vectors
 from curalog.ledger.checks import Box
 from curalog.ledger.provenance import Provenance
+from curalog.ledger.suggestions import Shown, ShownRow, record_shown, shown_rows
 from curalog.paths import PathResolver, project_of
 
 
@@ -134,6 +135,7 @@ class Ledger:
         created_at: str | None = None,
         provenance: Provenance | None = None,
         once_per_set: bool = False,
+        shown: Shown | None = None,
     ) -> int:
         """Store an admitted decision and its candidates in one transaction; returns its id.
 
@@ -144,7 +146,8 @@ class Ledger:
         ``created_at`` keeps an imported row's own time. ``provenance`` is recorded in the same
         transaction; when it names a legacy line, the same decision already stored is that line's
         decision (the line is linked to it, silently); otherwise a duplicate is warned about.
-        Either way a duplicate is never stored twice.
+        Either way a duplicate is never stored twice. ``shown``: the suggestion the person saw
+        (``suggestions``), stored with a new decision.
         """
         a, chosen, cands = admitted, admitted.chosen, admitted.candidates
         b = a.box or (None, None, None, None)
@@ -191,6 +194,8 @@ class Ledger:
             )
             if provenance is not None:
                 provenance.record(conn, a.kind, decision_id)
+            if shown is not None:
+                record_shown(conn, decision_id, shown)
         return decision_id
 
     @staticmethod
@@ -302,6 +307,10 @@ class Ledger:
             "JOIN decisions d ON d.id = l.decision_id WHERE " + LIVE.format(d="d")
         )
         return {(r["source"], r["line"]): (r["sha"], r["chosen_path"]) for r in rows}
+
+    def shown(self) -> list[ShownRow]:
+        """Every live decision made with a suggestion shown, and what the person did with it."""
+        return shown_rows(self.db, LIVE.format(d="d"))
 
     def candidate_paths(self) -> list[tuple[str, int]]:
         """(canonical path, decision id) of every image named by a live decision."""

@@ -28,6 +28,7 @@ from curalog.files import write_file
 
 MODEL_FILES = ("model.npz", "manifest.json")
 ACTIVE = "active.json"
+MODELS_DIR = "data/models"  # where a project's models are saved, below its root
 
 
 class ModelMismatch(CuralogError):

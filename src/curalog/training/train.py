@@ -36,7 +36,7 @@ from curalog.dataset.signal import (
 from curalog.errors import ConfigError, CuralogError, shown
 from curalog.files import check_output_folder, target_of
 from curalog.training.metrics import by_project, compare
-from curalog.training.model import Model, activate, save_model
+from curalog.training.model import MODELS_DIR, Model, activate, save_model
 from curalog.version import __version__
 
 ESTIMATORS = {
@@ -106,7 +106,7 @@ def box_figures(boxed: BoxFolds, seed: int) -> dict[str, Any]:
 def models_folder(config: Config, out: str | os.PathLike[str] | None) -> Path:
     """Where models are saved (default ``data/models``), refused when it would be the project
     root or above it, or hold or sit inside one of the project's own files."""
-    target = Path(out).expanduser() if out is not None else config.root / "data" / "models"
+    target = Path(out).expanduser() if out is not None else config.root / MODELS_DIR
     real = target_of(target)
     check_output_folder(real, config.root, config.owned_paths(), f"--out {shown(target)}", verb="write into")
     return real

@@ -48,6 +48,7 @@ class DecideBody(BaseModel):
     key: str = Field(max_length=2048)
     chosen: int
     box: list[float] | None = None  # normalized to the chosen image as seen; None: a selection
+    suggested: str = Field("", max_length=512)  # the token of the suggestion shown ("": none)
 
 
 class SkipBody(BaseModel):
@@ -90,7 +91,7 @@ def _outcome(out: Outcome) -> dict[str, Any]:
     return {
         "decision_id": out.decision_id, "kind": out.kind, "key": out.set_key, "box": out.box_pixels,
         "warnings": out.warnings, "embedded": out.embedded,
-        "moved": [list(m) for m in out.moved], "not_moved": out.not_moved,
+        "moved": [list(m) for m in out.moved], "not_moved": out.not_moved, "suggestion": out.suggestion,
     }  # fmt: skip
 
 
@@ -154,6 +155,7 @@ def create_app(
     require_token = _token_check(token)
     _add_pages(app, curator, env)
     _add_api(app, curator, previews, require_token)
+    _add_suggestion_api(app, curator, require_token)
     return app
 
 
@@ -266,7 +268,7 @@ def _add_api(app: FastAPI, curator: Curator, previews: PreviewCache, require_tok
     @app.post("/api/decide", dependencies=[Depends(require_token)])
     def api_decide(body: DecideBody) -> JSONResponse:
         try:
-            out = curator.decide(body.key, body.chosen, body.box)
+            out = curator.decide(body.key, body.chosen, body.box, body.suggested)
         except KeyError as exc:
             raise HTTPException(404, str(exc)) from exc
         except DecisionRejected as exc:
@@ -293,6 +295,20 @@ def _add_api(app: FastAPI, curator: Curator, previews: PreviewCache, require_tok
     def api_rescan() -> dict[str, Any]:
         curator.rescan()
         return {"sets": len(curator.sets), "left": len(curator.queue())}
+
+
+def _add_suggestion_api(app: FastAPI, curator: Curator, require_token: Any) -> None:
+    @app.get("/api/suggestion", dependencies=[Depends(require_token)])
+    def api_suggestion(key: str = Query(max_length=2048)) -> dict[str, Any]:
+        """The model's suggestion for a set (its images embedded first), or why there is none."""
+        try:
+            found = curator.suggest(key)
+        except KeyError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        if isinstance(found, str):
+            return {"suggestion": None, "note": found}
+        return {"suggestion": {"model": found.model_id, "index": found.index, "box": found.box,
+                               "token": found.token, "scores": found.scores}}  # fmt: skip
 
 
 def url_for(host: str, port: int, token: str) -> str:

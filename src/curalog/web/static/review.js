@@ -1,5 +1,7 @@
 // The review page: pick with 1-4, drag a crop on the picked image, Enter saves, S skips, Z undoes.
 // The box is sent normalized to the image as shown; the server turns it into pixels of the file.
+// With a model in use, the set opens with its suggestion (the variant picked, its box drawn dashed):
+// Enter accepts it, any pick or drag overrides it; the decision says which suggestion was shown.
 "use strict";
 (() => {
   const el = (id) => document.getElementById(id);
@@ -12,6 +14,7 @@
   let frames = []; // one .frame per variant
   let chosen = null; // index of the picked variant
   let box = null; // [x1, y1, x2, y2] normalized on the picked image
+  let suggestion = null; // the suggestion shown for this set: {model, index, box, token}
   let aspect = "free";
   // Keys and buttons run one after another, in the order pressed: an Enter then a 2 picks on the
   // next set, and nothing is dropped while a save is on its way.
@@ -26,6 +29,10 @@
   // -- loading and prefetching ----------------------------------------------------------------
   function load(key) {
     if (!cache.has(key)) {
+      // asked at once, answered when the set's images are embedded; a failure is no suggestion
+      const suggested = curalog
+        .get("/api/suggestion?key=" + encodeURIComponent(key))
+        .catch(() => ({ suggestion: null, note: "" }));
       const p = curalog.get("/api/set?key=" + encodeURIComponent(key)).then(async (data) => {
         const images = data.variants.map((v) => {
           const im = new Image();
@@ -35,7 +42,7 @@
           return im;
         });
         await Promise.all(images.map((im) => im.decode().catch(() => null)));
-        return { data, images };
+        return { data, images, suggested };
       });
       p.catch(() => cache.delete(key));
       cache.set(key, p);
@@ -56,6 +63,9 @@
     current = entry.data;
     chosen = null;
     box = null;
+    suggestion = null;
+    page.dataset.suggestion = "";
+    el("suggestion-note").textContent = "";
     page.dataset.setKey = current.key;
     el("set-title").textContent = `${current.name}  ·  ${current.directory || "(root)"}`;
     const wrap = el("variants");
@@ -97,11 +107,35 @@
     drawBox();
   }
 
+  // The set's suggestion, when it comes and the person has not picked yet: the variant picked and
+  // its box drawn, marked as a suggestion until changed.
+  async function suggest(entry) {
+    const answer = await entry.suggested;
+    if (current !== entry.data) return;
+    const s = answer.suggestion;
+    const note = el("suggestion-note");
+    page.dataset.suggestion = s && chosen === null ? "shown" : "none";
+    if (!s || chosen !== null) {
+      note.textContent = answer.note || "";
+      return;
+    }
+    suggestion = s;
+    document.querySelectorAll(".variant").forEach((c, j) => c.classList.toggle("suggested", j === s.index));
+    pick(s.index);
+    box = s.box ? s.box.slice() : null;
+    drawBox();
+    note.textContent = `Suggested: ${s.index + 1}${s.box ? " with its crop" : ""} (model ${s.model}) · Enter accepts`;
+  }
+
+  const isSuggested = () =>
+    suggestion !== null && chosen === suggestion.index && box !== null && suggestion.box !== null &&
+    box.every((v, k) => v === suggestion.box[k]);
+
   function drawBox() {
     document.querySelectorAll(".box").forEach((b) => b.remove());
     if (chosen === null || !box) return;
     const b = document.createElement("div");
-    b.className = "box";
+    b.className = isSuggested() ? "box suggested" : "box";
     b.id = "crop-box";
     b.style.left = `${box[0] * 100}%`;
     b.style.top = `${box[1] * 100}%`;
@@ -253,6 +287,8 @@
     if (t0 !== undefined) window.curalogTimings.push(performance.now() - t0);
     page.dataset.ready = "1";
     prefetch();
+    // once it has come, after the keys pressed meanwhile (a pick made first wins); never waited for
+    entry.suggested.then(() => serial(() => suggest(entry)));
   }
 
   async function save() {
@@ -262,7 +298,8 @@
       return;
     }
     const t0 = performance.now();
-    const res = await curalog.post("/api/decide", { key: current.key, chosen, box });
+    const suggested = suggestion ? suggestion.token : "";
+    const res = await curalog.post("/api/decide", { key: current.key, chosen, box, suggested });
     if (!res.ok) {
       showProblems(problemsOf(res));
       return;
@@ -271,7 +308,7 @@
     queue = queue.filter((k) => k !== d.key);
     cache.delete(d.key);
     const px = d.box ? ` [${d.box.join(", ")}] px` : "";
-    const extra = d.warnings.length ? ` · ${d.warnings.join("; ")}` : "";
+    const extra = (d.suggestion ? ` · suggestion ${d.suggestion}` : "") + (d.warnings.length ? ` · ${d.warnings.join("; ")}` : "");
     notice(`Saved ${d.kind} #${d.decision_id} for ${current.name}${px}${extra}`, d.warnings.length > 0);
     await showNext(t0);
   }
