@@ -4,7 +4,6 @@ ledger backends, and in a real browser."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,21 +113,6 @@ def test_a_model_of_other_vectors_suggests_nothing_and_says_why(tmp_path: Path) 
             assert project.ledger.shown() == []
         finally:
             curator.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.conftest import ARGS, CHROMIUM
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (make test does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def test_the_review_page_shows_the_suggestion_enter_accepts_and_a_pick_overrides(trained, browser) -> None:

@@ -16,7 +16,6 @@ from playwright.sync_api import expect
 
 import curalog
 from curalog.web import Running, start
-from tests.conftest import ARGS, CHROMIUM
 
 ARTIFACTS = Path(
     os.environ.get("CURALOG_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")
@@ -28,19 +27,6 @@ def served(croot: Path) -> Iterator[Running]:
     running = start(croot, port=0)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Debian's chromium is needed: apt-get install chromium (make test does)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def open_review(browser, served: Running, project: str):
