@@ -153,3 +153,44 @@ def test_the_review_page_shows_the_suggestion_enter_accepts_and_a_pick_overrides
         running.stop()
     with curalog.open_project(root) as project:
         assert [r.shown.outcome for r in project.ledger.shown()] == ["accepted", "edited", "overridden"]
+
+
+def test_the_dashboard_and_the_snapshot_show_the_agreement_and_a_drop_raises_an_alert(trained) -> None:
+    from datetime import UTC, datetime
+
+    from curalog.monitor.agreement import MIN_SHOWN, drops
+    from curalog.monitor.alerts import claim_alerts
+    from curalog.monitor.dashboard import render_dashboard
+    from curalog.monitor.health import Figures, HealthResult, take_snapshot
+
+    root, truth = trained
+    with curalog.open_project(root) as project:
+        first = take_snapshot(project).figures
+        assert (first.suggestions_shown, first.acceptance_recent) == (0, None)
+        assert first.model_id and first.model_accuracy is not None and first.model_accuracy > 0.5
+        curator = Curator(project)
+        try:
+            for key in list(truth)[:4]:
+                s = curator.suggest(key)
+                assert isinstance(s, Suggestion)
+                chosen = s.index if key != list(truth)[3] else (s.index + 1) % 3
+                curator.decide(key, chosen, s.box if chosen == s.index else None, s.token)
+        finally:
+            curator.close()
+        result = take_snapshot(project)
+        f = result.figures
+        assert (f.suggestions_shown, f.suggestions_accepted) == (4, 3)
+        assert f.acceptance_recent is None  # fewer than MIN_SHOWN answered since the last snapshot
+        html = render_dashboard(project, result)
+        assert 'id="agreement"' in html and ">75%<" in html and "in use" in html and first.model_id in html
+        # acceptance and accuracy, each compared with the snapshot before
+        before = Figures("2026-01-01T00:00:00Z", acceptance_recent=0.8, model_accuracy=0.9, model_id="a")
+        after = Figures("2026-01-02T00:00:00Z", acceptance_recent=0.65, model_accuracy=0.85, model_id="b")
+        assert drops(before, after, 0.1) == ["suggestion acceptance fell from 80% to 65%"]
+        assert len(drops(before, after, 0.04)) == 2 and drops(before, after, 0.2) == []
+        fell = HealthResult(after, result.report, before, [], False)
+        alerts = [
+            a for a in claim_alerts(project, fell, datetime.now(UTC), 0.1) if a.kind == "agreement_drop"
+        ]
+        assert len(alerts) == 1 and "acceptance fell from 80% to 65%" in alerts[0].title
+        assert MIN_SHOWN > 4

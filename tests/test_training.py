@@ -283,3 +283,9 @@ def test_chosen_ranked_first_counts_ties_as_shared(tmp_path: Path) -> None:
     assert figures["top1_accuracy"]["baseline"] == pytest.approx(sum(chance) / len(chance), abs=1e-4)
     right = [1.0 if m > 0 else 0.5 if m == 0 else 0.0 for _d, m in rows]
     assert figures["pairwise_accuracy"]["model"] == pytest.approx(sum(right) / len(right), abs=1e-4)
+
+
+def test_check_refuses_an_agreement_drop_that_is_not_a_fraction(root: Path) -> None:
+    for bad in ("0", "1.5", "-0.1"):
+        r = _cli("check", "--root", str(root), "--agreement-drop", bad)
+        assert r.returncode == 2 and "--agreement-drop" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -68,11 +68,17 @@ def dashboard(
 def check(
     root: RootOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing when all is well.")] = False,
+    agreement_drop: Annotated[
+        float,
+        typer.Option(
+            "--agreement-drop", help="Alert when suggestion acceptance or model accuracy fell by more."
+        ),
+    ] = 0.1,
 ) -> None:
     """The nightly job: validate + snapshot + alerts. Exit 0 when nothing new went wrong."""
     from curalog.monitor.nightly import check as run_check
 
-    result = run_check(root)
+    result = run_check(root, agreement_drop=agreement_drop)
     summary = result.summary()
     if summary:
         console.print(summary, markup=False, highlight=False)

@@ -28,6 +28,7 @@ from curalog.codes import RECOMMEND, RED_FLAGS
 from curalog.config import Sink
 from curalog.errors import PRINTED_MAX, shown
 from curalog.files import append_record
+from curalog.monitor.agreement import DROP, drops
 from curalog.monitor.health import HealthResult, claim_unannounced, utc_iso
 from curalog.project import Project
 
@@ -103,12 +104,14 @@ def _projects_label(projects: dict[str, int]) -> str:
     return f" ({', '.join(sorted(named))})" if named else ""
 
 
-def claim_alerts(project: Project, result: HealthResult, now: datetime | None = None) -> list[Alert]:
-    """The alerts this run owes: one per red-flag code with problems not yet announced, and one
-    if the error count rose since the previous snapshot. The problems are marked announced in
-    the same transaction that reads them, so two runs at once never announce one problem twice
-    (and a sink that fails does not make the others repeat it tomorrow; its failure is
-    reported by the run instead)."""
+def claim_alerts(project: Project, result: HealthResult, now: datetime | None = None,
+                 agreement_drop: float = DROP) -> list[Alert]:  # fmt: skip
+    """The alerts this run owes: one per red-flag code with problems not yet announced, one if
+    the error count rose since the previous snapshot, and one if suggestion acceptance or the
+    model's held-out accuracy fell by more than ``agreement_drop`` (``agreement.drops``). The
+    problems are marked announced in the same transaction that reads them, so two runs at once
+    never announce one problem twice (and a sink that fails does not make the others repeat it
+    tomorrow; its failure is reported by the run instead)."""
     now = now or datetime.now(UTC)
     root = str(project.root)
     rows = claim_unannounced(project, RED_FLAGS, now)
@@ -147,6 +150,12 @@ def claim_alerts(project: Project, result: HealthResult, now: datetime | None = 
                 prev.taken_at,
             )
         )
+    fell = drops(prev, cur, agreement_drop) if prev is not None else []
+    if fell:
+        title = f"{'; '.join(fell)} since {prev.taken_at}"  # type: ignore[union-attr]
+        fix = "curalog dashboard   # the agreement per day and project, and each model's figures"
+        alerts.append(Alert("agreement_drop", "agreement.drop", "warning", title, fix, root, utc_iso(now),
+                            prev.taken_at))  # type: ignore[union-attr]  # fmt: skip
     return alerts
 
 
@@ -210,10 +219,11 @@ def deliver(project: Project, alert: Alert, sinks: tuple[Sink, ...] | None = Non
     return out
 
 
-def send_alerts(project: Project, result: HealthResult, now: datetime | None = None) -> AlertRun:
+def send_alerts(project: Project, result: HealthResult, now: datetime | None = None,
+                agreement_drop: float = DROP) -> AlertRun:  # fmt: skip
     """Announce what this run owes to every sink, then remember it as announced."""
     now = now or datetime.now(UTC)
-    alerts = claim_alerts(project, result, now)
+    alerts = claim_alerts(project, result, now, agreement_drop)
     return AlertRun(alerts, [d for a in alerts for d in deliver(project, a)])
 
 

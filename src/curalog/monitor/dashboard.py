@@ -1,5 +1,6 @@
 """The health dashboard: one self-contained HTML page (no network) with today's figures as
-cards, trend charts over the stored snapshots, the newest findings and the fix commands.
+cards, trend charts over the stored snapshots, the newest findings and the fix commands, and
+the loop's agreement (suggestions accepted per day and project, each trained model's figures).
 
 Charts are drawn by matplotlib into inline SVG (text kept as text, so the page stays
 searchable and a browser test can read the labels).
@@ -16,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from curalog.files import check_output, write_file
-from curalog.monitor import DASHBOARD
+from curalog.monitor import DASHBOARD, agreement
 from curalog.monitor.health import Figures, HealthResult, Snapshot, history, newest_findings, parse_iso
 from curalog.project import Project
 from curalog.validate.model import SEVERITY
@@ -180,6 +181,8 @@ def render_dashboard(
         generated=datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         session=session,
         nav=nav,
+        agreement=list(reversed(agreement.by_day(project.ledger.shown()))),  # newest day first
+        models=agreement.models(project.root),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from curalog.codes import BAD_SIZE_CODES, NO_VECTOR_CODES
 from curalog.errors import PRINTED_MAX, shown
+from curalog.monitor import agreement
 from curalog.progress import Progress
 from curalog.project import Project
 from curalog.validate import validate
@@ -85,6 +86,13 @@ class Figures:
     not_read_kinds: list[str] = field(default_factory=list)
     # decisions only accumulate: {"selections": [at the last snapshot, now]} when there are fewer now
     shrank: dict[str, list[int]] = field(default_factory=dict)
+    # the loop (``agreement``): suggestions answered and accepted so far, the acceptance since the
+    # last snapshot, the model in use and its held-out top-1 accuracy
+    suggestions_shown: int = 0
+    suggestions_accepted: int = 0
+    acceptance_recent: float | None = None
+    model_id: str = ""
+    model_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -275,6 +283,7 @@ def take_snapshot(
     figures = figures_of(report, project, now)
     snapshots = history(project)
     previous = snapshots[-1].figures if snapshots else None
+    agreement.fill(figures, project, previous)
     if record:
         new = sync_findings(project, report.findings, now)
     else:

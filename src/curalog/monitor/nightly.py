@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from curalog.errors import ConfigError
+from curalog.monitor.agreement import DROP
 from curalog.monitor.alerts import AlertRun, send_alerts
 from curalog.monitor.health import HealthResult, not_read_lines, take_snapshot
 from curalog.project import open_project
@@ -34,8 +36,13 @@ class CheckResult:
         return "\n\n".join(lines)
 
 
-def check(root: str | os.PathLike[str] | None = None, *, now: datetime | None = None) -> CheckResult:
+def check(root: str | os.PathLike[str] | None = None, *, now: datetime | None = None,
+          agreement_drop: float = DROP) -> CheckResult:  # fmt: skip
+    """Validate, snapshot, alert; ``agreement_drop``: the fall of suggestion acceptance or of the
+    model's held-out accuracy since the last snapshot that raises an alert (0.10: ten points)."""
+    if not 0 < agreement_drop <= 1:
+        raise ConfigError(f"--agreement-drop {agreement_drop}: a fraction in (0, 1], e.g. 0.1 for ten points")
     now = now or datetime.now(UTC)
     with open_project(root, tool="curalog check") as project:
         result = take_snapshot(project, now=now)
-        return CheckResult(result, send_alerts(project, result, now))
+        return CheckResult(result, send_alerts(project, result, now, agreement_drop))
