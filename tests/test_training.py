@@ -202,7 +202,9 @@ def test_the_intervals_are_a_bootstrap_over_sets(data, seed) -> None:
     assert got["model"] == pytest.approx(model.mean(), abs=1e-4)
 
 
-def _curated_project(root: Path, *, predictable: bool, n_sets: int = 40, seed: int = 1) -> Path:
+def _curated_project(
+    root: Path, *, predictable: bool, n_sets: int = 40, seed: int = 1, first: int = 0
+) -> Path:
     """A project curated for real: images on disk, embedded by the built-in embedder, decisions
     logged through the ledger. Each image is a plain colour with a white square somewhere; the
     person picks the reddest variant of a set (``predictable``; else one at random) and crops
@@ -213,7 +215,7 @@ def _curated_project(root: Path, *, predictable: bool, n_sets: int = 40, seed: i
 
     rng = np.random.default_rng(seed)
     decisions = []
-    for s in range(2 * n_sets):
+    for s in range(first, first + 2 * n_sets):
         paths, squares, redness = [], [], []
         for v in range(3):
             colour = rng.integers(0, 256, 3)
@@ -230,9 +232,10 @@ def _curated_project(root: Path, *, predictable: bool, n_sets: int = 40, seed: i
         x, y = int(rng.integers(0, 41)), int(rng.integers(0, 25))  # a square anywhere
         box = squares[chosen] if predictable else (x, y, x + 24, y + 24)
         decisions.append(
-            (f"set{s}", paths[0].rpartition("/")[0], paths, chosen, box if s >= n_sets else None)
+            (f"set{s}", paths[0].rpartition("/")[0], paths, chosen, box if s - first >= n_sets else None)
         )
-    curalog.init_project(root)
+    if not (root / "curalog.toml").exists():  # (more decisions in a project made before)
+        curalog.init_project(root)
     with curalog.open_project(root) as project:
         assert project.embed([p for d in decisions for p in d[2]]).ok
         with project.session(tool="test") as session:
@@ -289,3 +292,30 @@ def test_check_refuses_an_agreement_drop_that_is_not_a_fraction(root: Path) -> N
     for bad in ("0", "1.5", "-0.1"):
         r = _cli("check", "--root", str(root), "--agreement-drop", bad)
         assert r.returncode == 2 and "--agreement-drop" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_retraining_keeps_the_better_model_and_says_so(tmp_path: Path) -> None:
+    """``curalog check --retrain``: the first model once enough decisions came; nothing until
+    enough new ones; then a new model, kept only if it scores as well held out (decisions made
+    at random dilute the signal: the old model stays, and the run says so and exits 1)."""
+    from curalog.monitor.nightly import check
+
+    root = _curated_project(tmp_path / "proj", predictable=True)
+    first = check(root, retrain=True, retrain_after=50)
+    assert first.retrained is not None and first.retrained.replaced, first.summary()
+    assert "is now in use" in first.summary() and first.exit_code == 0
+    model = active_model(root / "data" / "models")
+    assert model is not None and model.manifest["used"] == {"crops": 40, "selections": 40}
+    assert not (root / "data" / "dataset").exists()  # the user's dataset folder is never touched
+    again = check(root, retrain=True, retrain_after=50)
+    assert again.retrained is not None and again.retrained.trained is None and again.summary() == ""
+    assert "not retrained: 0 new usable decisions" in again.retrained.line
+    _curated_project(root, predictable=False, n_sets=40, seed=2, first=1000)
+    worse = check(root, retrain=True, retrain_after=50)
+    assert (
+        worse.retrained is not None and worse.retrained.trained is not None and not worse.retrained.replaced
+    )
+    assert "the old model stays in use" in worse.summary() and worse.exit_code == 1
+    assert active_model(root / "data" / "models").id == model.id  # type: ignore[union-attr]
+    r = _cli("check", "--root", str(root), "--retrain-after", "0")
+    assert r.returncode == 2 and "--retrain-after" in r.stderr

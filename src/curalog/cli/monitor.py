@@ -74,11 +74,20 @@ def check(
             "--agreement-drop", help="Alert when suggestion acceptance or model accuracy fell by more."
         ),
     ] = 0.1,
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain", help="Then train again when enough new decisions came; keep the better model."
+        ),
+    ] = False,
+    retrain_after: Annotated[
+        int, typer.Option("--retrain-after", help="New usable decisions that call for it.")
+    ] = 100,
 ) -> None:
-    """The nightly job: validate + snapshot + alerts. Exit 0 when nothing new went wrong."""
+    """The nightly job: validate + snapshot + alerts (+ retraining). Exit 0 when nothing new went wrong."""
     from curalog.monitor.nightly import check as run_check
 
-    result = run_check(root, agreement_drop=agreement_drop)
+    result = run_check(root, agreement_drop=agreement_drop, retrain=retrain, retrain_after=retrain_after)
     summary = result.summary()
     if summary:
         console.print(summary, markup=False, highlight=False)

@@ -73,6 +73,8 @@ def models(root: Path) -> list[dict[str, Any]]:
         in_use = None
     out = []
     for manifest_path in sorted(folder.glob("*/manifest.json"), reverse=True):
+        if not (manifest_path.parent / "model.npz").is_file():
+            continue  # retraining's dataset, or not a model
         try:
             m = json.loads(manifest_path.read_text(encoding="utf-8"))
             ranker, boxes = m.get("ranker", {}), m.get("boxes", {})

@@ -119,9 +119,11 @@ def train(
     out: str | os.PathLike[str] | None = None,
     folds: int = 5,
     seed: int = 0,
+    activate_it: bool = True,
 ) -> TrainResult:
     """Train the ranker and the box regressor on the dataset (default ``data/dataset``), save
-    them under ``out`` (default ``data/models``) and make them the model in use."""
+    them under ``out`` (default ``data/models``) and (unless ``activate_it`` is False: the
+    caller decides, ``retrain``) make them the model in use."""
     if folds < 2:
         raise ConfigError(f"--folds {folds}: held-out figures need at least 2 folds")
     config = load_config(Path(root) if root is not None else find_root())
@@ -151,6 +153,8 @@ def train(
         "dataset": str(target_of(folder)),
         "dataset_manifest_sha256": hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest(),
         "folds": folds, "seed": seed, "estimators": ESTIMATORS,
+        # the usable decisions the dataset held (what retraining counts new decisions from)
+        "used": {name: r.get("used", 0) for name, r in ds.manifest.get("reconciliation", {}).items()},
         "ranker": ranker_figures(ranked, ds.pairs, seed) if ranked is not None
         else {"pairs": len(ds.pairs), "skipped": "fewer than 2 sets with pairs"},
         "boxes": box_figures(boxed, seed) if boxed is not None
@@ -158,5 +162,6 @@ def train(
     }  # fmt: skip
     model = Model(model_id, fingerprint, manifest["dim"], ranker, *(box or (None, None)), manifest)
     saved = save_model(model, models, audit)
-    activate(models, model_id, audit)
+    if activate_it:
+        activate(models, model_id, audit)
     return TrainResult(saved, model)
