@@ -48,6 +48,8 @@ if __name__ == "__main__":
     print(f"python {platform.python_version()} on {platform.machine()}, {platform.system()}")
     bench_web.report(bench_web.run(20, (2048, 1536), think=1.0), (2048, 1536), think=1.0)
     print()
+    bench_web.report_suggestions(bench_web.run_suggestions(20, 1.0, 2.0), 20, 1.0, 2.0)  # issue 19
+    print()
     bench_ledger.report(bench_ledger.run())
     print()
     bench_embed.report(bench_embed.run())

@@ -64,6 +64,7 @@
     chosen = null;
     box = null;
     suggestion = null;
+    window.curalogSuggestion = null;
     page.dataset.suggestion = "";
     el("suggestion-note").textContent = "";
     page.dataset.setKey = current.key;
@@ -120,6 +121,7 @@
       return;
     }
     suggestion = s;
+    window.curalogSuggestion = s; // what is shown, for scripts driving the page
     document.querySelectorAll(".variant").forEach((c, j) => c.classList.toggle("suggested", j === s.index));
     pick(s.index);
     box = s.box ? s.box.slice() : null;
