@@ -126,6 +126,8 @@ def test_demo_builds_a_verified_project(tmp_path: Path) -> None:
     # the simulated loss of a vector file is announced once, and the dashboard is written
     assert "alert 1 new index entry whose vector file is gone" in out.stdout
     assert "run again: nothing new to announce" in out.stdout
+    assert "held out: the chosen stage ranked first" in out.stdout  # the loop: build, train
+    assert (target / "data" / "models" / "active.json").is_file()
     assert (target / "data" / "health-dashboard.html").is_file()
     assert f"{target / 'data' / 'health-dashboard.html'}" in out.stdout.replace("\n", "")
     import curalog as lib

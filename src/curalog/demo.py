@@ -30,6 +30,7 @@ MARKER = ".curalog-demo"
 DAYS = 6  # decisions are spread over this many simulated days, one health snapshot each
 STAGES = ("stage1", "stage2", "stage3")
 WAITING = "mojo3/incoming"  # sets the demo leaves for a person to curate in the web app
+TASTE = 0.85  # how often the simulated person picks stage2 (else a stage at random)
 
 
 def _lerp(a: tuple[int, ...], b: tuple[int, ...], t: float) -> tuple[int, ...]:
@@ -109,6 +110,7 @@ class DemoSummary:
     quiet_rerun: bool = False  # the check after that announced nothing again
     dashboard: Path | None = None
     waiting: int = 0  # sets left undecided (in WAITING) for `curalog serve`
+    model: str = ""  # the model trained on the decisions ("" when there were too few)
 
 
 def make_images(
@@ -178,9 +180,36 @@ def run_demo(
     with open_project(root, tool="demo") as proj:
         summary.dashboard = write_dashboard(proj, root / DASHBOARD, again.health)
     say(f"[bold]8.[/] Health dashboard written: {summary.dashboard}")
+    _train(root, summary, say)
     if summary.waiting:
-        say(f"[bold]9.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`")
+        say(f"[bold]10.[/] {summary.waiting} sets in {WAITING} wait for you: `curalog serve --root {root}`"
+            + (" (each opens with the model's suggestion)" if summary.model else ""))  # fmt: skip
     return summary
+
+
+def _train(root: Path, summary: DemoSummary, say: Callable[[str], None]) -> None:
+    """The loop: the dataset built from the decisions, and a model trained on it."""
+    from curalog.dataset import build
+    from curalog.errors import CuralogError
+    from curalog.training import train
+
+    say("[bold]9.[/] Building the dataset and training the ranker and the box regressor on it")
+    try:
+        built = build(root)
+        m = train(root, built.out).manifest
+    except CuralogError as exc:  # too few decisions for held-out figures
+        say(f"   no model: {exc}")
+        return
+    summary.model = m["id"]
+    top1, iou = m["ranker"].get("top1_accuracy"), m["boxes"].get("mean_iou")
+    if top1:
+        lo, hi = top1["lift_ci"]
+        say(f"   held out: the chosen stage ranked first {top1['model']:.0%} of the time "
+            f"(a random pick: {top1['baseline']:.0%}; lift interval {lo:+.2f} to {hi:+.2f})")  # fmt: skip
+    if iou:
+        say(f"   held out: box IoU {iou['model']:.2f} (the centred box of the mean size: "
+            f"{iou['baseline']:.2f}; the demo's boxes are drawn at random: no signal expected)")  # fmt: skip
+    say(f"   model {m['id']} saved in data/models (in use)")
 
 
 def _demo_folder(root: Path, fresh: bool) -> Path:
@@ -221,10 +250,13 @@ def _embed_and_decide(
     say(f"[bold]4.[/] Logging decisions through the ledger API, over {DAYS} simulated days")
     say("   (each day ends with the nightly `curalog check`: a health snapshot)")
     per_day = -(-len(sets) // DAYS)
+    taste = random.Random(len(sets))
     for i, (set_id, names) in enumerate(sets):
         if i and i % per_day == 0:
             take_snapshot(proj, now=today - timedelta(days=DAYS - i // per_day))
         chosen = rng.randrange(len(names))
+        if taste.random() < TASTE:  # the person mostly prefers stage2, the enhanced one (a model learns it)
+            chosen = 1
         directory = names[0].rsplit("/", 1)[0]
         if i % 3 == 2:
             session.log_selection(set_id, directory, names, chosen, list(STAGES))
