@@ -319,3 +319,119 @@ def test_retraining_keeps_the_better_model_and_says_so(tmp_path: Path) -> None:
     assert active_model(root / "data" / "models").id == model.id  # type: ignore[union-attr]
     r = _cli("check", "--root", str(root), "--retrain-after", "0")
     assert r.returncode == 2 and "--retrain-after" in r.stderr
+
+
+def test_a_models_folder_is_never_written_through_a_link_nor_over_other_files(
+    root: Path, tmp_path: Path
+) -> None:
+    good = _synthetic(tmp_path / "good")
+    models = root / "data" / "models"
+    models.mkdir(parents=True)
+    precious = tmp_path / "precious.txt"
+    precious.write_text("mine")
+    (models / ACTIVE).symlink_to(precious)  # planted: writing active.json would write the user's file
+    r = _cli("train", "--root", str(root), "--dataset", str(good))
+    assert r.returncode == 2 and "active.json" in r.stderr and precious.read_text() == "mine", r.stderr
+    (models / ACTIVE).unlink()
+    images = root / "mojo1" / "selected"  # a folder of the user's images, not of models
+    r = _cli("train", "--root", str(root), "--dataset", str(good), "--out", str(images))
+    assert r.returncode == 2 and "holds what is not a model" in r.stderr
+    assert sorted(p.name for p in images.iterdir()) == sorted(
+        p.name for p in images.iterdir() if p.suffix == ".png"
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "active-binary",
+        "active-fifo",
+        "npz-cut",
+        "npz-empty",
+        "dim-infinity",
+        "ranker-shape",
+        "ranker-nan",
+        "id-empty",
+    ],
+)
+def test_a_damaged_model_is_one_line_and_curation_goes_on(root: Path, tmp_path: Path, damage: str) -> None:
+    """A hand-edited or broken model: ``load_model``/``active_model`` say what is wrong in one
+    line, and the curation app starts and curates without suggestions (never a hang or a crash)."""
+    import os
+
+    import curalog
+    from curalog.curation import Curator
+    from curalog.errors import ConfigError
+
+    result = train(root, _synthetic(tmp_path / "ds"))
+    models, folder = root / "data" / "models", result.folder
+    manifest = json.loads((folder / "manifest.json").read_text())
+    arrays = dict(np.load(folder / "model.npz"))
+    if damage == "active-binary":
+        (models / ACTIVE).write_bytes(b"\xff\xfe")
+    elif damage == "active-fifo":
+        (models / ACTIVE).unlink()
+        os.mkfifo(models / ACTIVE)
+    elif damage == "npz-cut":
+        data = (folder / "model.npz").read_bytes()
+        (folder / "model.npz").write_bytes(data[: len(data) // 2])
+    elif damage == "npz-empty":
+        (folder / "model.npz").write_bytes(b"")
+    elif damage in ("dim-infinity", "id-empty"):
+        manifest.update({"dim": float("inf")} if damage == "dim-infinity" else {"id": ""})
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        arrays["ranker"] = np.full(10, 1.0) if damage == "ranker-shape" else np.full(16, np.nan)
+        np.savez(folder / "model.npz", **arrays)
+    with pytest.raises(ConfigError):
+        active_model(models)
+    with curalog.open_project(root) as project:
+        curator = Curator(project)
+        try:
+            assert curator.model is None and curator.model_note
+        finally:
+            curator.close()
+
+
+@pytest.mark.parametrize("damage", ["nan", "row-beyond", "row-negative", "manifest-garbage", "pairs-garbage",
+                                    "matrix-1d", "no-column"])  # fmt: skip
+def test_a_damaged_dataset_is_one_line_exit_2(root: Path, tmp_path: Path, damage: str) -> None:
+    import pandas as pd
+
+    folder = _synthetic(tmp_path / "ds")
+    if damage == "nan":
+        emb = np.load(folder / "embeddings.npy")
+        emb[3, 2] = np.nan
+        np.save(folder / "embeddings.npy", emb)
+    elif damage in ("row-beyond", "row-negative", "no-column"):
+        pairs = pd.read_parquet(folder / "pairs.parquet")
+        if damage == "no-column":
+            pairs = pairs.drop(columns=["chosen_row"])
+        else:
+            pairs.loc[0, "rejected_row"] = 10**6 if damage == "row-beyond" else -5
+        pairs.to_parquet(folder / "pairs.parquet")
+    elif damage == "manifest-garbage":
+        (folder / "manifest.json").write_bytes(b"\xff not json")
+    elif damage == "pairs-garbage":
+        (folder / "pairs.parquet").write_bytes(b"garbage")
+    else:
+        np.save(folder / "embeddings.npy", np.ones(5, np.float32))
+    r = _cli("train", "--root", str(root), "--dataset", str(folder))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (
+        r.stderr
+    )
+    assert not (root / "data" / "models").exists()
+
+
+def test_retraining_never_builds_through_a_link(tmp_path: Path) -> None:
+    from curalog.monitor.nightly import check
+
+    root = _curated_project(tmp_path / "proj", predictable=True)
+    user = root / "data" / "dataset"
+    dataset.build(root, user)
+    before = {p.name: p.read_bytes() for p in user.iterdir()}
+    (root / "data" / "models").mkdir(parents=True)
+    (root / "data" / "models" / "dataset").symlink_to(user)
+    result = check(root, retrain=True, retrain_after=10)
+    assert "is a link" in result.retrain_failed and result.exit_code == 1
+    assert {p.name: p.read_bytes() for p in user.iterdir()} == before

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from curalog.curation.sets import TRASH, ImageSet, find_sets
 from curalog.curation.suggestions import Suggestion, answered, suggest
-from curalog.errors import ConfigError, DecisionRejected, DecisionWarning, ImageError, Problem, shown
+from curalog.errors import CuralogError, DecisionRejected, DecisionWarning, ImageError, Problem, shown
 from curalog.images import image_size
 from curalog.ledger.checks import finite
 from curalog.ledger.ledger import AlreadyDecided
@@ -131,7 +131,7 @@ class Curator:
         with self.lock:
             try:
                 self.model, self.model_note = active_model(self.project.root / MODELS_DIR), ""
-            except ConfigError as exc:  # a model folder damaged: curation goes on without suggestions
+            except CuralogError as exc:  # a model folder damaged: curation goes on without suggestions
                 self.model, self.model_note = None, str(exc)
             self.suggested.clear()
             self.sets, self.unmatched = find_sets(self.project.root, self.settings.set_pattern)

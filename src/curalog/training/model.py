@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 import numpy as np
 
 from curalog.audit import AuditLog
 from curalog.dataset.signal import predict_boxes
 from curalog.errors import ConfigError, CuralogError, shown
-from curalog.files import write_file
+from curalog.files import read_regular, write_file
 
 MODEL_FILES = ("model.npz", "manifest.json")
 ACTIVE = "active.json"
@@ -90,34 +91,67 @@ def save_model(model: Model, models: Path, audit: AuditLog) -> Path:
 
 
 def load_model(folder: str | os.PathLike[str]) -> Model:
-    """The model saved in ``folder``; ``ConfigError`` (one line) when it is not a whole one."""
+    """The model saved in ``folder``; ``ConfigError`` (one line) when it is not a whole, sound
+    one (read as regular files only: a named pipe there never hangs the caller)."""
     f = Path(folder)
     try:
-        manifest = json.loads((f / "manifest.json").read_text(encoding="utf-8"))
-        with np.load(f / "model.npz", allow_pickle=False) as z:
-            arrays = {name: z[name].astype(np.float64) for name in z.files}
+        manifest = json.loads(read_regular(f / "manifest.json").decode("utf-8"))
+        with np.load(io.BytesIO(read_regular(f / "model.npz")), allow_pickle=False) as z:
+            arrays = {name: np.asarray(z[name], dtype=np.float64) for name in z.files}
         box = arrays.get("box_coef"), arrays.get("box_intercept")
-        return Model(str(manifest["id"]), str(manifest["fingerprint"]), int(manifest["dim"]),
-                     arrays.get("ranker"), *box, manifest)  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        model = Model(str(manifest["id"]), str(manifest["fingerprint"]), int(manifest["dim"]),
+                      arrays.get("ranker"), *box, manifest)  # fmt: skip
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        EOFError,
+        OverflowError,
+        BadZipFile,
+    ) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ConfigError(f"{shown(f)} is not a curalog model ({why})") from exc
+        raise ConfigError(f"{shown(f)} is not a curalog model ({shown(why)})") from exc
+    problems = _unsound(model, f.name)
+    if problems:
+        raise ConfigError(f"{shown(f)} is not a sound curalog model: {'; '.join(problems)}")
+    return model
+
+
+def _unsound(model: Model, name: str) -> list[str]:
+    """What is wrong with a model read from the folder ``name`` (nothing: [])."""
+    problems = [] if model.id == name else [f"its id {model.id!r} is not its folder's name"]
+    if model.dim < 1:
+        problems.append(f"dimension {model.dim}")
+    shapes = {"ranker": (model.ranker, (model.dim,)), "box_coef": (model.box_coef, (4, model.dim)),
+              "box_intercept": (model.box_intercept, (4,))}  # fmt: skip
+    for what, (array, shape) in shapes.items():
+        if array is not None and array.shape != shape:
+            problems.append(f"{what} of shape {array.shape}, not {shape}")
+        elif array is not None and not np.isfinite(array).all():
+            problems.append(f"{what} holds NaN or Inf")
+    if (model.box_coef is None) != (model.box_intercept is None):
+        problems.append("half a box regressor")
+    return problems
 
 
 def activate(models: Path, model_id: str, audit: AuditLog) -> None:
-    """Make ``model_id`` the model in use (``models/active.json``)."""
-    write_file(models / ACTIVE, json.dumps({"model": model_id}) + "\n")
+    """Make ``model_id`` the model in use (``models/active.json``: curalog's own file, so a link
+    planted there is refused, never written through)."""
+    write_file(models / ACTIVE, json.dumps({"model": model_id}) + "\n", own=True)
     audit.record("create", [ACTIVE], dest_dir=str(models), notes=f"model in use: {model_id}")
 
 
 def active_model(models: Path) -> Model | None:
     """The model in use, or None when none was trained (``ConfigError`` if it cannot be read)."""
     try:
-        text = (models / ACTIVE).read_text(encoding="utf-8")
+        text = read_regular(models / ACTIVE).decode("utf-8")
     except FileNotFoundError:
         return None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {shown(models / ACTIVE)}: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"cannot read {shown(models / ACTIVE)}: {why}") from exc
     try:
         model_id = json.loads(text)["model"]
     except (ValueError, KeyError, TypeError) as exc:

@@ -33,12 +33,13 @@ from curalog.dataset.signal import (
     pair_differences,
     ranker_folds,
 )
-from curalog.errors import ConfigError, CuralogError, shown
+from curalog.errors import ConfigError, listing, shown
 from curalog.files import check_output_folder, target_of
 from curalog.training.metrics import by_project, compare
-from curalog.training.model import MODELS_DIR, Model, activate, save_model
+from curalog.training.model import ACTIVE, MODELS_DIR, Model, activate, save_model
 from curalog.version import __version__
 
+DATASET = "dataset"  # below the models folder: the dataset retraining builds (``retrain``)
 ESTIMATORS = {
     "ranker": "logistic regression on embedding(chosen) - embedding(rejected) and its mirror, no intercept",
     "boxes": "ridge regression from the chosen image's embedding to the box",
@@ -105,11 +106,60 @@ def box_figures(boxed: BoxFolds, seed: int) -> dict[str, Any]:
 
 def models_folder(config: Config, out: str | os.PathLike[str] | None) -> Path:
     """Where models are saved (default ``data/models``), refused when it would be the project
-    root or above it, or hold or sit inside one of the project's own files."""
+    root or above it, or hold or sit inside one of the project's own files, or when it holds
+    anything but models (a model folder, ``active.json``, retraining's ``dataset``): models go
+    in a folder of their own, and nothing there is ever written through a link."""
     target = Path(out).expanduser() if out is not None else config.root / MODELS_DIR
     real = target_of(target)
-    check_output_folder(real, config.root, config.owned_paths(), f"--out {shown(target)}", verb="write into")
+    named = f"--out {shown(target)}" if out is not None else shown(target)
+    check_output_folder(real, config.root, config.owned_paths(), named, verb="write into")
+    foreign = []
+    for name in sorted(os.listdir(real)) if real.is_dir() else []:
+        entry = real / name
+        if entry.is_symlink() or not (
+            (name == ACTIVE and entry.is_file()) or (name == DATASET and entry.is_dir())
+            or (entry.is_dir() and (entry / "model.npz").is_file())
+        ):  # fmt: skip
+            foreign.append(name)
+    if foreign:
+        raise ConfigError(f"{named} holds what is not a model ({listing(foreign)}); models go in a folder "
+                          "of their own")  # fmt: skip
     return real
+
+
+def read_dataset(folder: Path) -> Dataset:
+    """The dataset in ``folder``, checked for what training reads: ``ConfigError`` naming every
+    problem (a file that cannot be read, a row outside the matrix, a vector or box that is not
+    finite)."""
+    try:
+        ds = load(folder)
+    except Exception as exc:  # a missing, truncated or foreign file, whatever its reader raises
+        raise ConfigError(f"{shown(folder)} cannot be read as a dataset ({shown(exc)})") from exc
+    problems = []
+    emb = ds.embeddings
+    if not isinstance(ds.manifest, dict):
+        problems.append("manifest.json is not an object")
+    if emb.ndim != 2 or emb.dtype.kind != "f":
+        problems.append(f"embeddings.npy is {emb.dtype} of shape {emb.shape}, not float vectors")
+    elif not np.isfinite(emb).all():
+        problems.append("embeddings.npy holds NaN or Inf")
+    n = emb.shape[0] if emb.ndim else 0
+    needed = {"pairs": ("decision", "project", "set_id", "chosen_row", "rejected_row"),
+              "crops": ("project", "set_id", "row", "x1", "y1", "x2", "y2")}  # fmt: skip
+    for name, table in (("pairs", ds.pairs), ("crops", ds.crops)):
+        missing = [c for c in needed[name] if c not in table.columns]
+        if missing:
+            problems.append(f"{name}.parquet has no {', '.join(missing)}")
+            continue
+        for column in [c for c in needed[name] if c.endswith("row")]:
+            rows = table[column].to_numpy()
+            if rows.dtype.kind not in "iu" or (len(rows) and (rows.min() < 0 or rows.max() >= n)):
+                problems.append(f"{name}.parquet {column}: rows outside the {n:,} vectors")
+        if name == "crops" and not np.isfinite(table[["x1", "y1", "x2", "y2"]].to_numpy(dtype=float)).all():
+            problems.append("crops.parquet has a box that is not finite")
+    if problems:
+        raise ConfigError(f"{shown(folder)}: {'; '.join(problems)}")
+    return ds
 
 
 def train(
@@ -129,16 +179,13 @@ def train(
     config = load_config(Path(root) if root is not None else find_root())
     folder = Path(dataset).expanduser() if dataset is not None else config.root / "data" / "dataset"
     models = models_folder(config, out)
-    try:
-        ds = load(folder)
-    except CuralogError as exc:  # not a dataset: bad input (exit 2)
-        raise ConfigError(str(exc)) from exc
+    ds = read_dataset(folder)
     fingerprint = fingerprint_of(ds, folder)
     audit = AuditLog(config.path("audit_dir"), script="curalog train")
     audit.require("save a model")
     ranked, boxed = ranker_folds(ds.embeddings, ds.pairs, folds), box_folds(ds.embeddings, ds.crops, folds)
     if ranked is None and boxed is None:
-        raise CuralogError(
+        raise ConfigError(
             f"{shown(folder)} has fewer than 2 sets with pairs or crops: nothing to score held out"
         )
     ranker = fit_ranker(pair_differences(ds.embeddings, ds.pairs)) if ranked is not None else None
