@@ -362,6 +362,7 @@ def test_a_damaged_model_is_one_line_and_curation_goes_on(root: Path, tmp_path: 
     import curalog
     from curalog.curation import Curator
     from curalog.errors import ConfigError
+    from curalog.monitor import agreement
 
     result = train(root, _synthetic(tmp_path / "ds"))
     models, folder = root / "data" / "models", result.folder
@@ -391,10 +392,13 @@ def test_a_damaged_model_is_one_line_and_curation_goes_on(root: Path, tmp_path: 
             assert curator.model is None and curator.model_note
         finally:
             curator.close()
+    # the dashboard's list of models: a damaged one is left out, a damaged active.json names none
+    listed = agreement.models(root)
+    assert [m["in_use"] for m in listed] == ([False] if damage.startswith("active") else [])
 
 
 @pytest.mark.parametrize("damage", ["nan", "row-beyond", "row-negative", "manifest-garbage", "pairs-garbage",
-                                    "matrix-1d", "no-column"])  # fmt: skip
+                                    "matrix-1d", "no-column", "reconciliation-list"])  # fmt: skip
 def test_a_damaged_dataset_is_one_line_exit_2(root: Path, tmp_path: Path, damage: str) -> None:
     import pandas as pd
 
@@ -412,6 +416,9 @@ def test_a_damaged_dataset_is_one_line_exit_2(root: Path, tmp_path: Path, damage
         pairs.to_parquet(folder / "pairs.parquet")
     elif damage == "manifest-garbage":
         (folder / "manifest.json").write_bytes(b"\xff not json")
+    elif damage == "reconciliation-list":
+        manifest = json.loads((folder / "manifest.json").read_text())
+        (folder / "manifest.json").write_text(json.dumps({**manifest, "reconciliation": [1, 2]}))
     elif damage == "pairs-garbage":
         (folder / "pairs.parquet").write_bytes(b"garbage")
     else:
@@ -433,5 +440,5 @@ def test_retraining_never_builds_through_a_link(tmp_path: Path) -> None:
     (root / "data" / "models").mkdir(parents=True)
     (root / "data" / "models" / "dataset").symlink_to(user)
     result = check(root, retrain=True, retrain_after=10)
-    assert "is a link" in result.retrain_failed and result.exit_code == 1
+    assert "dataset (a link)" in result.retrain_failed and result.exit_code == 1
     assert {p.name: p.read_bytes() for p in user.iterdir()} == before

@@ -12,7 +12,6 @@ somewhere (a logging script changed, a model trained on another embedding, a shi
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from curalog.errors import ConfigError
 from curalog.ledger.suggestions import ShownRow
 from curalog.project import Project
-from curalog.training.model import ACTIVE, MODELS_DIR, active_model
+from curalog.training.model import MODELS_DIR, active_id, active_model, load_model
 
 MIN_SHOWN = 20  # suggestions answered since the last snapshot for an acceptance rate to compare
 DROP = 0.10  # the default alert threshold: a fall of 10 points of acceptance or accuracy
@@ -65,21 +64,21 @@ def _figure(section: dict[str, Any], name: str) -> float | None:
 
 def models(root: Path) -> list[dict[str, Any]]:
     """Every saved model, newest first: its id, date, held-out figures against their baselines,
-    and whether it is the one in use (a folder that cannot be read is left out)."""
+    and whether it is the one in use (a folder that is not a sound model is left out)."""
     folder = root / MODELS_DIR
     try:
-        in_use = json.loads((folder / ACTIVE).read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
+        in_use = active_id(folder)
+    except ConfigError:
         in_use = None
     out = []
-    for manifest_path in sorted(folder.glob("*/manifest.json"), reverse=True):
-        if not (manifest_path.parent / "model.npz").is_file():
-            continue  # retraining's dataset, or not a model
+    for model_path in sorted(folder.glob("*/model.npz"), reverse=True):  # (not retraining's dataset)
         try:
-            m = json.loads(manifest_path.read_text(encoding="utf-8"))
+            m = load_model(model_path.parent).manifest
+        except ConfigError:
+            continue
+        try:
             ranker, boxes = m.get("ranker", {}), m.get("boxes", {})
-            top1 = ranker.get("top1_accuracy", {})
-            iou = boxes.get("mean_iou", {})
+            top1, iou = ranker.get("top1_accuracy", {}), boxes.get("mean_iou", {})
             out.append({
                 "id": m["id"], "created_at": m.get("created_at", ""), "in_use": m["id"] == in_use,
                 "fingerprint": m.get("fingerprint", ""),
@@ -87,7 +86,7 @@ def models(root: Path) -> list[dict[str, Any]]:
                 "top1": top1.get("model"), "top1_random": top1.get("baseline"),
                 "mean_iou": iou.get("model"), "iou_centred": iou.get("baseline"),
             })  # fmt: skip
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except AttributeError:  # a figures section edited into something else: not shown
             continue
     return out
 

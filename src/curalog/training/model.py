@@ -145,6 +145,13 @@ def activate(models: Path, model_id: str, audit: AuditLog) -> None:
 
 def active_model(models: Path) -> Model | None:
     """The model in use, or None when none was trained (``ConfigError`` if it cannot be read)."""
+    model_id = active_id(models)
+    return load_model(models / model_id) if model_id is not None else None
+
+
+def active_id(models: Path) -> str | None:
+    """The id of the model in use (``active.json``, read as a regular file only), or None when
+    none was trained; ``ConfigError`` when it cannot be read or names no model folder."""
     try:
         text = read_regular(models / ACTIVE).decode("utf-8")
     except FileNotFoundError:
@@ -158,4 +165,4 @@ def active_model(models: Path) -> Model | None:
         raise ConfigError(f"{shown(models / ACTIVE)} names no model ({exc})") from exc
     if not isinstance(model_id, str) or "/" in model_id or model_id in ("", ".", ".."):
         raise ConfigError(f"{shown(models / ACTIVE)} names no model folder ({model_id!r})")
-    return load_model(models / model_id)
+    return model_id

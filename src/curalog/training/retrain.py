@@ -18,7 +18,6 @@ from pathlib import Path
 
 from curalog.audit import AuditLog
 from curalog.config import find_root, load_config
-from curalog.errors import ConfigError, shown
 from curalog.training.model import MODELS_DIR, Model, activate, active_model
 from curalog.training.train import DATASET, TrainResult, models_folder, train
 
@@ -65,9 +64,7 @@ def retrain(root: str | os.PathLike[str] | None, usable: int, *, after: int = RE
         since = f"since model {current.id}" if current is not None else "and no model yet"
         line = f"not retrained: {new:,} new usable decisions {since} (retrains after {after:,})"
         return Retrained(None, current.id if current else "", line)
-    if (models / DATASET).is_symlink():  # it would replace whatever dataset the link leads to
-        raise ConfigError(f"{shown(models / DATASET)} is a link; retraining builds its own dataset there")
-    models_folder(config, None)  # only models there: checked before the build writes anything
+    models_folder(config, None)  # only models there, no link: checked before the build writes anything
     built = build(config.root, models / DATASET, force=True)
     result = train(config.root, built.out, activate_it=False)
     name, now = score(result.model)

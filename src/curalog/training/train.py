@@ -116,10 +116,10 @@ def models_folder(config: Config, out: str | os.PathLike[str] | None) -> Path:
     foreign = []
     for name in sorted(os.listdir(real)) if real.is_dir() else []:
         entry = real / name
-        if entry.is_symlink() or not (
-            (name == ACTIVE and entry.is_file()) or (name == DATASET and entry.is_dir())
-            or (entry.is_dir() and (entry / "model.npz").is_file())
-        ):  # fmt: skip
+        if entry.is_symlink():  # writing there would write wherever the link leads
+            foreign.append(f"{name} (a link)")
+        elif not ((name == ACTIVE and entry.is_file()) or (name == DATASET and entry.is_dir())
+                  or (entry.is_dir() and (entry / "model.npz").is_file())):  # fmt: skip
             foreign.append(name)
     if foreign:
         raise ConfigError(f"{named} holds what is not a model ({listing(foreign)}); models go in a folder "
@@ -139,6 +139,12 @@ def read_dataset(folder: Path) -> Dataset:
     emb = ds.embeddings
     if not isinstance(ds.manifest, dict):
         problems.append("manifest.json is not an object")
+    else:
+        accounts = ds.manifest.get("reconciliation", {})  # (its "used" counts go in the model's manifest)
+        if not isinstance(accounts, dict) or not all(
+            isinstance(a, dict) and isinstance(a.get("used", 0), int) for a in accounts.values()
+        ):
+            problems.append("manifest.json's reconciliation is not a count of used decisions per kind")
     if emb.ndim != 2 or emb.dtype.kind != "f":
         problems.append(f"embeddings.npy is {emb.dtype} of shape {emb.shape}, not float vectors")
     elif not np.isfinite(emb).all():
